@@ -1,0 +1,51 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"iter"
+)
+
+// ErrNotFound is returned by Log.Find for an ID the log does not hold: one it
+// never saw, or one that retention has already removed.
+var ErrNotFound = errors.New("hub: update not in the log")
+
+// ErrClosed is returned by operations on a closed Log or Hub.
+var ErrClosed = errors.New("hub: closed")
+
+// Log is the ordered record of updates that the hub fans out from and
+// replays history from. Implementations: MemoryLog in this package, and
+// durable ones in the bolt and redis packages.
+//
+// Every method is safe for concurrent use. The log is totally ordered by
+// Update.Seq, and all readers of one log, on any node, see the same order.
+type Log interface {
+	// Append adds u at the end of the log and returns once u is stored as
+	// durably as the implementation promises (a durable log returns after
+	// its commit is on disk). It sets u.Seq and u.Time. u.ID is non-empty.
+	// Concurrent appends may share one commit.
+	Append(ctx context.Context, u *Update) error
+
+	// Find returns the Seq of the newest update with the given ID, or an
+	// error wrapping ErrNotFound.
+	Find(ctx context.Context, id string) (uint64, error)
+
+	// Read yields, in order, the updates kept with Seq > after, up to at
+	// least the end of the log as it was when Read was called, and then
+	// stops. After 0 reads from the oldest update kept. A failure is yielded
+	// as the final element.
+	Read(ctx context.Context, after uint64) iter.Seq2[*Update, error]
+
+	// Follow yields, in order, every update with Seq > after, waiting for
+	// new ones as they are appended (by this process or, for a shared log,
+	// any other). It ends without error when ctx is done; a failure is
+	// yielded as the final element, and the caller may Follow again from
+	// the last Seq it received.
+	Follow(ctx context.Context, after uint64) iter.Seq2[*Update, error]
+
+	// Last returns the Seq of the newest update, 0 for an empty log.
+	Last(ctx context.Context) (uint64, error)
+
+	// Close releases the log. Operations after Close return ErrClosed.
+	Close() error
+}
