@@ -1,0 +1,273 @@
+package hub
+
+import (
+	"context"
+	"iter"
+	"slices"
+	"sync"
+	"time"
+)
+
+// DefaultMemoryLogMaxLen is the number of updates a MemoryLog keeps when
+// MemoryLogOptions.MaxLen is zero.
+const DefaultMemoryLogMaxLen = 10_000
+
+// readBatch bounds how many updates Read and Follow copy out per lock hold,
+// so a long replay never blocks appends for long.
+const readBatch = 256
+
+// MemoryLogOptions configures a MemoryLog. The zero value keeps the newest
+// DefaultMemoryLogMaxLen updates with no age limit.
+type MemoryLogOptions struct {
+	// MaxLen is the number of newest updates kept; 0 means
+	// DefaultMemoryLogMaxLen.
+	MaxLen int
+	// MaxAge, when positive, drops updates appended longer ago than this.
+	MaxAge time.Duration
+}
+
+// MemoryLog is a Log held in process memory: fast, bounded, and lost when
+// the process exits. A hub without a durable log uses one.
+//
+// Retention is applied on every operation, so an update older than MaxAge
+// is never returned by Find or Read even if no append has happened since it
+// aged out.
+type MemoryLog struct {
+	maxLen int
+	maxAge time.Duration
+
+	mu      sync.Mutex
+	ups     []*Update // ups[head:] are kept, in Seq order; Seqs are contiguous
+	head    int
+	last    uint64            // Seq of the newest update ever appended
+	ids     map[string]uint64 // ID → Seq of the newest kept update with it
+	wake    chan struct{}     // closed on the next append if waiting is set
+	waiting bool
+	closed  bool
+	done    chan struct{} // closed by Close
+}
+
+// NewMemoryLog returns an empty MemoryLog.
+func NewMemoryLog(opts MemoryLogOptions) *MemoryLog {
+	if opts.MaxLen <= 0 {
+		opts.MaxLen = DefaultMemoryLogMaxLen
+	}
+	return &MemoryLog{
+		maxLen: opts.MaxLen,
+		maxAge: max(opts.MaxAge, 0),
+		ids:    make(map[string]uint64),
+		wake:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+}
+
+// Append stores a copy of u and sets u.Seq and u.Time.
+func (m *MemoryLog) Append(ctx context.Context, u *Update) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c := *u
+	c.Topics = slices.Clone(u.Topics)
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	m.last++
+	c.Seq, c.Time = m.last, time.Now()
+	u.Seq, u.Time = c.Seq, c.Time
+	m.ups = append(m.ups, &c)
+	if c.ID != "" {
+		m.ids[c.ID] = c.Seq
+	}
+	for len(m.ups)-m.head > m.maxLen {
+		m.dropOldest()
+	}
+	m.expire(c.Time)
+	if m.waiting {
+		// Followers wait on this channel; replacing it only when someone
+		// waits keeps appends without followers allocation-free.
+		close(m.wake)
+		m.wake = make(chan struct{})
+		m.waiting = false
+	}
+	return nil
+}
+
+// Find returns the Seq of the newest kept update with the given ID.
+func (m *MemoryLog) Find(ctx context.Context, id string) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return 0, ErrClosed
+	}
+	m.expire(time.Now())
+	seq, ok := m.ids[id]
+	if !ok {
+		return 0, ErrNotFound
+	}
+	return seq, nil
+}
+
+// Read yields the kept updates with Seq > after, up to the newest one at
+// the time of the call. The yielded updates are shared: do not modify them.
+func (m *MemoryLog) Read(ctx context.Context, after uint64) iter.Seq2[*Update, error] {
+	return func(yield func(*Update, error) bool) {
+		m.mu.Lock()
+		end := m.last
+		m.mu.Unlock()
+		var batch []*Update
+		for after < end {
+			if err := ctx.Err(); err != nil {
+				yield(nil, err)
+				return
+			}
+			var err error
+			batch, _, err = m.next(batch[:0], after, end)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if len(batch) == 0 {
+				return
+			}
+			for _, u := range batch {
+				if !yield(u, nil) {
+					return
+				}
+			}
+			after = batch[len(batch)-1].Seq
+		}
+	}
+}
+
+// Follow yields every kept update with Seq > after and then each new one as
+// it is appended, until ctx is done or the log is closed (ErrClosed). The
+// yielded updates are shared: do not modify them.
+func (m *MemoryLog) Follow(ctx context.Context, after uint64) iter.Seq2[*Update, error] {
+	return func(yield func(*Update, error) bool) {
+		var batch []*Update
+		for {
+			var (
+				wake <-chan struct{}
+				err  error
+			)
+			batch, wake, err = m.next(batch[:0], after, ^uint64(0))
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, u := range batch {
+				if !yield(u, nil) {
+					return
+				}
+			}
+			if len(batch) > 0 {
+				after = batch[len(batch)-1].Seq
+				continue
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-m.done:
+			case <-wake:
+			}
+		}
+	}
+}
+
+// next appends to dst up to readBatch kept updates with after < Seq ≤ end.
+// When there are none it also returns the channel the next append closes.
+func (m *MemoryLog) next(dst []*Update, after, end uint64) ([]*Update, <-chan struct{}, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return dst, nil, ErrClosed
+	}
+	m.expire(time.Now())
+	kept := m.ups[m.head:]
+	if len(kept) > 0 && after < m.last {
+		i := 0
+		if first := kept[0].Seq; after >= first {
+			i = int(after - first + 1)
+		}
+		for _, u := range kept[i:min(len(kept), i+readBatch)] {
+			if u.Seq > end {
+				break
+			}
+			dst = append(dst, u)
+		}
+	}
+	if len(dst) > 0 {
+		return dst, nil, nil
+	}
+	m.waiting = true
+	return dst, m.wake, nil
+}
+
+// Last returns the Seq of the newest update ever appended.
+func (m *MemoryLog) Last(ctx context.Context) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return 0, ErrClosed
+	}
+	return m.last, nil
+}
+
+// Len returns the number of updates kept.
+func (m *MemoryLog) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expire(time.Now())
+	return len(m.ups) - m.head
+}
+
+// Close drops every update and ends all Follow calls with ErrClosed.
+// Closing a closed log returns ErrClosed.
+func (m *MemoryLog) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	m.closed = true
+	close(m.done)
+	m.ups, m.ids = nil, nil
+	return nil
+}
+
+// expire drops the updates older than maxAge at now.
+func (m *MemoryLog) expire(now time.Time) {
+	if m.maxAge <= 0 {
+		return
+	}
+	for m.head < len(m.ups) && now.Sub(m.ups[m.head].Time) > m.maxAge {
+		m.dropOldest()
+	}
+}
+
+func (m *MemoryLog) dropOldest() {
+	u := m.ups[m.head]
+	// A newer update may have reused the ID; only its own entry goes.
+	if seq, ok := m.ids[u.ID]; ok && seq == u.Seq {
+		delete(m.ids, u.ID)
+	}
+	m.ups[m.head] = nil
+	m.head++
+	// Compact once the dropped prefix dominates, so the slice stays within
+	// twice the kept length and each update is moved O(1) times amortized.
+	if m.head >= 64 && m.head*2 >= len(m.ups) {
+		n := copy(m.ups, m.ups[m.head:])
+		clear(m.ups[n:])
+		m.ups = m.ups[:n]
+		m.head = 0
+	}
+}
