@@ -1,0 +1,266 @@
+package bolt
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/ssehub/ssehub/hub"
+)
+
+// appendReq is one Append waiting for the committer. The committer never
+// touches the caller's Update: a caller that gave up on ctx may be using it
+// again, so the result travels back on done.
+type appendReq struct {
+	id   []byte
+	rec  []byte // encoded update; the committer stamps the time
+	done chan appendResult
+}
+
+type appendResult struct {
+	seq  uint64
+	time int64
+	err  error
+}
+
+// Append stores u durably and sets u.Seq and u.Time. It returns once the
+// transaction holding u has been committed and synced to disk, typically
+// shared with other concurrent appends.
+//
+// If ctx is done while u waits for its commit, Append returns ctx.Err() and
+// leaves u unchanged, but u may still be committed by the transaction it was
+// queued for: a caller that retries may store it twice.
+func (l *Log) Append(ctx context.Context, u *hub.Update) error {
+	if u == nil {
+		return fmt.Errorf("bolt: append: nil update")
+	}
+	if u.ID == "" {
+		return fmt.Errorf("bolt: append: field ID is empty")
+	}
+	if len(u.ID) > bbolt.MaxKeySize {
+		return fmt.Errorf("bolt: append: field ID is %d bytes, more than %d", len(u.ID), bbolt.MaxKeySize)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	req := &appendReq{
+		id:   []byte(u.ID),
+		rec:  encodeUpdate(nil, u),
+		done: make(chan appendResult, 1),
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return hub.ErrClosed
+	}
+	l.queue = append(l.queue, req)
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default: // already signalled
+	}
+	select {
+	case r := <-req.done:
+		if r.err != nil {
+			return r.err
+		}
+		u.Seq = r.seq
+		u.Time = time.Unix(0, r.time)
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// run is the committer: the only goroutine that writes to the file.
+func (l *Log) run(lastTime int64) {
+	defer close(l.stopped)
+	var tick <-chan time.Time
+	if l.maxAge > 0 {
+		t := time.NewTicker(min(max(l.maxAge/8, 10*time.Millisecond), time.Minute))
+		defer t.Stop()
+		tick = t.C
+	}
+	// behind is set when retention had more to remove than one transaction
+	// may; the backlog is worked off between appends. Start behind so that a
+	// file opened with smaller limits than it was written with is trimmed.
+	behind := true
+	for {
+		if behind {
+			select {
+			case <-l.done:
+				l.failQueued()
+				return
+			case <-l.wake:
+				lastTime, behind = l.commitQueued(lastTime)
+			default:
+				behind = l.sweep(lastTime)
+			}
+			continue
+		}
+		select {
+		case <-l.done:
+			l.failQueued()
+			return
+		case <-l.wake:
+			lastTime, behind = l.commitQueued(lastTime)
+		case <-tick:
+			behind = l.sweep(lastTime)
+		}
+	}
+}
+
+// failQueued fails the appends still queued at Close. Close has set closed
+// under mu, so none can be added afterwards.
+func (l *Log) failQueued() {
+	l.mu.Lock()
+	q := l.queue
+	l.queue = nil
+	l.mu.Unlock()
+	for _, r := range q {
+		r.done <- appendResult{err: hub.ErrClosed}
+	}
+}
+
+// commitQueued commits up to l.batch queued appends in one transaction and
+// releases their callers with its outcome. It returns the new time floor and
+// whether retention left work behind.
+func (l *Log) commitQueued(lastTime int64) (int64, bool) {
+	l.mu.Lock()
+	n := min(len(l.queue), l.batch)
+	batch := make([]*appendReq, n)
+	copy(batch, l.queue)
+	rest := copy(l.queue, l.queue[n:])
+	clear(l.queue[rest:])
+	l.queue = l.queue[:rest]
+	l.mu.Unlock()
+	if rest > 0 {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
+	if n == 0 {
+		return lastTime, false
+	}
+
+	// Times never go backwards in log order, even if the clock does, so
+	// age retention can stop at the first update young enough.
+	now := max(time.Now().UnixNano(), lastTime)
+	keys := make([]byte, 8*n)
+	var first, last uint64
+	var behind bool
+	err := l.db.Update(func(tx *bbolt.Tx) error {
+		ub, ib := tx.Bucket(bucketUpdates), tx.Bucket(bucketIDs)
+		for i, r := range batch {
+			seq, err := ub.NextSequence()
+			if err != nil {
+				return err
+			}
+			if i == 0 {
+				first = seq
+			}
+			last = seq
+			k := keys[8*i : 8*i+8]
+			binary.BigEndian.PutUint64(k, seq)
+			setRecordTime(r.rec, now)
+			if err := ub.Put(k, r.rec); err != nil {
+				return fmt.Errorf("put update %d: %w", seq, err)
+			}
+			if err := ib.Put(r.id, k); err != nil {
+				return fmt.Errorf("put id of update %d: %w", seq, err)
+			}
+		}
+		var err error
+		behind, err = l.trim(ub, ib, now, n+trimPerTx)
+		return err
+	})
+	if err != nil {
+		l.logger.Error("bolt: commit failed", "appends", n, "err", err)
+		err = l.wrap("append", err)
+		for _, r := range batch {
+			r.done <- appendResult{err: err}
+		}
+		return lastTime, false
+	}
+	l.commits.Add(1)
+	l.appends.Add(uint64(n))
+	l.last.Store(last)
+	l.broadcast()
+	for i, r := range batch {
+		r.done <- appendResult{seq: first + uint64(i), time: now}
+	}
+	return now, behind
+}
+
+// sweep applies retention in a transaction of its own, for when no appends
+// come to do it. It reports whether work was left behind.
+func (l *Log) sweep(lastTime int64) bool {
+	now := max(time.Now().UnixNano(), lastTime)
+	var behind bool
+	err := l.db.Update(func(tx *bbolt.Tx) error {
+		var err error
+		behind, err = l.trim(tx.Bucket(bucketUpdates), tx.Bucket(bucketIDs), now, trimPerTx)
+		return err
+	})
+	if err != nil {
+		l.logger.Error("bolt: retention sweep failed", "err", err)
+		return false
+	}
+	return behind
+}
+
+// trim removes, oldest first, at most limit updates that are beyond MaxLen
+// or older than MaxAge at now, with their ID index entries unless a newer
+// update has taken the ID over. It reports whether it stopped at the limit
+// with more to remove.
+func (l *Log) trim(ub, ib *bbolt.Bucket, now int64, limit int) (bool, error) {
+	lastSeq := ub.Sequence()
+	cutoff := int64(-1 << 63)
+	if l.maxAge > 0 {
+		cutoff = now - int64(l.maxAge)
+	}
+	// Collect first, delete after: deleting under a moving cursor can skip
+	// entries.
+	var doomed [][]byte
+	c := ub.Cursor()
+	k, v := c.First()
+	for ; k != nil && len(doomed) < limit; k, v = c.Next() {
+		if len(k) != 8 {
+			// Not a key this package writes; it cannot be read either.
+			doomed = append(doomed, append([]byte(nil), k...))
+			continue
+		}
+		seq := binary.BigEndian.Uint64(k)
+		t, err := recordTime(v)
+		overLen := lastSeq-seq+1 > l.maxLen
+		if !overLen && err == nil && t >= cutoff {
+			break
+		}
+		// A corrupt record is only removed once it is due by count: its
+		// age is unknown.
+		if !overLen && err != nil {
+			break
+		}
+		doomed = append(doomed, append([]byte(nil), k...))
+		if id, err := recordID(v); err == nil {
+			if cur := ib.Get(id); cur != nil && string(cur) == string(k) {
+				if err := ib.Delete(id); err != nil {
+					return false, fmt.Errorf("trim id of update %d: %w", seq, err)
+				}
+			}
+		}
+	}
+	for _, k := range doomed {
+		if err := ub.Delete(k); err != nil {
+			return false, fmt.Errorf("trim update %x: %w", k, err)
+		}
+	}
+	if len(doomed) > 0 {
+		l.logger.Debug("bolt: retention", "removed", len(doomed))
+	}
+	return len(doomed) == limit && k != nil, nil
+}
