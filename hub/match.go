@@ -1,0 +1,131 @@
+package hub
+
+import (
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/yosida95/uritemplate/v3"
+)
+
+// Cache bounds. A hub sees few distinct selectors but possibly many topics,
+// hence the larger result cache.
+const (
+	templateCacheSize = 4096
+	resultCacheSize   = 65536
+)
+
+// matcher decides whether a topic selector matches a topic, following the
+// Mercure protocol: the selector is "*", or equals the topic, or is an
+// RFC 6570 URI template that matches it. Templates are compiled once and
+// results are cached, both in bounded caches. The zero value is not usable;
+// call newMatcher.
+type matcher struct {
+	mu        sync.Mutex
+	templates boundedMap[string, *regexp.Regexp] // nil: not a valid template
+	results   boundedMap[selTopic, bool]
+}
+
+type selTopic struct{ selector, topic string }
+
+func newMatcher() *matcher {
+	return &matcher{
+		templates: newBoundedMap[string, *regexp.Regexp](templateCacheSize),
+		results:   newBoundedMap[selTopic, bool](resultCacheSize),
+	}
+}
+
+// match reports whether selector matches topic.
+func (m *matcher) match(selector, topic string) bool {
+	if selector == "*" || selector == topic {
+		return true
+	}
+	if !isTemplate(selector) {
+		return false
+	}
+	key := selTopic{selector, topic}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ok, found := m.results.get(key); found {
+		return ok
+	}
+	re, found := m.templates.get(selector)
+	if !found {
+		re = compileTemplate(selector)
+		m.templates.put(selector, re)
+	}
+	ok := re != nil && re.MatchString(topic)
+	m.results.put(key, ok)
+	return ok
+}
+
+// matchAny reports whether one of selectors matches one of topics.
+func (m *matcher) matchAny(selectors, topics []string) bool {
+	for _, s := range selectors {
+		for _, t := range topics {
+			if m.match(s, t) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// isTemplate reports whether s may be a URI template with expressions; any
+// other selector can only match by equality.
+func isTemplate(s string) bool {
+	return strings.IndexByte(s, '{') >= 0
+}
+
+// compileTemplate returns the anchored regular expression of the URI
+// template s, or nil if s is not a valid template.
+func compileTemplate(s string) (re *regexp.Regexp) {
+	// Template.Regexp compiles with regexp.MustCompile; a template the
+	// parser accepts but whose regexp does not compile must not bring the
+	// hub down, it just matches nothing.
+	defer func() {
+		if recover() != nil {
+			re = nil
+		}
+	}()
+	t, err := uritemplate.New(s)
+	if err != nil {
+		return nil
+	}
+	return t.Regexp()
+}
+
+// boundedMap is a cache of at most size entries. It keeps two generations:
+// when the current one is full it becomes the old one and the previous old
+// one is dropped; a hit in the old generation moves the entry forward. This
+// approximates LRU with two map operations per access and no per-entry
+// bookkeeping.
+type boundedMap[K comparable, V any] struct {
+	cur, old map[K]V
+	half     int
+}
+
+func newBoundedMap[K comparable, V any](size int) boundedMap[K, V] {
+	half := max(size/2, 1)
+	return boundedMap[K, V]{cur: make(map[K]V), half: half}
+}
+
+func (b *boundedMap[K, V]) get(k K) (V, bool) {
+	if v, ok := b.cur[k]; ok {
+		return v, true
+	}
+	v, ok := b.old[k]
+	if ok {
+		b.put(k, v)
+	}
+	return v, ok
+}
+
+func (b *boundedMap[K, V]) put(k K, v V) {
+	if len(b.cur) >= b.half {
+		b.old, b.cur = b.cur, make(map[K]V, b.half)
+	}
+	b.cur[k] = v
+}
+
+func (b *boundedMap[K, V]) len() int { return len(b.cur) + len(b.old) }
