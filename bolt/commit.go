@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -219,7 +220,7 @@ func (l *Log) sweep(lastTime int64) bool {
 // with more to remove.
 func (l *Log) trim(ub, ib *bbolt.Bucket, now int64, limit int) (bool, error) {
 	lastSeq := ub.Sequence()
-	cutoff := int64(-1 << 63)
+	cutoff := int64(math.MinInt64)
 	if l.maxAge > 0 {
 		cutoff = now - int64(l.maxAge)
 	}

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,6 +102,7 @@ type Log struct {
 	// Counters, for tests and the benchmark.
 	commits atomic.Uint64 // append transactions committed
 	appends atomic.Uint64 // appends committed
+	visited atomic.Uint64 // records Read and Follow looked at
 }
 
 var _ hub.Log = (*Log)(nil)
@@ -178,6 +180,7 @@ func (l *Log) Find(ctx context.Context, id string) (uint64, error) {
 		return 0, hub.ErrClosed
 	}
 	var seq uint64
+	cutoff := l.cutoff()
 	err := l.db.View(func(tx *bbolt.Tx) error {
 		k := tx.Bucket(bucketIDs).Get([]byte(id))
 		if len(k) != 8 {
@@ -185,9 +188,16 @@ func (l *Log) Find(ctx context.Context, id string) (uint64, error) {
 		}
 		// The index entry is removed with the update it points to; the
 		// check guards against an index left stale by a corrupt record.
-		if tx.Bucket(bucketUpdates).Get(k) != nil {
-			seq = binary.BigEndian.Uint64(k)
+		v := tx.Bucket(bucketUpdates).Get(k)
+		if v == nil {
+			return nil
 		}
+		// An update past MaxAge is gone even if retention has not yet
+		// removed it.
+		if t, err := recordTime(v); err == nil && t < cutoff {
+			return nil
+		}
+		seq = binary.BigEndian.Uint64(k)
 		return nil
 	})
 	if err != nil {
@@ -276,6 +286,15 @@ func (l *Log) wrap(op string, err error) error {
 		return hub.ErrClosed
 	}
 	return fmt.Errorf("bolt: %s: %w", op, err)
+}
+
+// cutoff returns the time, in Unix nanoseconds, before which updates are
+// past MaxAge.
+func (l *Log) cutoff() int64 {
+	if l.maxAge <= 0 {
+		return math.MinInt64
+	}
+	return time.Now().UnixNano() - int64(l.maxAge)
 }
 
 // changed returns a channel that is closed after the next commit.

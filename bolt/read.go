@@ -102,15 +102,23 @@ func (l *Log) Follow(ctx context.Context, after uint64) iter.Seq2[*hub.Update, e
 // it and the error.
 func (l *Log) readChunk(after, end uint64) ([]*hub.Update, error) {
 	var out []*hub.Update
+	cutoff := l.cutoff()
+	visited := 0
 	err := l.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketUpdates).Cursor()
 		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < readChunk; k, v = c.Next() {
+			visited++
 			if len(k) != 8 {
 				return fmt.Errorf("key %x: %w: key is not 8 bytes", k, ErrCorrupt)
 			}
 			seq := binary.BigEndian.Uint64(k)
 			if seq > end {
 				break
+			}
+			// Updates past MaxAge that retention has not removed yet are
+			// skipped; times never decrease, so they are all at the start.
+			if t, err := recordTime(v); err == nil && t < cutoff {
+				continue
 			}
 			u, err := decodeUpdate(v, seq)
 			if err != nil {
@@ -120,6 +128,7 @@ func (l *Log) readChunk(after, end uint64) ([]*hub.Update, error) {
 		}
 		return nil
 	})
+	l.visited.Add(uint64(visited))
 	if err != nil {
 		return out, l.wrap("read", err)
 	}
