@@ -68,12 +68,13 @@ func readBlock(br *bufio.Reader) (string, error) {
 }
 
 func TestStreamHeadersAndRetry(t *testing.T) {
+	opened := make(chan error, 1)
 	h := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Custom", "kept")
 		w.Header().Set("Content-Length", "5")
 		s, err := NewStream(w, r, StreamOptions{Retry: 1500 * time.Millisecond})
+		opened <- err
 		if err != nil {
-			t.Error(err)
 			return
 		}
 		defer s.Close()
@@ -104,6 +105,11 @@ func TestStreamHeadersAndRetry(t *testing.T) {
 		block, err := readBlock(bufio.NewReader(resp.Body))
 		if err != nil || block != "retry: 1500\n\n" {
 			t.Errorf("first block %q, %v", block, err)
+		}
+		// Over HTTP/2 the client leaving early could fail the server's
+		// flush after the bytes went out: wait for NewStream to return.
+		if err := <-opened; err != nil {
+			t.Errorf("NewStream: %v", err)
 		}
 	})
 }
