@@ -1,0 +1,182 @@
+package mercure
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// DefaultCookieName is the cookie Mercure 0.x hubs read a token from.
+const DefaultCookieName = "mercureAuthorization"
+
+// maxTokenLen bounds the token we hand to the JWT parser; real tokens are a
+// few hundred bytes, and the parser base64-decodes and unmarshals whatever
+// it is given.
+const maxTokenLen = 16 << 10
+
+var (
+	// errNoToken means the request carried no token at all.
+	errNoToken = errors.New("mercure: no authorization token")
+	// errInvalidToken is wrapped by every failure of a token that was
+	// presented: malformed, badly signed, of the wrong algorithm, expired.
+	errInvalidToken = errors.New("mercure: invalid authorization token")
+)
+
+// Claims are the Mercure claims of a verified token.
+type Claims struct {
+	// Publish holds the topic selectors the token may publish to.
+	Publish []string `json:"publish"`
+	// Subscribe holds the topic selectors whose private updates the token
+	// may receive.
+	Subscribe []string `json:"subscribe"`
+	// Payload is any JSON the issuer attached; the subscriptions API and
+	// events show it.
+	Payload json.RawMessage `json:"payload,omitempty"`
+
+	sub string    // the token's subject, if any
+	exp time.Time // the token's expiry; zero if it has none
+}
+
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	Mercure *Claims `json:"mercure"`
+}
+
+// verifier checks tokens signed for one role (publisher or subscriber) with
+// one key and one algorithm.
+type verifier struct {
+	key    crypto.PublicKey // []byte for HMAC
+	parser *jwt.Parser
+}
+
+// newVerifier parses key for alg. HMAC algorithms take key as the secret
+// itself; RSA, RSA-PSS, ECDSA and EdDSA take PEM text holding the public key
+// (or a certificate carrying it).
+func newVerifier(role string, key []byte, alg string) (*verifier, error) {
+	m := jwt.GetSigningMethod(alg)
+	if m == nil || alg == "none" {
+		return nil, fmt.Errorf("mercure: %s algorithm %q is not supported", role, alg)
+	}
+	v := &verifier{parser: jwt.NewParser(jwt.WithValidMethods([]string{alg}))}
+	var err error
+	switch m.(type) {
+	case *jwt.SigningMethodHMAC:
+		if len(key) == 0 {
+			return nil, fmt.Errorf("mercure: %s key is empty", role)
+		}
+		// A public key used as an HMAC secret is the classic algorithm
+		// confusion: anyone who has the public key could sign tokens.
+		if strings.Contains(string(key), "-----BEGIN") {
+			return nil, fmt.Errorf("mercure: %s key is PEM text but the algorithm is %s: configure the asymmetric algorithm the key is for", role, alg)
+		}
+		v.key = key
+	case *jwt.SigningMethodRSA, *jwt.SigningMethodRSAPSS:
+		v.key, err = jwt.ParseRSAPublicKeyFromPEM(key)
+	case *jwt.SigningMethodECDSA:
+		var k *ecdsa.PublicKey
+		if k, err = jwt.ParseECPublicKeyFromPEM(key); err == nil {
+			if want := curveFor(alg); want != nil && k.Curve != want {
+				err = fmt.Errorf("curve %s does not fit %s", k.Curve.Params().Name, alg)
+			}
+			v.key = k
+		}
+	case *jwt.SigningMethodEd25519:
+		var k crypto.PublicKey
+		if k, err = jwt.ParseEdPublicKeyFromPEM(key); err == nil {
+			if _, ok := k.(ed25519.PublicKey); !ok {
+				err = fmt.Errorf("not an Ed25519 key")
+			}
+			v.key = k
+		}
+	default:
+		return nil, fmt.Errorf("mercure: %s algorithm %q is not supported", role, alg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mercure: %s key for %s: %w", role, alg, err)
+	}
+	if _, ok := v.key.(*rsa.PublicKey); ok && v.key.(*rsa.PublicKey).N.BitLen() < 2048 {
+		return nil, fmt.Errorf("mercure: %s key for %s: RSA keys shorter than 2048 bits are not accepted", role, alg)
+	}
+	return v, nil
+}
+
+func curveFor(alg string) elliptic.Curve {
+	switch alg {
+	case "ES256":
+		return elliptic.P256()
+	case "ES384":
+		return elliptic.P384()
+	case "ES512":
+		return elliptic.P521()
+	}
+	return nil
+}
+
+// verify checks the signature, algorithm and time claims of raw and returns
+// its Mercure claims (empty, never nil, when the token has none).
+func (v *verifier) verify(raw string) (*Claims, error) {
+	if len(raw) > maxTokenLen {
+		return nil, fmt.Errorf("%w: longer than %d bytes", errInvalidToken, maxTokenLen)
+	}
+	var tc tokenClaims
+	_, err := v.parser.ParseWithClaims(raw, &tc, func(*jwt.Token) (any, error) { return v.key, nil })
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errInvalidToken, err)
+	}
+	c := tc.Mercure
+	if c == nil {
+		c = &Claims{}
+	}
+	c.sub = tc.Subject
+	if tc.ExpiresAt != nil {
+		c.exp = tc.ExpiresAt.Time
+	}
+	return c, nil
+}
+
+// tokenSource names where a request's token came from.
+type tokenSource int
+
+const (
+	fromNone tokenSource = iota
+	fromHeader
+	fromQuery
+	fromCookie
+)
+
+// extractToken finds the request's token the way Mercure 0.x does: the
+// Authorization header wins, then the authorization query parameter, then
+// the cookie. Once a source is present the others are ignored, even when
+// its token turns out to be invalid.
+func extractToken(r *http.Request, cookieName string) (string, tokenSource, error) {
+	if hs, ok := r.Header["Authorization"]; ok {
+		if len(hs) != 1 {
+			return "", fromHeader, fmt.Errorf("%w: several Authorization headers", errInvalidToken)
+		}
+		scheme, tok, ok := strings.Cut(strings.TrimSpace(hs[0]), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return "", fromHeader, fmt.Errorf("%w: Authorization header is not \"Bearer <token>\"", errInvalidToken)
+		}
+		return strings.TrimSpace(tok), fromHeader, nil
+	}
+	if qs, ok := r.URL.Query()["authorization"]; ok {
+		if len(qs) != 1 {
+			return "", fromQuery, fmt.Errorf("%w: several authorization query parameters", errInvalidToken)
+		}
+		return qs[0], fromQuery, nil
+	}
+	if c, err := r.Cookie(cookieName); err == nil {
+		return c.Value, fromCookie, nil
+	}
+	return "", fromNone, errNoToken
+}

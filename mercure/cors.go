@@ -1,0 +1,84 @@
+package mercure
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// cors answers cross-origin requests for a set of allowed origins. Because
+// subscribers authenticate with cookies (EventSource withCredentials) the
+// allowed origin is echoed, never "*", and credentials are allowed.
+type cors struct {
+	any     bool
+	origins map[string]bool // serialized origins: scheme://host[:port]
+}
+
+func newCORS(origins []string) (cors, error) {
+	c := cors{origins: make(map[string]bool, len(origins))}
+	for _, o := range origins {
+		if o == "*" {
+			c.any = true
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return cors{}, fmt.Errorf("mercure: CORS origin %q is not an origin like https://example.com", o)
+		}
+		c.origins[strings.ToLower(u.Scheme+"://"+u.Host)] = true
+	}
+	return c, nil
+}
+
+// enabled reports whether any origin is allowed.
+func (c cors) enabled() bool { return c.any || len(c.origins) > 0 }
+
+// allowed reports whether origin (an Origin header value) may make
+// credentialed requests.
+func (c cors) allowed(origin string) bool {
+	if origin == "" || origin == "null" {
+		return false
+	}
+	return c.any || c.origins[strings.ToLower(origin)]
+}
+
+// apply sets the CORS response headers for r and reports whether r is a
+// preflight request, which the caller answers with preflight.
+func (c cors) apply(w http.ResponseWriter, r *http.Request) bool {
+	if !c.enabled() {
+		return false
+	}
+	h := w.Header()
+	// The answer depends on Origin even when it is a refusal, so caches
+	// must not serve one origin's answer to another.
+	h.Add("Vary", "Origin")
+	origin := r.Header.Get("Origin")
+	isPreflight := r.Method == http.MethodOptions && origin != "" && r.Header.Get("Access-Control-Request-Method") != ""
+	if isPreflight {
+		h.Add("Vary", "Access-Control-Request-Method")
+		h.Add("Vary", "Access-Control-Request-Headers")
+	}
+	if !c.allowed(origin) {
+		return isPreflight
+	}
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Credentials", "true")
+	if !isPreflight {
+		h.Set("Access-Control-Expose-Headers", "Last-Event-ID")
+	}
+	return isPreflight
+}
+
+// preflight answers a preflight request whose CORS headers apply has set.
+func (c cors) preflight(w http.ResponseWriter, r *http.Request) {
+	if !c.allowed(r.Header.Get("Origin")) {
+		writeError(w, http.StatusForbidden, "Origin: "+r.Header.Get("Origin")+" is not allowed")
+		return
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID, Cache-Control")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,105 @@
+package mercure
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestNewCORSRejectsNonOrigins(t *testing.T) {
+	for _, o := range []string{"example.com", "https://example.com/path", "https://example.com?q", "://x"} {
+		if _, err := newCORS([]string{o}); err == nil || !strings.Contains(err.Error(), "origin") {
+			t.Errorf("newCORS(%q) = %v, want an error", o, err)
+		}
+	}
+}
+
+func TestCORSHeaders(t *testing.T) {
+	c, err := newCORS([]string{"https://app.example.com", "http://localhost:8080"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, method, origin, reqMethod string
+		wantAllow                       string
+		wantPreflight                   bool
+	}{
+		{"allowed", "GET", "https://app.example.com", "", "https://app.example.com", false},
+		{"allowed with port", "GET", "http://localhost:8080", "", "http://localhost:8080", false},
+		{"scheme case", "GET", "HTTPS://app.example.com", "", "HTTPS://app.example.com", false},
+		{"not allowed", "GET", "https://evil.example.com", "", "", false},
+		{"suffix trick", "GET", "https://app.example.com.evil.com", "", "", false},
+		{"null origin", "GET", "null", "", "", false},
+		{"no origin", "GET", "", "", "", false},
+		{"preflight", "OPTIONS", "https://app.example.com", "POST", "https://app.example.com", true},
+		{"preflight refused", "OPTIONS", "https://evil.example.com", "POST", "", true},
+		{"plain OPTIONS", "OPTIONS", "https://app.example.com", "", "https://app.example.com", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(tt.method, Path, nil)
+			if tt.origin != "" {
+				r.Header.Set("Origin", tt.origin)
+			}
+			if tt.reqMethod != "" {
+				r.Header.Set("Access-Control-Request-Method", tt.reqMethod)
+			}
+			w := httptest.NewRecorder()
+			if got := c.apply(w, r); got != tt.wantPreflight {
+				t.Fatalf("preflight = %v", got)
+			}
+			h := w.Header()
+			if got := h.Get("Access-Control-Allow-Origin"); got != tt.wantAllow {
+				t.Fatalf("Access-Control-Allow-Origin = %q, want %q", got, tt.wantAllow)
+			}
+			if cred := h.Get("Access-Control-Allow-Credentials"); (cred == "true") != (tt.wantAllow != "") {
+				t.Fatalf("Access-Control-Allow-Credentials = %q", cred)
+			}
+			if !strings.Contains(strings.Join(h.Values("Vary"), ","), "Origin") {
+				t.Fatalf("Vary = %q, want Origin", h.Values("Vary"))
+			}
+			if tt.wantPreflight {
+				c.preflight(w, r)
+				if tt.wantAllow == "" {
+					if w.Code != http.StatusForbidden {
+						t.Fatalf("refused preflight: status %d", w.Code)
+					}
+					return
+				}
+				if w.Code != http.StatusNoContent ||
+					!strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") ||
+					!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Authorization") ||
+					!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Content-Type") {
+					t.Fatalf("preflight answer %d %v", w.Code, h)
+				}
+			}
+		})
+	}
+}
+
+func TestCORSWildcardEchoesOrigin(t *testing.T) {
+	c, err := newCORS([]string{"*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", Path, nil)
+	r.Header.Set("Origin", "https://any.example")
+	w := httptest.NewRecorder()
+	c.apply(w, r)
+	// "*" with credentials is rejected by browsers: the origin is echoed.
+	if got := w.Header().Get("Access-Control-Allow-Origin"); got != "https://any.example" {
+		t.Fatalf("Access-Control-Allow-Origin = %q", got)
+	}
+}
+
+func TestCORSDisabledSetsNothing(t *testing.T) {
+	var c cors
+	r := httptest.NewRequest("GET", Path, nil)
+	r.Header.Set("Origin", "https://any.example")
+	w := httptest.NewRecorder()
+	c.apply(w, r)
+	if len(w.Header()) != 0 {
+		t.Fatalf("headers %v", w.Header())
+	}
+}

@@ -1,0 +1,68 @@
+package mercure
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ssehub/ssehub/hub"
+)
+
+// maxRetryMillis keeps a retry field representable as a time.Duration.
+const maxRetryMillis = int64(1<<63-1) / int64(time.Millisecond)
+
+// parseUpdate turns publish form fields into an update: topic (repeatable,
+// the first canonical), data, id, type, retry (milliseconds) and private
+// (present means private, whatever its value).
+func parseUpdate(form url.Values, maxTopics int) (*hub.Update, error) {
+	topics := form["topic"]
+	switch {
+	case len(topics) == 0:
+		return nil, badField("topic", "missing: at least one is required")
+	case len(topics) > maxTopics:
+		return nil, badField("topic", "%d given, at most %d allowed", len(topics), maxTopics)
+	}
+	for _, t := range topics {
+		if t == "" {
+			return nil, badField("topic", "must not be empty")
+		}
+	}
+	u := &hub.Update{
+		Topics: topics,
+		ID:     form.Get("id"),
+		Type:   form.Get("type"),
+		Data:   form.Get("data"),
+	}
+	_, u.Private = form["private"]
+	if strings.ContainsAny(u.ID, "\r\n\x00") {
+		return nil, badField("id", "must not contain CR, LF or NUL")
+	}
+	if strings.HasPrefix(u.ID, "#") {
+		return nil, badField("id", "must not start with '#', which is kept for IDs the hub assigns")
+	}
+	if u.ID == "earliest" {
+		return nil, badField("id", "\"earliest\" is reserved for resuming from the oldest update")
+	}
+	if strings.ContainsAny(u.Type, "\r\n") {
+		return nil, badField("type", "must not contain CR or LF")
+	}
+	if s := form.Get("retry"); s != "" {
+		ms, err := parseDigits(s)
+		if err != nil || ms > maxRetryMillis {
+			return nil, badField("retry", "must be a number of milliseconds in ASCII digits, got %q", s)
+		}
+		u.Retry = time.Duration(ms) * time.Millisecond
+	}
+	return u, nil
+}
+
+// parseDigits parses s as decimal ASCII digits only: no sign, no spaces.
+func parseDigits(s string) (int64, error) {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, strconv.ErrSyntax
+		}
+	}
+	return strconv.ParseInt(s, 10, 64)
+}
