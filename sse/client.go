@@ -92,6 +92,11 @@ type Client struct {
 	// from the goroutine iterating the events.
 	OnStateChange func(State)
 
+	// OnRetry, if not nil, is called with the reconnection time each retry
+	// field sets, in stream order (before the event of the same block is
+	// yielded), from the goroutine iterating the events.
+	OnRetry func(time.Duration)
+
 	// OnError, if not nil, is called with a *ReconnectError each time a
 	// connection ends or fails and another attempt will follow, from the
 	// goroutine iterating the events. Fatal errors are not passed to it:
@@ -409,6 +414,9 @@ func (es *EventSource) setReconnect(d time.Duration) {
 	es.mu.Lock()
 	es.reconnect = d
 	es.mu.Unlock()
+	if es.c.OnRetry != nil {
+		es.c.OnRetry(d)
+	}
 }
 
 // reconnectTime is the delay after an open stream ended: the last retry

@@ -317,11 +317,20 @@ func TestClientRetryFieldChangesDelay(t *testing.T) {
 		}
 	})
 	var r recorder
-	if _, err := collect(r.client(srv).Events(context.Background(), newGet(t, srv.URL)), -1); err != nil {
-		t.Fatal(err)
+	c := r.client(srv)
+	var order []string
+	c.OnRetry = func(d time.Duration) { order = append(order, "retry "+d.String()) }
+	for e, err := range c.Events(context.Background(), newGet(t, srv.URL)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		order = append(order, "event "+e.Data)
 	}
 	if d := r.delays(); !slices.Equal(d, []time.Duration{300 * time.Millisecond}) {
 		t.Errorf("delays %v", d)
+	}
+	if want := []string{"retry 300ms", "event a"}; !slices.Equal(order, want) {
+		t.Errorf("hooks and events in order %q, want %q", order, want)
 	}
 }
 
