@@ -1,0 +1,177 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+)
+
+// DefaultQueueSize is the per-subscriber queue bound, in events, used when
+// Options.QueueSize is zero.
+const DefaultQueueSize = 1024
+
+// ErrSlowSubscriber is wrapped by the error Subscriber.Run returns when the
+// subscriber's queue filled up because it did not keep up with the updates
+// it subscribed to. The client should reconnect with its last event ID: it
+// then replays what it missed from the log.
+var ErrSlowSubscriber = errors.New("hub: subscriber too slow, disconnected")
+
+// Options configures a Hub. The zero value is ready to use.
+type Options struct {
+	// Log stores and orders the updates. Nil means a MemoryLog with default
+	// options, which the hub then owns and closes.
+	Log Log
+	// QueueSize bounds each subscriber's queue of encoded events; a
+	// subscriber whose queue is full is disconnected. 0 means
+	// DefaultQueueSize.
+	QueueSize int
+	// Logger receives the hub's logs. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Hub fans out the updates of a Log to subscribers. It is safe for
+// concurrent use.
+type Hub struct {
+	log       Log
+	ownLog    bool
+	logger    *slog.Logger
+	queueSize int
+	matcher   *matcher
+
+	// ctx is canceled by Close; it stops the follower and every Run.
+	ctx          context.Context
+	cancel       context.CancelFunc
+	followerDone chan struct{}
+	runs         sync.WaitGroup
+
+	mu     sync.Mutex
+	closed bool
+	pos    uint64 // Seq of the last update dispatched
+	posID  string // its ID
+	// exact indexes subscribers by their plain (exact-match) selectors;
+	// groups by their "*" and template selectors, each evaluated once per
+	// update whatever the number of subscribers sharing it.
+	exact  map[string]map[*Subscriber]struct{}
+	groups map[string]map[*Subscriber]struct{}
+
+	subscribers atomic.Int64
+	published   atomic.Uint64
+	delivered   atomic.Uint64
+	slow        atomic.Uint64
+}
+
+// New returns a Hub that fans out every update appended to opts.Log from
+// now on, and starts its follower goroutine. Close stops it.
+func New(opts Options) (*Hub, error) {
+	h := &Hub{
+		log:          opts.Log,
+		logger:       opts.Logger,
+		queueSize:    opts.QueueSize,
+		matcher:      newMatcher(),
+		followerDone: make(chan struct{}),
+		exact:        make(map[string]map[*Subscriber]struct{}),
+		groups:       make(map[string]map[*Subscriber]struct{}),
+	}
+	if h.log == nil {
+		h.log, h.ownLog = NewMemoryLog(MemoryLogOptions{}), true
+	}
+	if h.logger == nil {
+		h.logger = slog.Default()
+	}
+	if h.queueSize <= 0 {
+		h.queueSize = DefaultQueueSize
+	}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+
+	last, err := h.log.Last(h.ctx)
+	if err != nil {
+		h.cancel()
+		return nil, fmt.Errorf("hub: reading the end of the log: %w", err)
+	}
+	h.pos = last
+	if last > 0 {
+		// The newest update's ID is what a live-only subscriber is told it
+		// starts after.
+		for u, err := range h.log.Read(h.ctx, last-1) {
+			if err == nil && u.Seq == last {
+				h.posID = u.ID
+			}
+			break
+		}
+	}
+	go h.follow(last)
+	return h, nil
+}
+
+// Match reports whether the topic selector matches topic, following the
+// Mercure protocol: selector is "*", equals topic, or is an RFC 6570 URI
+// template that matches topic. Templates are compiled once and results are
+// cached. A selector that is not a valid template matches only itself.
+func (h *Hub) Match(selector, topic string) bool {
+	return h.matcher.match(selector, topic)
+}
+
+// Stats is a snapshot of a hub's counters.
+type Stats struct {
+	Subscribers     int64  // subscribers currently subscribed
+	Published       uint64 // updates stored by Publish
+	Delivered       uint64 // events written to subscribers, replayed ones included
+	SlowDisconnects uint64 // subscribers disconnected with ErrSlowSubscriber
+	Topics          int    // distinct exact selectors subscribed
+	Templates       int    // distinct template and "*" selectors subscribed
+	Position        uint64 // Seq of the last update fanned out
+}
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() Stats {
+	h.mu.Lock()
+	topics, templates, pos := len(h.exact), len(h.groups), h.pos
+	h.mu.Unlock()
+	return Stats{
+		Subscribers:     h.subscribers.Load(),
+		Published:       h.published.Load(),
+		Delivered:       h.delivered.Load(),
+		SlowDisconnects: h.slow.Load(),
+		Topics:          topics,
+		Templates:       templates,
+		Position:        pos,
+	}
+}
+
+// Close stops the hub: Publish and Subscribe return ErrClosed from now on,
+// every Run returns ErrClosed, and the follower stops. Close waits for the
+// follower and the running Runs to return, or for ctx to be done. It does
+// not close a Log passed in Options: its owner does.
+func (h *Hub) Close(ctx context.Context) error {
+	h.mu.Lock()
+	if !h.closed {
+		h.closed = true
+		// Drop the indexes: subscribers that never Run must not pin
+		// memory, and no update is fanned out any more.
+		clear(h.exact)
+		clear(h.groups)
+		h.cancel()
+	}
+	h.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		<-h.followerDone
+		h.runs.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("hub: closing: %w", ctx.Err())
+	}
+	if h.ownLog {
+		if err := h.log.Close(); err != nil && !errors.Is(err, ErrClosed) {
+			return fmt.Errorf("hub: closing the log: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,91 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// ErrInvalidUpdate is wrapped by the *UpdateError Publish returns for an
+// update that cannot be published as it is.
+var ErrInvalidUpdate = errors.New("hub: invalid update")
+
+// UpdateError reports the field that makes an update unpublishable. Field is
+// named as in the Mercure publish form: "topic", "id", "type" or "retry".
+type UpdateError struct {
+	Field  string
+	Reason string
+}
+
+func (e *UpdateError) Error() string {
+	return "hub: invalid update: " + e.Field + ": " + e.Reason
+}
+
+// Unwrap returns ErrInvalidUpdate, so errors.Is(err, ErrInvalidUpdate) holds.
+func (e *UpdateError) Unwrap() error { return ErrInvalidUpdate }
+
+// Publish validates u, gives it an ID if it has none ("urn:uuid:" and a
+// version 7 UUID, set in u.ID) and appends it to the log. It returns the ID
+// once the log has stored the update; the hub's follower then fans it out,
+// as it does for updates appended to a shared log by other hubs.
+//
+// An invalid update yields an error wrapping ErrInvalidUpdate that names the
+// field; a log failure is returned wrapped, and a closed hub returns
+// ErrClosed.
+func (h *Hub) Publish(ctx context.Context, u *Update) (id string, err error) {
+	if err := validateUpdate(u); err != nil {
+		return "", err
+	}
+	if h.ctx.Err() != nil {
+		return "", ErrClosed
+	}
+	if u.ID == "" {
+		v7, err := uuid.NewV7()
+		if err != nil {
+			return "", fmt.Errorf("hub: generating an update ID: %w", err)
+		}
+		u.ID = "urn:uuid:" + v7.String()
+	}
+	if err := h.log.Append(ctx, u); err != nil {
+		return "", fmt.Errorf("hub: storing update: %w", err)
+	}
+	h.published.Add(1)
+	return u.ID, nil
+}
+
+func validateUpdate(u *Update) error {
+	if u == nil {
+		return &UpdateError{Field: "topic", Reason: "no update"}
+	}
+	if len(u.Topics) == 0 {
+		return &UpdateError{Field: "topic", Reason: "at least one topic is required"}
+	}
+	for i, t := range u.Topics {
+		if t == "" {
+			return &UpdateError{Field: "topic", Reason: fmt.Sprintf("topic %d is empty", i)}
+		}
+	}
+	if strings.ContainsAny(u.ID, "\r\n\x00") {
+		return &UpdateError{Field: "id", Reason: "contains CR, LF or NUL"}
+	}
+	// Mercure reserves IDs starting with '#' (they would be read as URI
+	// fragments).
+	if strings.HasPrefix(u.ID, "#") {
+		return &UpdateError{Field: "id", Reason: "starts with '#'"}
+	}
+	// "earliest" asks for the whole history as a Last-Event-ID; an update
+	// with that ID could never be resumed from.
+	if u.ID == EarliestID {
+		return &UpdateError{Field: "id", Reason: `"earliest" is reserved`}
+	}
+	if strings.ContainsAny(u.Type, "\r\n") {
+		return &UpdateError{Field: "type", Reason: "contains CR or LF"}
+	}
+	if u.Retry < 0 {
+		return &UpdateError{Field: "retry", Reason: "negative"}
+	}
+	return nil
+}
