@@ -222,7 +222,9 @@ func (l *Log) Last(ctx context.Context) (uint64, error) {
 	return l.last.Load(), nil
 }
 
-// Len returns how many updates the log holds.
+// Len returns how many updates the file holds, for dashboards. It counts
+// updates past MaxAge that the periodic sweep has not removed yet (for at
+// most MaxAge/8, capped at a minute), which Find and Read already hide.
 func (l *Log) Len(ctx context.Context) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -251,10 +253,10 @@ func (l *Log) Len(ctx context.Context) (int, error) {
 	return int(n), nil
 }
 
-// Close stops the committer and closes the file. Appends still queued fail
-// with hub.ErrClosed; an append whose transaction is in flight completes
-// first. Followers end with hub.ErrClosed. Operations after Close return
-// hub.ErrClosed.
+// Close stops the committer and closes the file. An append whose
+// transaction is in flight completes first; appends still queued are either
+// committed or fail with hub.ErrClosed, never left waiting. Followers end
+// with hub.ErrClosed. Operations after Close return hub.ErrClosed.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	if l.closed {
