@@ -1,0 +1,182 @@
+package mercure
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ssehub/ssehub/hub"
+)
+
+// Defaults for Options' zero values.
+const (
+	DefaultAlgorithm    = "HS256"
+	DefaultMaxBodyBytes = 1 << 20
+	DefaultMaxTopics    = 100
+)
+
+// Options configures a Handler. Hub and PublisherKey are required.
+type Options struct {
+	// Hub is the broker updates are published to and read from.
+	Hub *hub.Hub
+
+	// PublisherKey verifies publishers' tokens: the secret itself for HMAC
+	// algorithms, PEM text of the public key for RSA, ECDSA and EdDSA.
+	PublisherKey []byte
+	// SubscriberKey verifies subscribers' tokens, in the same forms. Empty
+	// means subscriber tokens cannot be verified and are rejected, which
+	// leaves only anonymous subscribers.
+	SubscriberKey []byte
+	// Algorithm is the one JWT algorithm accepted for PublisherKey (and for
+	// SubscriberKey unless SubscriberAlgorithm is set). Empty means HS256.
+	Algorithm string
+	// SubscriberAlgorithm, if set, is the algorithm for SubscriberKey.
+	SubscriberAlgorithm string
+	// CookieName is the cookie a token is read from; empty means
+	// "mercureAuthorization".
+	CookieName string
+
+	// Anonymous lets subscribers without a token in; they get public
+	// updates only.
+	Anonymous bool
+	// CORSOrigins are the origins whose pages may subscribe and publish
+	// with credentials (cookies and Authorization headers); "*" allows
+	// every origin. A cookie-authorized publish is accepted only from one
+	// of these origins, which keeps other sites from forging it.
+	CORSOrigins []string
+	// Subscriptions enables the active subscriptions API and events.
+	Subscriptions bool
+
+	// Heartbeat is the idle time after which a subscriber gets a comment
+	// to keep its connection open: 0 means sse.DefaultHeartbeat, negative
+	// none.
+	Heartbeat time.Duration
+	// WriteTimeout bounds each write to a subscriber; 0 means the sse
+	// package's default.
+	WriteTimeout time.Duration
+	// MaxBodyBytes bounds a publish request's body; larger bodies get 413.
+	// 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// MaxTopics bounds the topics of one update and the selectors of one
+	// subscription. 0 means DefaultMaxTopics.
+	MaxTopics int
+
+	// Logger receives the handler's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// ObservePublish, if set, is called with the duration of every
+	// successful publish (until the update is stored and queued).
+	ObservePublish func(time.Duration)
+	// OnSubscriberChange, if set, is called with +1 when a subscriber's
+	// stream opens and -1 when it ends.
+	OnSubscriberChange func(delta int)
+}
+
+// Handler serves the Mercure protocol at Path and, when enabled, the active
+// subscriptions API below it. It is safe for concurrent use.
+type Handler struct {
+	hub          *hub.Hub
+	pub, sub     *verifier // sub is nil without a SubscriberKey
+	cookieName   string
+	anonymous    bool
+	cors         cors
+	subsEnabled  bool
+	heartbeat    time.Duration
+	writeTimeout time.Duration
+	maxBody      int64
+	maxTopics    int
+	log          *slog.Logger
+	observePub   func(time.Duration)
+	onSubChange  func(int)
+	subs         registry
+}
+
+// New checks opts, parses the keys and returns a Handler.
+func New(opts Options) (*Handler, error) {
+	if opts.Hub == nil {
+		return nil, errors.New("mercure: Options.Hub is required")
+	}
+	if len(opts.PublisherKey) == 0 {
+		return nil, errors.New("mercure: Options.PublisherKey is required: publishing always needs a token")
+	}
+	alg := opts.Algorithm
+	if alg == "" {
+		alg = DefaultAlgorithm
+	}
+	subAlg := opts.SubscriberAlgorithm
+	if subAlg == "" {
+		subAlg = alg
+	}
+	h := &Handler{
+		hub:          opts.Hub,
+		cookieName:   opts.CookieName,
+		anonymous:    opts.Anonymous,
+		subsEnabled:  opts.Subscriptions,
+		heartbeat:    opts.Heartbeat,
+		writeTimeout: opts.WriteTimeout,
+		maxBody:      opts.MaxBodyBytes,
+		maxTopics:    opts.MaxTopics,
+		log:          opts.Logger,
+		observePub:   opts.ObservePublish,
+		onSubChange:  opts.OnSubscriberChange,
+	}
+	var err error
+	if h.pub, err = newVerifier("publisher", opts.PublisherKey, alg); err != nil {
+		return nil, err
+	}
+	if len(opts.SubscriberKey) > 0 {
+		if h.sub, err = newVerifier("subscriber", opts.SubscriberKey, subAlg); err != nil {
+			return nil, err
+		}
+	}
+	if h.cors, err = newCORS(opts.CORSOrigins); err != nil {
+		return nil, err
+	}
+	if h.cookieName == "" {
+		h.cookieName = DefaultCookieName
+	}
+	if h.maxBody <= 0 {
+		h.maxBody = DefaultMaxBodyBytes
+	}
+	if h.maxTopics <= 0 {
+		h.maxTopics = DefaultMaxTopics
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	return h, nil
+}
+
+// ServeHTTP routes r to subscribing (GET), publishing (POST), CORS
+// preflight (OPTIONS) or the subscriptions API.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	preflight := h.cors.apply(w, r)
+	path := r.URL.Path
+	switch {
+	case path == Path:
+		switch {
+		case preflight:
+			h.cors.preflight(w, r)
+		case r.Method == http.MethodGet:
+			h.subscribe(w, r)
+		case r.Method == http.MethodPost:
+			h.publish(w, r)
+		default:
+			w.Header().Set("Allow", "GET, POST, OPTIONS")
+			writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed")
+		}
+	case h.subsEnabled && (path == subscriptionsPath || strings.HasPrefix(path, subscriptionsPath+"/")):
+		switch {
+		case preflight:
+			h.cors.preflight(w, r)
+		case r.Method == http.MethodGet || r.Method == http.MethodHead:
+			h.subscriptionsAPI(w, r)
+		default:
+			w.Header().Set("Allow", "GET, HEAD, OPTIONS")
+			writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed")
+		}
+	default:
+		http.NotFound(w, r)
+	}
+}

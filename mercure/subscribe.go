@@ -1,0 +1,146 @@
+package mercure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/sse"
+)
+
+// maxLastEventIDLen bounds the resume ID a subscriber may send.
+const maxLastEventIDLen = 1024
+
+// subscribe answers GET /.well-known/mercure.
+func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	topics := q["topic"]
+	switch {
+	case len(topics) == 0:
+		writeError(w, http.StatusBadRequest, "topic: missing: at least one topic selector is required")
+		return
+	case len(topics) > h.maxTopics:
+		writeError(w, http.StatusBadRequest, badField("topic", "%d given, at most %d allowed", len(topics), h.maxTopics).Error())
+		return
+	}
+	for _, t := range topics {
+		if t == "" {
+			writeError(w, http.StatusBadRequest, "topic: must not be empty")
+			return
+		}
+	}
+	lastID, err := lastEventID(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	claims, err := h.authorizeSubscriber(r)
+	if err != nil {
+		writeAuthError(w, err)
+		return
+	}
+
+	ctx := r.Context()
+	s, err := h.hub.Subscribe(ctx, hub.Subscription{Topics: topics, Authorized: claims.Subscribe, LastEventID: lastID})
+	if err != nil {
+		h.subscribeFailed(w, r, err)
+		return
+	}
+	defer s.Close()
+	if id := s.LastEventID(); id != "" {
+		w.Header().Set("Last-Event-ID", id)
+	}
+	stream, err := sse.NewStream(w, r, sse.StreamOptions{Heartbeat: h.heartbeat, WriteTimeout: h.writeTimeout})
+	if err != nil {
+		h.log.ErrorContext(ctx, "mercure: cannot stream", "err", err)
+		writeError(w, http.StatusInternalServerError, "this server cannot stream responses")
+		return
+	}
+	defer stream.Close()
+	if h.onSubChange != nil {
+		h.onSubChange(1)
+		defer h.onSubChange(-1)
+	}
+	if h.subsEnabled {
+		defer h.track(ctx, topics, claims)()
+	}
+
+	// The stream ends on its own when a write fails or times out; the
+	// subscriber must stop then too, not only when the client hangs up.
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if !claims.exp.IsZero() {
+		// A token must not buy a connection that outlives it.
+		var cancelExp context.CancelFunc
+		runCtx, cancelExp = context.WithDeadline(runCtx, claims.exp)
+		defer cancelExp()
+	}
+	go func() {
+		select {
+		case <-stream.Done():
+			cancel()
+		case <-runCtx.Done():
+		}
+	}()
+	switch err := s.Run(runCtx, stream); {
+	case err == nil:
+	case errors.Is(err, hub.ErrClosed):
+		h.log.DebugContext(ctx, "mercure: subscriber ended by shutdown")
+	case errors.Is(err, hub.ErrSlowSubscriber):
+		h.log.WarnContext(ctx, "mercure: subscriber disconnected: too slow", "remote", r.RemoteAddr, "err", err)
+	default:
+		if stream.Err() == nil {
+			h.log.WarnContext(ctx, "mercure: subscriber ended", "remote", r.RemoteAddr, "err", err)
+		}
+	}
+}
+
+// subscribeFailed answers a Subscribe error before any byte was streamed.
+func (h *Handler) subscribeFailed(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// The client is gone; nobody reads the answer.
+		return
+	case errors.Is(err, hub.ErrInvalidSubscription):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, hub.ErrClosed):
+		writeError(w, http.StatusServiceUnavailable, "the hub is shutting down")
+	default:
+		h.log.ErrorContext(r.Context(), "mercure: subscribe failed", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "cannot subscribe: "+err.Error())
+	}
+}
+
+// lastEventID returns the ID a subscriber resumes from: the Last-Event-ID
+// header, else the lastEventID query parameter, else "".
+func lastEventID(r *http.Request) (string, error) {
+	field, id := "Last-Event-ID", r.Header.Get("Last-Event-ID")
+	if id == "" {
+		field, id = "lastEventID", r.URL.Query().Get("lastEventID")
+	}
+	if len(id) > maxLastEventIDLen {
+		return "", badField(field, "longer than %d bytes", maxLastEventIDLen)
+	}
+	if strings.ContainsAny(id, "\r\n\x00") {
+		return "", badField(field, "must not contain CR, LF or NUL")
+	}
+	return id, nil
+}
+
+// authorizeSubscriber returns the subscriber's claims: empty ones for an
+// anonymous subscriber when those are allowed.
+func (h *Handler) authorizeSubscriber(r *http.Request) (*Claims, error) {
+	raw, _, err := extractToken(r, h.cookieName)
+	switch {
+	case errors.Is(err, errNoToken) && h.anonymous:
+		return &Claims{}, nil
+	case err != nil:
+		return nil, err
+	case h.sub == nil:
+		return nil, fmt.Errorf("%w: this hub has no subscriber key to verify tokens with", errInvalidToken)
+	}
+	return h.sub.verify(raw)
+}

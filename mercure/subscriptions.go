@@ -1,0 +1,271 @@
+package mercure
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ssehub/ssehub/hub"
+)
+
+// jsonldContext is the JSON-LD context of subscription documents.
+const jsonldContext = "https://mercure.rocks/"
+
+// eventTimeout bounds the publishing of one subscription event, which for a
+// terminated subscription happens after the request's context is done.
+const eventTimeout = 5 * time.Second
+
+// subscriptionDoc is the JSON-LD document describing one subscription, in
+// the subscriptions API and as the data of subscription events.
+type subscriptionDoc struct {
+	Context     string          `json:"@context,omitempty"`
+	ID          string          `json:"id"`
+	Type        string          `json:"type"`
+	Subscriber  string          `json:"subscriber"`
+	Topic       string          `json:"topic"`
+	Active      bool            `json:"active"`
+	LastEventID string          `json:"lastEventID,omitempty"`
+	Payload     json.RawMessage `json:"payload,omitempty"`
+}
+
+// collectionDoc is the JSON-LD document listing subscriptions.
+type collectionDoc struct {
+	Context       string            `json:"@context"`
+	ID            string            `json:"id"`
+	Type          string            `json:"type"`
+	LastEventID   string            `json:"lastEventID"`
+	Subscriptions []subscriptionDoc `json:"subscriptions"`
+}
+
+// registry holds this handler's active subscriptions. Subscriptions served
+// by other hub nodes sharing a log are not in it.
+type registry struct {
+	mu   sync.Mutex
+	seq  uint64
+	subs map[string]*activeSub // by subscriber ID
+}
+
+type activeSub struct {
+	seq        uint64 // creation order, for a stable listing
+	subscriber string
+	topics     []string
+	payload    json.RawMessage
+}
+
+func (rg *registry) add(s *activeSub) {
+	rg.mu.Lock()
+	defer rg.mu.Unlock()
+	if rg.subs == nil {
+		rg.subs = make(map[string]*activeSub)
+	}
+	rg.seq++
+	s.seq = rg.seq
+	rg.subs[s.subscriber] = s
+}
+
+func (rg *registry) remove(subscriber string) {
+	rg.mu.Lock()
+	defer rg.mu.Unlock()
+	delete(rg.subs, subscriber)
+}
+
+// docs returns the documents of the active subscriptions whose topic
+// selector is topic ("" for all) and whose subscriber is subscriber (""
+// for all), oldest first.
+func (rg *registry) docs(topic, subscriber string) []subscriptionDoc {
+	rg.mu.Lock()
+	subs := make([]*activeSub, 0, len(rg.subs))
+	for _, s := range rg.subs {
+		if subscriber == "" || s.subscriber == subscriber {
+			subs = append(subs, s)
+		}
+	}
+	rg.mu.Unlock()
+	slices.SortFunc(subs, func(a, b *activeSub) int { return cmp.Compare(a.seq, b.seq) })
+	docs := []subscriptionDoc{}
+	for _, s := range subs {
+		for _, t := range s.topics {
+			if topic == "" || t == topic {
+				docs = append(docs, newSubscriptionDoc(t, s.subscriber, true, s.payload))
+			}
+		}
+	}
+	return docs
+}
+
+func newSubscriptionDoc(topic, subscriber string, active bool, payload json.RawMessage) subscriptionDoc {
+	return subscriptionDoc{
+		ID:         subscriptionTopic(topic, subscriber),
+		Type:       "Subscription",
+		Subscriber: subscriber,
+		Topic:      topic,
+		Active:     active,
+		Payload:    payload,
+	}
+}
+
+// subscriptionTopic expands /.well-known/mercure/subscriptions/{topic}/{subscriber}.
+func subscriptionTopic(topic, subscriber string) string {
+	return subscriptionsPath + "/" + escapeVar(topic) + "/" + escapeVar(subscriber)
+}
+
+// escapeVar percent-encodes s the way RFC 6570 simple string expansion
+// does: every byte but the unreserved characters, so that a selector full
+// of '/', '{' and '%' stays one path segment and decodes back exactly.
+func escapeVar(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
+// track registers a new subscriber's subscriptions, announces them and
+// returns the function that withdraws and announces their end.
+func (h *Handler) track(ctx context.Context, topics []string, c *Claims) (untrack func()) {
+	s := &activeSub{subscriber: "urn:uuid:" + uuid.NewString(), topics: topics, payload: c.Payload}
+	h.subs.add(s)
+	h.announce(ctx, s, true)
+	return func() {
+		h.subs.remove(s.subscriber)
+		h.announce(ctx, s, false)
+	}
+}
+
+// announce publishes one private subscription event per topic selector.
+func (h *Handler) announce(ctx context.Context, s *activeSub, active bool) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eventTimeout)
+	defer cancel()
+	for _, t := range s.topics {
+		doc := newSubscriptionDoc(t, s.subscriber, active, s.payload)
+		doc.Context = jsonldContext
+		data, err := json.Marshal(doc)
+		if err != nil {
+			// Payload is JSON from a verified token, so this cannot
+			// happen short of a bug; the event is only informative.
+			h.log.ErrorContext(ctx, "mercure: encode subscription event", "err", err)
+			continue
+		}
+		u := &hub.Update{Topics: []string{doc.ID}, Data: string(data), Private: true}
+		if _, err := h.hub.Publish(ctx, u); err != nil {
+			h.log.WarnContext(ctx, "mercure: publish subscription event", "topic", doc.ID, "err", err)
+		}
+	}
+}
+
+// subscriptionsAPI answers GET /.well-known/mercure/subscriptions[/{topic}[/{subscriber}]].
+func (h *Handler) subscriptionsAPI(w http.ResponseWriter, r *http.Request) {
+	rest := strings.TrimPrefix(r.URL.EscapedPath(), subscriptionsPath)
+	var parts []string
+	if rest != "" {
+		parts = strings.Split(strings.TrimPrefix(rest, "/"), "/")
+	}
+	if len(parts) > 2 || slices.Contains(parts, "") {
+		http.NotFound(w, r)
+		return
+	}
+	vars := make([]string, len(parts))
+	for i, p := range parts {
+		v, err := url.PathUnescape(p)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "path: malformed percent-encoding")
+			return
+		}
+		vars[i] = v
+	}
+	// The resource to authorize is the canonical relative URL, the same
+	// string as the topic of the subscription's events.
+	self := subscriptionsPath
+	for _, v := range vars {
+		self += "/" + escapeVar(v)
+	}
+	if err := h.authorizeAPI(r, self); err != nil {
+		writeAuthError(w, err)
+		return
+	}
+
+	lastID, err := h.lastEventIDNow(r.Context())
+	if err != nil {
+		h.subscribeFailed(w, r, err)
+		return
+	}
+	var doc any
+	switch len(vars) {
+	case 2:
+		docs := h.subs.docs(vars[0], vars[1])
+		if len(docs) == 0 {
+			writeError(w, http.StatusNotFound, "no such active subscription")
+			return
+		}
+		d := docs[0]
+		d.Context, d.LastEventID = jsonldContext, lastID
+		doc = d
+	case 1:
+		doc = collectionDoc{Context: jsonldContext, ID: self, Type: "Subscriptions", LastEventID: lastID, Subscriptions: h.subs.docs(vars[0], "")}
+	default:
+		doc = collectionDoc{Context: jsonldContext, ID: self, Type: "Subscriptions", LastEventID: lastID, Subscriptions: h.subs.docs("", "")}
+	}
+	body, err := json.Marshal(doc)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "cannot encode the subscriptions")
+		return
+	}
+	w.Header().Set("Content-Type", "application/ld+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(body)
+}
+
+// authorizeAPI lets in a subscriber token whose subscribe selectors match
+// the requested resource.
+func (h *Handler) authorizeAPI(r *http.Request, resource string) error {
+	raw, _, err := extractToken(r, h.cookieName)
+	if err != nil {
+		return err
+	}
+	if h.sub == nil {
+		return fmt.Errorf("%w: this hub has no subscriber key to verify tokens with", errInvalidToken)
+	}
+	c, err := h.sub.verify(raw)
+	if err != nil {
+		return err
+	}
+	if !h.matchAny(c.Subscribe, resource) {
+		return fmt.Errorf("the token's subscribe selectors do not cover %s", resource)
+	}
+	return nil
+}
+
+// lastEventIDNow returns the ID of the newest update the hub has fanned
+// out, which a live-only subscriber is told it starts after, so that a
+// client can list the subscriptions and then follow their events from that
+// point without missing one. When the hub cannot tell, it returns
+// "earliest": replaying too much is safe, missing events is not.
+func (h *Handler) lastEventIDNow(ctx context.Context) (string, error) {
+	s, err := h.hub.Subscribe(ctx, hub.Subscription{Topics: []string{"*"}})
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	if id := s.LastEventID(); id != "" {
+		return id, nil
+	}
+	return hub.EarliestID, nil
+}
