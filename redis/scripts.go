@@ -1,0 +1,118 @@
+package redis
+
+import goredis "github.com/redis/go-redis/v9"
+
+// The scripts keep every write to the log's three keys atomic, so every node
+// sees a Seq, its entry and its index entry appear and disappear together.
+// KEYS are always: 1 the stream, 2 the Seq counter, 3 the ID index hash.
+//
+// Seq is the stream entry ID "<seq>-0": the counter is INCRed and the entry
+// is added with that explicit ID in one script, so Seq is dense in append
+// order, the same on every node, and XRANGE/XREAD by Seq need no lookup.
+// Lua numbers are doubles, so Seq and time are exact up to 2^53; the scripts
+// format them with %d and never let Lua print them in exponent form.
+//
+// Retention does not use XADD MAXLEN ~: that drops entries without saying
+// which, and the ID index would keep pointing at them forever. trim instead
+// reads the oldest entries, removes their index entries (unless a newer
+// update took the ID over) and XTRIMs up to them with MINID, at most
+// trimBatch entries per call. An append displaces at most one entry by
+// length, so length retention stays exact; age retention is caught up by
+// every script call and by the idle sweep.
+const trimLua = `
+local function trim(stream, ids, maxLen, minTime, batch)
+  local excess = 0
+  if maxLen > 0 then excess = redis.call('XLEN', stream) - maxLen end
+  if excess <= 0 and minTime <= 0 then return 0 end
+  local removed, last, from = 0, nil, '-'
+  while removed < batch do
+    -- Probe one entry for age alone; read on in chunks once it was old.
+    local want = math.max(excess - removed, 1)
+    if removed > 0 then want = math.max(want, 64) end
+    want = math.min(want, batch - removed)
+    local es = redis.call('XRANGE', stream, from, '+', 'COUNT', want)
+    if #es == 0 then break end
+    local stop = false
+    for _, e in ipairs(es) do
+      local f, t, id = e[2], nil, nil
+      for i = 1, #f, 2 do
+        if f[i] == 't' then t = f[i+1] elseif f[i] == 'id' then id = f[i+1] end
+        if t and id then break end
+      end
+      if removed >= excess and not (minTime > 0 and t and tonumber(t) < minTime) then
+        stop = true
+        break
+      end
+      if id and id ~= '' then
+        local seq = redis.call('HGET', ids, id)
+        if seq and seq .. '-0' == e[1] then redis.call('HDEL', ids, id) end
+      end
+      removed = removed + 1
+      last = e[1]
+    end
+    if stop then break end
+    from = '(' .. last
+  end
+  if last then
+    -- Every entry ID is <seq>-0, so <seq>-1 lies between it and the next.
+    redis.call('XTRIM', stream, 'MINID', string.sub(last, 1, -2) .. '1')
+  end
+  return removed
+end
+
+local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+local function minTime(now, maxAge)
+  if maxAge > 0 then return now - maxAge end
+  return 0
+end
+`
+
+// appendScript adds one update. ARGV: 1 MaxLen, 2 MaxAge µs, 3 trim batch,
+// 4 the update's ID, then the entry's field-value pairs starting with
+// fieldID. It returns {seq, time µs} as strings.
+var appendScript = goredis.NewScript(trimLua + `
+local t = now()
+local seq = redis.call('INCR', KEYS[2])
+local sseq, st = string.format('%d', seq), string.format('%d', t)
+redis.call('XADD', KEYS[1], sseq .. '-0', 't', st, unpack(ARGV, 5))
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], sseq) end
+trim(KEYS[1], KEYS[3], tonumber(ARGV[1]), minTime(t, tonumber(ARGV[2])), tonumber(ARGV[3]))
+return {sseq, st}
+`)
+
+// findScript looks an ID up. ARGV: 1 the ID, 2 MaxAge µs. It returns the
+// Seq as a string, or nil when the ID is unknown, its update was trimmed or
+// it is older than MaxAge. A stale index entry is removed on the way.
+var findScript = goredis.NewScript(trimLua + `
+local seq = redis.call('HGET', KEYS[3], ARGV[1])
+if not seq then return false end
+local es = redis.call('XRANGE', KEYS[1], seq .. '-0', seq .. '-0')
+if #es == 0 then
+  redis.call('HDEL', KEYS[3], ARGV[1])
+  return false
+end
+local maxAge = tonumber(ARGV[2])
+if maxAge > 0 then
+  local f = es[1][2]
+  for i = 1, #f, 2 do
+    if f[i] == 't' and tonumber(f[i+1]) < now() - maxAge then return false end
+  end
+end
+return seq
+`)
+
+// beginScript applies retention and reports the log's state, for Read,
+// Follow, Len and the idle sweep. ARGV: 1 MaxLen, 2 MaxAge µs, 3 trim
+// batch. It returns {last Seq, entries kept, oldest time kept µs (0 for no
+// age limit)} as strings; entries older than the last one may remain when
+// a backlog exceeds the trim batch, and readers skip them.
+var beginScript = goredis.NewScript(trimLua + `
+local mt = minTime(now(), tonumber(ARGV[2]))
+trim(KEYS[1], KEYS[3], tonumber(ARGV[1]), mt, tonumber(ARGV[3]))
+local last = redis.call('GET', KEYS[2]) or '0'
+return {last, tostring(redis.call('XLEN', KEYS[1])), string.format('%d', mt)}
+`)
