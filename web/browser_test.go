@@ -1,0 +1,159 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// browserWait bounds every wait for the page in the browser tests.
+const browserWait = 15 * time.Second
+
+// chromium finds the browser: $SSEHUB_CHROMIUM, then the usual names.
+func chromium(t *testing.T) string {
+	if p := os.Getenv("SSEHUB_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("SSEHUB_BROWSER_TESTS") == "1" {
+		t.Fatal("SSEHUB_BROWSER_TESTS=1 but no Chromium found (install it, e.g. apt-get install chromium, or set SSEHUB_CHROMIUM)")
+	}
+	t.Skip("skipping browser test: no Chromium found (install it, e.g. apt-get install chromium; set SSEHUB_BROWSER_TESTS=1 to make this a failure)")
+	return ""
+}
+
+// newBrowser starts a headless Chromium with a fresh profile for the test
+// and returns the context of its first tab. Everything ends with the test.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path := chromium(t)
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		// Tabs of a headless browser count as hidden; their timers must
+		// not be throttled or the pages would lag behind the feed.
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	// Start the browser now, so a failure to launch is reported as such.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium %s: %v", path, err)
+	}
+	return ctx
+}
+
+// run runs actions in the tab with the browser-test bound.
+func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, browserWait)
+	defer cancel()
+	if err := chromedp.Do(tctx, steps...); err != nil {
+		path := screenshot(t, ctx, "failed")
+		t.Fatalf("%s: %v (screenshot %s)", what, err, path)
+	}
+}
+
+// eval evaluates a JavaScript expression in the tab.
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, browserWait)
+	defer cancel()
+	v, err := chromedp.Run(tctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// waitFor polls a JavaScript condition until it holds, for at most
+// browserWait, and fails the test with what the page shows otherwise.
+func waitFor(t *testing.T, ctx context.Context, what, cond string) {
+	t.Helper()
+	deadline := time.Now().Add(browserWait)
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+cond+")"))
+		if err != nil {
+			t.Fatalf("%s: evaluate %s: %v", what, cond, err)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			path := screenshot(t, ctx, "timeout")
+			t.Fatalf("%s: not true after %v: %s (screenshot %s)", what, browserWait, cond, path)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// screenshot writes a full-page PNG into $SSEHUB_SCREENSHOTS, or the test's
+// temporary directory, logs its path and returns it.
+func screenshot(t *testing.T, ctx context.Context, name string) string {
+	t.Helper()
+	dir := os.Getenv("SSEHUB_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Errorf("screenshot: %v", err)
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+		return ""
+	}
+	file := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()) + "-" + name + ".png"
+	path := filepath.Join(dir, file)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Errorf("screenshot: %v", err)
+		return ""
+	}
+	t.Logf("screenshot: %s", path)
+	return path
+}
+
+// seqs returns the demo seqs the page shows, oldest first.
+func seqs(t *testing.T, ctx context.Context) []int {
+	return eval[[]int](t, ctx, `[...document.querySelectorAll('#updates li[data-seq]')].map(li => +li.dataset.seq).reverse()`)
+}
+
+func contiguous(s []int) error {
+	for i := 1; i < len(s); i++ {
+		if s[i] != s[i-1]+1 {
+			return fmt.Errorf("seq %d follows %d: %v", s[i], s[i-1], s)
+		}
+	}
+	return nil
+}

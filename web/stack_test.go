@@ -1,0 +1,213 @@
+package web_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ssehub/ssehub/bolt"
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/demo"
+	"github.com/ssehub/ssehub/mercure"
+	"github.com/ssehub/ssehub/web"
+)
+
+// testKey signs every token of the tests: publisher and subscriber.
+var testKey = []byte("ssehub web test key: not a secret, 32+ bytes long")
+
+// demoInterval is fast so the tests see many updates in little time.
+const demoInterval = 100 * time.Millisecond
+
+// stack is a hub as the binary wires it: a bolt log on a file, the hub, the
+// Mercure handler and the pages on one loopback server, and the demo feed.
+// It can be stopped and started again on the same file and port.
+type stack struct {
+	t        *testing.T
+	path     string // the bolt file
+	addr     string // host:port, fixed after the first start
+	cors     []string // origins allowed to subscribe with credentials
+
+	log      *bolt.Log
+	hub      *hub.Hub
+	srv      *http.Server
+	stopDemo context.CancelFunc
+	demoDone chan struct{}
+	served   chan struct{}
+}
+
+// newStack starts a stack on a fresh file and a free loopback port.
+func newStack(t *testing.T, cors ...string) *stack {
+	s := &stack{t: t, path: filepath.Join(t.TempDir(), "hub.db"), addr: "127.0.0.1:0", cors: cors}
+	s.start()
+	t.Cleanup(s.stop)
+	return s
+}
+
+// URL is the stack's base URL on 127.0.0.1.
+func (s *stack) URL() string { return "http://" + s.addr }
+
+// HubURL is the stack's Mercure endpoint as host (e.g. "localhost") names it.
+func (s *stack) HubURL(host string) string {
+	_, port, _ := net.SplitHostPort(s.addr)
+	return "http://" + net.JoinHostPort(host, port) + mercure.Path
+}
+
+func (s *stack) start() {
+	t := s.t
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var err error
+	if s.log, err = bolt.Open(s.path, bolt.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if s.hub, err = hub.New(hub.Options{Log: s.log, Logger: logger}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := mercure.New(mercure.Options{
+		Hub:           s.hub,
+		PublisherKey:  testKey,
+		SubscriberKey: testKey,
+		Anonymous:     true,
+		CORSOrigins:   s.cors,
+		Logger:        logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, err := web.New(web.Options{
+		Hub: s.hub,
+		PublishToken: func(*http.Request) (string, bool) {
+			return token(t, "publish", []string{"*"}), true
+		},
+		HistorySize: s.log.Len,
+		Logger:      logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(mercure.Path, m)
+	mux.Handle(mercure.Path+"/", m)
+	mux.Handle("/", pages)
+	// The port stays the same across restarts: SO_REUSEADDR, which Go sets
+	// on Linux, lets the listener take it again at once.
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = ln.Addr().String()
+	s.srv = &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}
+	s.served = make(chan struct{})
+	go func() {
+		defer close(s.served)
+		s.srv.Serve(ln)
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopDemo, s.demoDone = cancel, make(chan struct{})
+	go func() {
+		defer close(s.demoDone)
+		demo.Run(ctx, s.hub, demoInterval, logger)
+	}()
+}
+
+// stop stops the stack as a shutdown of the binary does: the feed, the
+// hub (which ends every subscriber's stream), the server, the log.
+func (s *stack) stop() {
+	if s.hub == nil {
+		return
+	}
+	s.stopDemo()
+	<-s.demoDone
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.hub.Close(ctx); err != nil {
+		s.t.Errorf("hub.Close: %v", err)
+	}
+	s.srv.Close()
+	<-s.served
+	if err := s.log.Close(); err != nil {
+		s.t.Errorf("log.Close: %v", err)
+	}
+	s.hub = nil
+}
+
+// token returns a JWT for the tests' key granting selectors for kind
+// ("publish" or "subscribe").
+func token(t *testing.T, kind string, selectors []string) string {
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"mercure": map[string]any{kind: selectors},
+		"exp":     time.Now().Add(10 * time.Minute).Unix(),
+	}).SignedString(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// publish posts an update to the hub at hubURL as a publisher would.
+func publish(t *testing.T, hubURL string, form url.Values) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, hubURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer "+token(t, "publish", []string{"*"}))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("publish %v: %s: %s", form, resp.Status, b)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// subscribe opens a subscription from Go and keeps it open until the test
+// ends or the returned func is called.
+func subscribe(t *testing.T, hubURL, topic string) (closeFn func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, hubURL+"?topic="+url.QueryEscape(topic), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		cancel()
+		resp.Body.Close()
+		t.Fatalf("subscribe: %s", resp.Status)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		io.Copy(io.Discard, resp.Body)
+	}()
+	var stopped bool
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		resp.Body.Close()
+		<-done
+	}
+	t.Cleanup(stop)
+	return stop
+}

@@ -1,0 +1,147 @@
+// The dashboard: the hub's figures streamed over SSE from the hub itself,
+// charts of the rates, and a view of one topic's recent updates.
+import { config, subscribeURL, open, showState, el, trim, parseJSON } from './common.js';
+
+const cfg = config();
+const $ = (id) => document.getElementById(id);
+const window5m = 300; // samples kept for the charts: one a second
+
+// ---- Figures ----
+
+const series = { published: [], delivered: [], subscribers: [] };
+
+const num = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
+
+function bytes(n) {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return num.format(n) + ' ' + units[i];
+}
+
+function set(id, text) { $(id).textContent = text; }
+
+function showFigures(f) {
+  set('fig-subscribers', num.format(f.subscribers));
+  set('fig-topics', num.format(f.topics));
+  set('fig-templates', num.format(f.templates));
+  set('fig-published', num.format(f.published));
+  set('fig-delivered', num.format(f.delivered));
+  set('fig-slow', num.format(f.slowDisconnects));
+  set('fig-memory', bytes(f.memory.total));
+  set('fig-heap', bytes(f.memory.heap));
+  set('fig-goroutines', num.format(f.memory.goroutines));
+  if (f.history !== undefined) set('fig-history', num.format(f.history));
+  else if (f.historyError) { set('fig-history', '?'); $('fig-history').title = f.historyError; }
+  else set('fig-history', 'n/a');
+  // The first sample of a stream carries no rates.
+  if (f.publishedPerSecond === undefined) return;
+  set('fig-published-rate', num.format(f.publishedPerSecond));
+  set('fig-delivered-rate', num.format(f.deliveredPerSecond));
+  push(series.published, f.publishedPerSecond);
+  push(series.delivered, f.deliveredPerSecond);
+  push(series.subscribers, f.subscribers);
+  drawAll();
+}
+
+function push(s, v) {
+  s.push(v);
+  if (s.length > window5m) s.shift();
+}
+
+function drawAll() {
+  draw($('chart-published'), series.published, $('max-published'));
+  draw($('chart-delivered'), series.delivered, $('max-delivered'));
+  draw($('chart-subscribers'), series.subscribers, $('max-subscribers'));
+}
+
+// draw plots s as a filled line, newest at the right edge, scaled to its
+// maximum. The canvas is sized to its CSS box times the pixel ratio, so
+// the line stays sharp.
+function draw(canvas, s, label) {
+  const dpr = window.devicePixelRatio || 1;
+  const w = Math.max(1, Math.round(canvas.clientWidth * dpr));
+  const h = Math.max(1, Math.round(canvas.clientHeight * dpr));
+  if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
+  const ctx = canvas.getContext('2d');
+  ctx.clearRect(0, 0, w, h);
+  const style = getComputedStyle(canvas);
+  const stroke = style.color;
+  const grid = style.borderTopColor;
+  const top = Math.max(1, ...s) * 1.15;
+  label.textContent = s.length ? 'max ' + num.format(Math.max(...s)) : '';
+
+  ctx.strokeStyle = grid;
+  ctx.lineWidth = 1;
+  for (let i = 1; i < 4; i++) {
+    const y = Math.round(h * i / 4) + 0.5;
+    ctx.beginPath(); ctx.moveTo(0, y); ctx.lineTo(w, y); ctx.stroke();
+  }
+  if (s.length < 2) return;
+  const step = w / (window5m - 1);
+  const x0 = w - step * (s.length - 1);
+  const y = (v) => h - (v / top) * (h - 4 * dpr) - 2 * dpr;
+  ctx.beginPath();
+  ctx.moveTo(x0, y(s[0]));
+  s.forEach((v, i) => ctx.lineTo(x0 + i * step, y(v)));
+  ctx.lineWidth = 2 * dpr;
+  ctx.strokeStyle = stroke;
+  ctx.lineJoin = 'round';
+  ctx.stroke();
+  ctx.lineTo(w, h); ctx.lineTo(x0, h); ctx.closePath();
+  ctx.globalAlpha = 0.15;
+  ctx.fillStyle = stroke;
+  ctx.fill();
+  ctx.globalAlpha = 1;
+}
+
+const stats = new EventSource(cfg.statsURL);
+const statsState = () => showState($('stats-state'), stats);
+stats.addEventListener('open', statsState);
+stats.addEventListener('error', statsState);
+stats.addEventListener('stats', (e) => {
+  const f = parseJSON(e.data);
+  if (f) showFigures(f);
+});
+window.addEventListener('resize', drawAll);
+
+// ---- Topic view ----
+
+const topicView = { es: null, count: 0 };
+
+function showTopic(topic, keep) {
+  topicView.es?.close();
+  topicView.count = 0;
+  set('topic-count', '0');
+  $('topic-events').replaceChildren();
+  const es = open(subscribeURL(cfg.hub, [topic], 'earliest'));
+  topicView.es = es;
+  const state = () => showState($('topic-state'), es);
+  state();
+  es.addEventListener('open', state);
+  es.addEventListener('error', state);
+  const show = (e) => {
+    topicView.count++;
+    set('topic-count', num.format(topicView.count));
+    const li = el('li', 'event');
+    li.dataset.id = e.lastEventId;
+    const head = el('div', 'event-head');
+    const t = el('span', 'type', e.type);
+    t.dataset.type = e.type;
+    head.append(t, el('span', 'id mono', e.lastEventId));
+    li.append(head, el('pre', 'data', e.data));
+    $('topic-events').prepend(li);
+    trim($('topic-events'), keep);
+  };
+  es.addEventListener('message', show);
+  es.addEventListener('note', show);
+}
+
+$('topic-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const topic = $('topic-input').value.trim();
+  const keep = Math.min(1000, Math.max(1, Number($('topic-keep').value) || 20));
+  if (topic) showTopic(topic, keep);
+});
+
+showTopic(cfg.topic, 20);

@@ -1,0 +1,212 @@
+// The demo page: follows the demo feed, and lets a developer subscribe to
+// any topic and publish to it.
+import { config, subscribeURL, open, showState, el, trim, formatTime, parseJSON } from './common.js';
+
+const cfg = config();
+const maxShown = 100;
+const $ = (id) => document.getElementById(id);
+
+// ---- The demo feed ----
+
+const feed = {
+  es: null,
+  opened: false,   // the first open is a connection; any later one a reconnection
+  reconnects: 0,
+  received: 0,
+  gaps: 0,
+  lastSeq: null,
+  lastID: '',
+};
+
+function follow(lastEventID) {
+  const es = open(subscribeURL(cfg.hub, [cfg.topic], lastEventID));
+  feed.es = es;
+  showState($('state'), es);
+  es.addEventListener('open', () => {
+    if (feed.opened) {
+      feed.reconnects++;
+      $('reconnects').textContent = feed.reconnects;
+    }
+    feed.opened = true;
+    $('feed-closed').hidden = true;
+    showState($('state'), es);
+  });
+  es.addEventListener('error', () => {
+    // CONNECTING: the browser retries by itself after the reconnection
+    // time, sending Last-Event-ID. CLOSED: the hub refused the stream
+    // (a status other than 200, or not an event stream) and the browser
+    // gave up.
+    if (showState($('state'), es) === 'closed') $('feed-closed').hidden = false;
+  });
+  es.addEventListener('message', (e) => showUpdate(e, 'message'));
+  es.addEventListener('note', (e) => showUpdate(e, 'note'));
+}
+
+function showUpdate(e, type) {
+  const p = parseJSON(e.data) ?? {};
+  const seq = Number.isSafeInteger(p.seq) ? p.seq : null;
+  feed.received++;
+  feed.lastID = e.lastEventId;
+  $('received').textContent = feed.received;
+  $('last-id').textContent = e.lastEventId || '–';
+  $('last-id').title = e.lastEventId;
+  if (seq !== null) checkSeq(seq);
+
+  const li = $('update-tpl').content.firstElementChild.cloneNode(true);
+  li.dataset.id = e.lastEventId;
+  li.dataset.type = type;
+  if (seq !== null) li.dataset.seq = seq;
+  li.querySelector('.seq').textContent = seq !== null ? '#' + seq : '';
+  const t = li.querySelector('.type');
+  t.textContent = type;
+  t.dataset.type = type;
+  li.querySelector('.value').textContent =
+    typeof p.value === 'number' ? p.value.toFixed(2) : '';
+  const time = li.querySelector('time');
+  if (p.time) {
+    time.dateTime = p.time;
+    time.textContent = formatTime(p.time);
+    time.title = 'server time ' + p.time;
+  }
+  li.querySelector('.message').textContent = p.message ?? '';
+  if (type !== 'message' || p.message === undefined) {
+    // Named events and anything that is not the usual one-line JSON are
+    // shown as sent: the <pre> keeps every line break.
+    const pre = li.querySelector('.data');
+    pre.textContent = e.data;
+    pre.hidden = false;
+  }
+  li.querySelector('.id').textContent = e.lastEventId;
+  $('updates').prepend(li);
+  trim($('updates'), maxShown);
+}
+
+// checkSeq marks a gap when the feed skips a number, and a restart when
+// it goes back (the hub no longer held our last event and replayed from
+// its oldest one, or the feed was started over).
+function checkSeq(seq) {
+  const last = feed.lastSeq;
+  feed.lastSeq = seq;
+  if (last === null || seq === last + 1) return;
+  let mark;
+  if (seq > last + 1) {
+    feed.gaps++;
+    const g = $('gaps');
+    g.dataset.gaps = feed.gaps;
+    g.textContent = feed.gaps;
+    g.classList.add('bad');
+    const missing = seq - last - 1;
+    mark = el('li', 'mark gap', `Gap: ${missing} update${missing > 1 ? 's' : ''} missing (#${last + 1}` +
+      (missing > 1 ? `–#${seq - 1}` : '') + ')');
+  } else {
+    mark = el('li', 'mark restart', `Sequence went back from #${last} to #${seq}: replayed or restarted`);
+  }
+  $('updates').prepend(mark);
+}
+
+$('reopen').addEventListener('click', () => {
+  feed.es?.close();
+  // A new EventSource starts without Last-Event-ID; ask for the history
+  // after the last update shown instead.
+  follow(feed.lastID || undefined);
+});
+
+// ---- Subscribe to any topic ----
+
+const sub = { es: null, types: new Set(['message', 'note']) };
+
+function subscribe(topic) {
+  sub.es?.close();
+  $('sub-events').replaceChildren();
+  const es = open(subscribeURL(cfg.hub, [topic]));
+  sub.es = es;
+  const state = () => showState($('sub-state'), es);
+  state();
+  es.addEventListener('open', state);
+  es.addEventListener('error', state);
+  for (const t of sub.types) es.addEventListener(t, showEvent);
+  $('unsub').disabled = false;
+}
+
+// listenFor adds a listener for a named event type: EventSource has no
+// wildcard, so the page listens to every type it has published.
+function listenFor(type) {
+  if (!type || sub.types.has(type)) return;
+  sub.types.add(type);
+  sub.es?.addEventListener(type, showEvent);
+}
+
+function showEvent(e) {
+  const li = el('li', 'event');
+  li.dataset.id = e.lastEventId;
+  li.dataset.type = e.type;
+  const head = el('div', 'event-head');
+  const t = el('span', 'type', e.type);
+  t.dataset.type = e.type;
+  head.append(t, el('span', 'id mono', e.lastEventId));
+  li.append(head, el('pre', 'data', e.data));
+  $('sub-events').prepend(li);
+  trim($('sub-events'), maxShown);
+}
+
+$('sub-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const topic = $('sub-topic').value.trim();
+  if (topic) subscribe(topic);
+});
+$('unsub').addEventListener('click', () => {
+  sub.es?.close();
+  showState($('sub-state'), null);
+  $('unsub').disabled = true;
+});
+
+// ---- Publish ----
+
+async function publish() {
+  const out = $('pub-result');
+  out.className = 'result';
+  out.textContent = 'publishing…';
+  try {
+    const tr = await fetch(cfg.tokenURL, { method: 'POST', credentials: 'same-origin' });
+    const tj = await tr.json().catch(() => ({}));
+    if (!tr.ok || !tj.token) throw new Error(tj.error || `token: HTTP ${tr.status}`);
+    const body = new URLSearchParams();
+    const type = $('pub-type').value.trim();
+    const id = $('pub-id').value.trim();
+    body.set('topic', $('pub-topic').value.trim());
+    body.set('data', $('pub-data').value);
+    if (type) body.set('type', type);
+    if (id) body.set('id', id);
+    if ($('pub-private').checked) body.set('private', 'on');
+    listenFor(type);
+    const r = await fetch(new URL(cfg.hub, location.href), {
+      method: 'POST',
+      headers: { Authorization: 'Bearer ' + tj.token },
+      body, // URLSearchParams: sent as application/x-www-form-urlencoded
+    });
+    const text = (await r.text()).trim();
+    if (!r.ok) throw new Error(`HTTP ${r.status}: ${text}`);
+    out.classList.add('ok');
+    out.textContent = 'published ' + text;
+    out.dataset.id = text;
+  } catch (err) {
+    out.classList.add('bad');
+    out.textContent = String(err.message || err);
+  }
+}
+
+$('pub-form')?.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  publish();
+});
+
+// ---- Start ----
+
+follow();
+// ?topic=… (repeatable: the first is used) starts a subscription at once,
+// so a link can point at a topic.
+const q = new URLSearchParams(location.search).get('topic');
+if (q) {
+  $('sub-topic').value = q;
+  subscribe(q);
+}
