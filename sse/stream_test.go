@@ -424,3 +424,22 @@ func BenchmarkStreamWrite(b *testing.B) {
 		w.Body.Reset()
 	}
 }
+
+// BenchmarkNewStream measures what opening one stream costs, heartbeat timer
+// and context registration included: B/op bounds the memory an idle
+// subscriber holds in this package (the recorder's own allocations aside).
+func BenchmarkNewStream(b *testing.B) {
+	r := httptest.NewRequest("GET", "/", nil)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	r = r.WithContext(ctx)
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := NewStream(w, r, StreamOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
+}
