@@ -217,3 +217,11 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	c.n.Add(1)
 	return c.w.Write(p)
 }
+
+// newLog returns a MemoryLog closed when the test ends, after the hubs
+// created later on it.
+func newLog(t testing.TB, opts hub.MemoryLogOptions) *hub.MemoryLog {
+	l := hub.NewMemoryLog(opts)
+	t.Cleanup(func() { l.Close() })
+	return l
+}

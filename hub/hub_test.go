@@ -54,8 +54,7 @@ func TestPublishInvalid(t *testing.T) {
 }
 
 func TestPublishAssignsID(t *testing.T) {
-	log := hub.NewMemoryLog(hub.MemoryLogOptions{})
-	defer log.Close()
+	log := newLog(t, hub.MemoryLogOptions{})
 	h := newHub(t, hub.Options{Log: log})
 	u := &hub.Update{Topics: []string{"a"}}
 	id := publish(t, h, u)
@@ -88,8 +87,7 @@ var errDisk = errors.New("disk on fire")
 func (failingLog) Append(context.Context, *hub.Update) error { return errDisk }
 
 func TestPublishLogFailure(t *testing.T) {
-	log := hub.NewMemoryLog(hub.MemoryLogOptions{})
-	defer log.Close()
+	log := newLog(t, hub.MemoryLogOptions{})
 	h := newHub(t, hub.Options{Log: failingLog{log}})
 	if _, err := h.Publish(t.Context(), &hub.Update{Topics: []string{"a"}}); !errors.Is(err, errDisk) {
 		t.Fatalf("Publish = %v, want it to wrap the log's error", err)
@@ -212,7 +210,7 @@ func TestReplayFromID(t *testing.T) {
 }
 
 func TestReplayUnknownID(t *testing.T) {
-	h := newHub(t, hub.Options{Log: hub.NewMemoryLog(hub.MemoryLogOptions{MaxLen: 5})})
+	h := newHub(t, hub.Options{Log: newLog(t, hub.MemoryLogOptions{MaxLen: 5})})
 	var ids []string
 	for range 10 {
 		ids = append(ids, publish(t, h, &hub.Update{Topics: []string{"a"}}))
@@ -249,8 +247,7 @@ func TestEarliest(t *testing.T) {
 }
 
 func TestLiveOnlyLastEventID(t *testing.T) {
-	log := hub.NewMemoryLog(hub.MemoryLogOptions{})
-	defer log.Close()
+	log := newLog(t, hub.MemoryLogOptions{})
 	h := newHub(t, hub.Options{Log: log})
 	sub := subscribe(t, h, hub.Subscription{Topics: []string{"a"}})
 	if got := sub.LastEventID(); got != "earliest" {
@@ -317,8 +314,7 @@ func TestCloseEndsEveryRun(t *testing.T) {
 }
 
 func TestCloseDoesNotCloseGivenLog(t *testing.T) {
-	log := hub.NewMemoryLog(hub.MemoryLogOptions{})
-	defer log.Close()
+	log := newLog(t, hub.MemoryLogOptions{})
 	h, err := hub.New(hub.Options{Log: log})
 	if err != nil {
 		t.Fatal(err)
@@ -407,8 +403,7 @@ func (w *blockingWriter) Write(p []byte) (int, error) {
 }
 
 func TestSlowSubscriberDisconnectedAndResumes(t *testing.T) {
-	log := hub.NewMemoryLog(hub.MemoryLogOptions{})
-	defer log.Close()
+	log := newLog(t, hub.MemoryLogOptions{})
 	h := newHub(t, hub.Options{Log: log, QueueSize: 4})
 	w := &blockingWriter{started: make(chan struct{}, 1), release: make(chan struct{}), rec: newRecorder()}
 	r := startRun(t, subscribe(t, h, hub.Subscription{Topics: []string{"a"}}), w)
@@ -444,8 +439,7 @@ func TestSlowSubscriberDisconnectedAndResumes(t *testing.T) {
 // TestBatchedWrites checks that events queued while Run was writing go out
 // together in one Write.
 func TestBatchedWrites(t *testing.T) {
-	log := hub.NewMemoryLog(hub.MemoryLogOptions{})
-	defer log.Close()
+	log := newLog(t, hub.MemoryLogOptions{})
 	h := newHub(t, hub.Options{Log: log})
 	w := &blockingWriter{started: make(chan struct{}, 1), release: make(chan struct{}), rec: newRecorder()}
 	counter := &countingWriter{w: w}

@@ -196,7 +196,11 @@ func (s *Subscriber) Run(ctx context.Context, w io.Writer) error {
 	for {
 		s.mu.Lock()
 		q, state := s.q, s.state
-		s.q = s.spare
+		if len(q) > 0 {
+			// Swap buffers: the fan-out fills one while Run writes the
+			// other.
+			s.q = s.spare
+		}
 		s.mu.Unlock()
 		if len(q) > 0 {
 			err := s.write(w, q)
