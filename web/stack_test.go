@@ -31,10 +31,10 @@ const demoInterval = 100 * time.Millisecond
 // Mercure handler and the pages on one loopback server, and the demo feed.
 // It can be stopped and started again on the same file and port.
 type stack struct {
-	t        *testing.T
-	path     string // the bolt file
-	addr     string // host:port, fixed after the first start
-	cors     []string // origins allowed to subscribe with credentials
+	t    *testing.T
+	path string   // the bolt file
+	addr string   // host:port, fixed after the first start
+	cors []string // origins allowed to subscribe with credentials
 
 	log      *bolt.Log
 	hub      *hub.Hub
