@@ -120,6 +120,7 @@ func TestLastEventID(t *testing.T) {
 		{"header", "a", "", "a", []string{"b", "c", "end"}},
 		{"query", "", "b", "b", []string{"c", "end"}},
 		{"header wins over query", "b", "a", "b", []string{"c", "end"}},
+		{"legacy query parameter", "", "", "a", []string{"b", "c", "end"}},
 		{"earliest", "", "earliest", "earliest", []string{"a", "b", "c", "end"}},
 		{"unknown ID replays all", "nope", "", "earliest", []string{"a", "b", "c", "end"}},
 	}
@@ -129,6 +130,9 @@ func TestLastEventID(t *testing.T) {
 			q := "topic=t&topic=" + url.QueryEscape(tt.name)
 			if tt.query != "" {
 				q += "&lastEventID=" + url.QueryEscape(tt.query)
+			}
+			if tt.name == "legacy query parameter" {
+				q += "&Last-Event-ID=a"
 			}
 			r := e.subscribeReq(q, "")
 			if tt.header != "" {

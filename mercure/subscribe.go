@@ -115,11 +115,17 @@ func (h *Handler) subscribeFailed(w http.ResponseWriter, r *http.Request, err er
 }
 
 // lastEventID returns the ID a subscriber resumes from: the Last-Event-ID
-// header, else the lastEventID query parameter, else "".
+// header, else the lastEventID query parameter, else the Last-Event-ID
+// query parameter of earlier drafts, which Mercure 0.x still reads; "" for
+// none.
 func lastEventID(r *http.Request) (string, error) {
 	field, id := "Last-Event-ID", r.Header.Get("Last-Event-ID")
 	if id == "" {
-		field, id = "lastEventID", r.URL.Query().Get("lastEventID")
+		q := r.URL.Query()
+		field, id = "lastEventID", q.Get("lastEventID")
+		if id == "" {
+			field, id = "Last-Event-ID", q.Get("Last-Event-ID")
+		}
 	}
 	if len(id) > maxLastEventIDLen {
 		return "", badField(field, "longer than %d bytes", maxLastEventIDLen)

@@ -1,0 +1,152 @@
+package mercure
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func TestEscapeVar(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://example.com/{selector}": "https%3A%2F%2Fexample.com%2F%7Bselector%7D",
+		"urn:uuid:bb3de268-05b0":         "urn%3Auuid%3Abb3de268-05b0",
+		"a b%2F~._-":                     "a%20b%252F~._-",
+		"é":                              "%C3%A9",
+	} {
+		if got := escapeVar(in); got != want {
+			t.Errorf("escapeVar(%q) = %q, want %q", in, got, want)
+		}
+		if back, err := url.PathUnescape(escapeVar(in)); err != nil || back != in {
+			t.Errorf("escapeVar(%q) does not round-trip: %q, %v", in, back, err)
+		}
+	}
+}
+
+func TestSubscriptionEventsAndAPI(t *testing.T) {
+	p := hmacPair()
+	e := newEnv(t, Options{Anonymous: true, Subscriptions: true}, p, p)
+	const watchSel = "/.well-known/mercure/subscriptions/{topic}/{subscriber}"
+	watchTok := p.mint(t, subClaims(watchSel, "/.well-known/mercure/subscriptions{/topic}{/subscriber}"), nil)
+
+	watcher := e.mustOpen(e.subscribeReq("topic="+url.QueryEscape(watchSel), watchTok))
+	self := decodeSub(t, watcher.next().Data)
+	if self.Topic != watchSel || !self.Active {
+		t.Fatalf("watcher's own subscription event: %+v", self)
+	}
+	// Subscription events are private: an anonymous watcher sees none.
+	anon := e.mustOpen(e.subscribeReq("topic="+url.QueryEscape(watchSel)+"&topic=end", ""))
+
+	const topic = "https://example.com/{selector}"
+	tok := p.mint(t, map[string]any{"subscribe": []string{}, "payload": map[string]any{"foo": "bar"}}, nil)
+	b := e.mustOpen(e.subscribeReq("topic="+url.QueryEscape(topic), tok))
+
+	// The anonymous watcher's own subscriptions come first.
+	var created subscriptionDoc
+	for {
+		ev := watcher.next()
+		if created = decodeSub(t, ev.Data); created.Topic == topic {
+			if ev.ID == "" {
+				t.Fatal("subscription event without an ID")
+			}
+			break
+		}
+	}
+	wantID := "/.well-known/mercure/subscriptions/https%3A%2F%2Fexample.com%2F%7Bselector%7D/" + escapeVar(created.Subscriber)
+	if created.Context != "https://mercure.rocks/" || created.ID != wantID || created.Type != "Subscription" ||
+		!strings.HasPrefix(created.Subscriber, "urn:uuid:") || !created.Active || string(created.Payload) != `{"foo":"bar"}` {
+		t.Fatalf("creation event: %+v, want id %s", created, wantID)
+	}
+
+	api := func(path, token string) (*http.Response, string) {
+		r, err := http.NewRequest("GET", e.srv.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		return e.do(r)
+	}
+
+	// The collection.
+	resp, body := api(subscriptionsPath, p.mint(t, subClaims("/.well-known/mercure/subscriptions{/topic}{/subscriber}"), nil))
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/ld+json" {
+		t.Fatalf("GET collection: %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	var all collectionDoc
+	if err := json.Unmarshal([]byte(body), &all); err != nil {
+		t.Fatal(err)
+	}
+	if all.Context != jsonldContext || all.ID != subscriptionsPath || all.Type != "Subscriptions" || all.LastEventID == "" || all.LastEventID == "earliest" {
+		t.Fatalf("collection: %+v", all)
+	}
+	topics := map[string]bool{}
+	for _, s := range all.Subscriptions {
+		topics[s.Topic] = true
+	}
+	if len(all.Subscriptions) != 4 || !topics[watchSel] || !topics[topic] || !topics["end"] {
+		t.Fatalf("collection lists %+v", all.Subscriptions)
+	}
+
+	// The collection for one selector.
+	resp, body = api(subscriptionsPath+"/"+escapeVar(topic), watchTok)
+	var one collectionDoc
+	if err := json.Unmarshal([]byte(body), &one); resp.StatusCode != http.StatusOK || err != nil ||
+		one.ID != subscriptionsPath+"/"+escapeVar(topic) || len(one.Subscriptions) != 1 || one.Subscriptions[0].ID != created.ID {
+		t.Fatalf("GET by topic: %d %s", resp.StatusCode, body)
+	}
+
+	// One subscription, authorized by an exact selector for its URL.
+	resp, body = api(created.ID, p.mint(t, subClaims(created.ID), nil))
+	var single subscriptionDoc
+	if err := json.Unmarshal([]byte(body), &single); resp.StatusCode != http.StatusOK || err != nil ||
+		single.ID != created.ID || single.Context != jsonldContext || single.LastEventID == "" || !single.Active || string(single.Payload) != `{"foo":"bar"}` {
+		t.Fatalf("GET one: %d %s", resp.StatusCode, body)
+	}
+
+	for _, tt := range []struct {
+		name, path, token string
+		status            int
+	}{
+		{"no token", subscriptionsPath, "", http.StatusUnauthorized},
+		{"bad token", subscriptionsPath, "x.y.z", http.StatusUnauthorized},
+		{"token for other topics", subscriptionsPath, p.mint(t, subClaims("https://example.com/{x}"), nil), http.StatusForbidden},
+		{"exact token, other URL", subscriptionsPath, p.mint(t, subClaims(created.ID), nil), http.StatusForbidden},
+		{"unknown subscriber", subscriptionsPath + "/" + escapeVar(topic) + "/urn%3Auuid%3Anope", watchTok, http.StatusNotFound},
+		{"too deep", created.ID + "/more", watchTok, http.StatusNotFound},
+	} {
+		if resp, body := api(tt.path, tt.token); resp.StatusCode != tt.status {
+			t.Errorf("%s: %d %s, want %d", tt.name, resp.StatusCode, body, tt.status)
+		}
+	}
+
+	// Ending the subscription announces it and removes it from the API.
+	b.close()
+	for {
+		if d := decodeSub(t, watcher.next().Data); d.Topic == topic {
+			if d.Active || d.ID != created.ID || d.Subscriber != created.Subscriber {
+				t.Fatalf("termination event: %+v", d)
+			}
+			break
+		}
+	}
+	if resp, body := api(created.ID, watchTok); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET ended subscription: %d %s", resp.StatusCode, body)
+	}
+
+	e.publish(url.Values{"topic": {"end"}, "data": {"end"}})
+	if got := anon.until("end"); len(got) != 1 {
+		t.Fatalf("anonymous watcher received private subscription events: %q", got)
+	}
+}
+
+func decodeSub(t *testing.T, data string) subscriptionDoc {
+	t.Helper()
+	var d subscriptionDoc
+	if err := json.Unmarshal([]byte(data), &d); err != nil {
+		t.Fatalf("event data %q: %v", data, err)
+	}
+	return d
+}
