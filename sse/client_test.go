@@ -610,3 +610,36 @@ func FuzzParseRetryAfter(f *testing.F) {
 		}
 	})
 }
+
+// TestClientWithStream runs the client against Stream over both protocols,
+// across a reconnection.
+func TestClientWithStream(t *testing.T) {
+	var hits atomic.Int32
+	h := func(w http.ResponseWriter, r *http.Request) {
+		n := hits.Add(1)
+		if n > 2 {
+			w.WriteHeader(204)
+			return
+		}
+		s, err := NewStream(w, r, StreamOptions{Retry: time.Millisecond})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer s.Close()
+		s.Comment("hello")
+		for i := range 3 {
+			if err := s.Send(Event{ID: fmt.Sprintf("%d.%d", n, i), Data: "x\ny"}); err != nil {
+				return
+			}
+		}
+	}
+	eachProto(t, h, func(t *testing.T, srv *httptest.Server, c *http.Client) {
+		hits.Store(0)
+		es := (&Client{HTTPClient: c}).EventSource(context.Background(), newGet(t, srv.URL))
+		events, err := collect(es.Events(), -1)
+		if err != nil || len(events) != 6 || events[5].ID != "2.2" || events[0].Data != "x\ny" {
+			t.Errorf("events %+v, err %v", events, err)
+		}
+	})
+}
