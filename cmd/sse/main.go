@@ -1,0 +1,62 @@
+// Command sse is the ssehub command line: it decodes captured event streams,
+// tails live ones, publishes to a hub and load-tests any SSE server.
+//
+// Usage:
+//
+//	sse decode [--json] [FILE]
+//	sse tail [--json] [-H 'Name: value']... [--topic T]... [--last-event-id ID] [--max-events N] [--timeout D] [--no-reconnect] URL
+//	sse help
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// env is what a subcommand may touch of the process, so that tests can run
+// subcommands in-process with their own streams.
+type env struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+const usage = `usage: sse <command> [flags] [arguments]
+
+commands:
+  decode   print the events of a raw text/event-stream body (FILE or standard input)
+  tail     print the events of a live stream at URL as they arrive, reconnecting
+
+Run 'sse <command> -h' for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr})
+	stop()
+	os.Exit(code)
+}
+
+// run executes one subcommand and returns the process exit status.
+func run(ctx context.Context, args []string, e env) int {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, usage)
+		return 2
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "decode":
+		return runDecode(ctx, rest, e)
+	case "tail":
+		return runTail(ctx, rest, e)
+	case "help", "-h", "--help":
+		fmt.Fprint(e.stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(e.stderr, "sse: unknown command %q\n\n%s", name, usage)
+	return 2
+}
