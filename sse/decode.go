@@ -30,7 +30,7 @@ const maxTypeCache = 8
 // maxJoinedID is the largest data size for which a changed last event ID
 // shares one allocation with the event's data. Sharing keeps the data alive
 // as long as the ID string, so it is only done for small events.
-const maxJoinedID = 512
+const maxJoinedID = 4096
 
 // A Decoder reads events from a text/event-stream body, interpreting it
 // exactly as the WHATWG HTML standard's "Interpreting an event stream" says:
