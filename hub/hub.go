@@ -149,6 +149,13 @@ func (h *Hub) Close(ctx context.Context) error {
 	h.mu.Lock()
 	if !h.closed {
 		h.closed = true
+		for _, idx := range []map[string]map[*Subscriber]struct{}{h.exact, h.groups} {
+			for _, set := range idx {
+				for s := range set {
+					s.hubClosed()
+				}
+			}
+		}
 		// Drop the indexes: subscribers that never Run must not pin
 		// memory, and no update is fanned out any more.
 		clear(h.exact)

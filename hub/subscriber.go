@@ -45,9 +45,10 @@ type Subscription struct {
 
 // subscriber states, under Subscriber.mu.
 const (
-	stateLive = iota
-	stateSlow
-	stateClosed
+	stateLive      = iota
+	stateSlow      // the queue overflowed
+	stateClosed    // Subscriber.Close
+	stateHubClosed // Hub.Close
 )
 
 // Subscriber is one subscription to a Hub. Run streams its updates; Close
@@ -215,12 +216,14 @@ func (s *Subscriber) Run(ctx context.Context, w io.Writer) error {
 			return fmt.Errorf("%w (queue of %d events full)", ErrSlowSubscriber, h.queueSize)
 		case stateClosed:
 			return nil
+		case stateHubClosed:
+			return ErrClosed
 		}
+		// Hub.Close wakes registered subscribers itself, so an idle Run
+		// waits on its own channels only, never on one shared by all.
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-h.ctx.Done():
-			return ErrClosed
 		case <-s.wake:
 		}
 	}
@@ -357,6 +360,17 @@ func (s *Subscriber) enqueue(e []byte, limit int) bool {
 	s.mu.Unlock()
 	s.signal()
 	return true
+}
+
+// hubClosed ends s because the hub closes. Called with h.mu held.
+func (s *Subscriber) hubClosed() {
+	s.mu.Lock()
+	if s.state == stateLive {
+		s.state = stateHubClosed
+		s.q = nil
+	}
+	s.mu.Unlock()
+	s.signal()
 }
 
 func (s *Subscriber) signal() {
