@@ -1,0 +1,60 @@
+// Package hub is the broker: it stores published updates in a Log and fans
+// them out to subscribers, live and from history. It knows nothing of HTTP,
+// tokens or metrics; the mercure package puts it on the wire.
+//
+// # Model
+//
+// Publish validates an update and appends it to the Log; it returns once
+// the log has stored it. One follower goroutine per Hub follows the log and
+// fans out every update in log order, whoever appended it: a hub on a
+// shared log (Redis) delivers the updates of every node the same way. Each
+// update is encoded once, as a text/event-stream event, and the same bytes
+// go to every subscriber that receives it.
+//
+// Subscribers are indexed by selector: exact topics in a map, so an update
+// costs one lookup per topic; "*" and URI templates grouped by selector
+// string, so each distinct template is evaluated once per update (results
+// are cached) whatever the number of subscribers sharing it. Fan-out cost
+// thus grows with the subscribers an update reaches, not with all of them.
+//
+// # Delivery rule
+//
+// A subscriber receives an update if one of its Topics selectors matches
+// one of the update's topics, and the update is public or one of its
+// Authorized selectors matches one of the update's topics. A selector
+// matches a topic if it is "*", equals the topic, or is an RFC 6570 URI
+// template that matches it (see Hub.Match). The rule is the same for replay
+// and live delivery, and an update matched through several selectors is
+// delivered once.
+//
+// # Replay
+//
+// A subscriber that gives a last event ID receives every kept update after
+// it that it may receive, then the live ones, each exactly once and in log
+// order, even while updates are being published: Run reads the log up to
+// some position and goes live under the hub's lock only if the follower has
+// not fanned out anything beyond it, telling the fan-out to skip what it
+// already replayed; otherwise it reads on. An ID the log does not hold
+// (never seen, or trimmed by retention) replays everything kept, from the
+// oldest, and Subscriber.HistoryIncomplete says so; "earliest" asks for
+// that explicitly.
+//
+// # Slow subscribers
+//
+// Each subscriber has a bounded queue of encoded events, filled by the
+// fan-out and drained by the goroutine in Subscriber.Run, which writes
+// everything queued in one Write. The fan-out never blocks: a subscriber
+// whose queue is full is disconnected (Run returns ErrSlowSubscriber).
+// Nothing is lost: the client reconnects with its last event ID and
+// replays the rest from the log. Memory per subscriber stays bounded.
+//
+// # Cost of a subscriber
+//
+// An idle subscriber has no goroutine of its own beyond the one calling
+// Run (an HTTP handler's), parked on two channels. Heartbeats are the
+// transport's job: sse.Stream sends them only when the stream is idle.
+// Measured with BenchmarkIdleSubscriber (-benchtime=10000x, linux/amd64,
+// Go 1.26), 10,000 idle subscribers cost about 3.4 KB each: 1.2 KB of heap
+// (subscriber, queue channel, index entries, the goroutine) and 2.2 KB of
+// Run's goroutine stack. An HTTP connection adds its own buffers on top.
+package hub
