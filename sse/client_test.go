@@ -370,10 +370,10 @@ func TestClientIdleTimeout(t *testing.T) {
 		case 1:
 			streamHeader(w)
 			// Comments keep the connection alive past the idle timeout...
-			for range 6 {
+			for range 30 {
 				io.WriteString(w, ":\n")
 				http.NewResponseController(w).Flush()
-				time.Sleep(50 * time.Millisecond)
+				time.Sleep(20 * time.Millisecond)
 			}
 			io.WriteString(w, "data: a\n\n")
 			http.NewResponseController(w).Flush()
@@ -385,7 +385,7 @@ func TestClientIdleTimeout(t *testing.T) {
 	})
 	var r recorder
 	c := r.client(srv)
-	c.IdleTimeout = 200 * time.Millisecond
+	c.IdleTimeout = 500 * time.Millisecond // well above the comments' gaps, below their span
 	events, err := collect(c.Events(context.Background(), newGet(t, srv.URL)), -1)
 	if err != nil || datas(events) != "a" {
 		t.Fatalf("events %q, err %v", datas(events), err)

@@ -156,7 +156,7 @@ func TestStreamEventsUnbuffered(t *testing.T) {
 }
 
 func TestStreamHeartbeatOnlyWhenIdle(t *testing.T) {
-	const beat = 300 * time.Millisecond
+	const beat = 600 * time.Millisecond
 	h := func(w http.ResponseWriter, r *http.Request) {
 		s, err := NewStream(w, r, StreamOptions{Heartbeat: beat})
 		if err != nil {
