@@ -13,6 +13,10 @@ import (
 const (
 	templateCacheSize = 4096
 	resultCacheSize   = 65536
+	// maxCachedPair is the longest selector plus topic whose result is
+	// cached: the caches are bounded in entries, so entries must be
+	// bounded in size too.
+	maxCachedPair = 2048
 )
 
 // matcher decides whether a topic selector matches a topic, following the
@@ -55,7 +59,9 @@ func (m *matcher) match(selector, topic string) bool {
 		m.templates.put(selector, re)
 	}
 	ok := re != nil && re.MatchString(topic)
-	m.results.put(key, ok)
+	if len(selector)+len(topic) <= maxCachedPair {
+		m.results.put(key, ok)
+	}
 	return ok
 }
 

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -109,4 +110,15 @@ func FuzzMatch(f *testing.F) {
 			t.Fatalf("match(%q, %q) = %v for a plain selector", selector, topic, got)
 		}
 	})
+}
+
+func TestMatchLongPairsNotCached(t *testing.T) {
+	m := newMatcher()
+	long := "https://example.com/books/" + strings.Repeat("x", maxCachedPair)
+	if !m.match("https://example.com/books/{id}", long) {
+		t.Fatal("a long topic did not match")
+	}
+	if n := m.results.len(); n != 0 {
+		t.Fatalf("result cache holds %d entries after a match longer than %d bytes", n, maxCachedPair)
+	}
 }
