@@ -1,0 +1,197 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/redis"
+	"github.com/ssehub/ssehub/redis/redistest"
+)
+
+// hangGuard bounds a single operation against a stopped server. It is far
+// above the dial and I/O timeouts the package sets, so it catches hangs,
+// not slowness.
+const hangGuard = 15 * time.Second
+
+// refollower follows l the way the hub does: on a failure it follows again
+// from the last Seq it received, after a pause.
+type refollower struct {
+	mu   sync.Mutex
+	got  []*hub.Update
+	errs []error
+	more chan struct{} // signalled after each update
+	done chan struct{}
+}
+
+func refollow(ctx context.Context, l hub.Log, after uint64) *refollower {
+	f := &refollower{more: make(chan struct{}, 1), done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		for ctx.Err() == nil {
+			for u, err := range l.Follow(ctx, after) {
+				f.mu.Lock()
+				if err != nil {
+					f.errs = append(f.errs, err)
+				} else {
+					f.got = append(f.got, u)
+					after = u.Seq
+				}
+				f.mu.Unlock()
+				select {
+				case f.more <- struct{}{}:
+				default:
+				}
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	return f
+}
+
+// wait waits until f has n updates and returns them and the errors seen.
+func (f *refollower) wait(t *testing.T, n int) ([]*hub.Update, []error) {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		f.mu.Lock()
+		got, errs := f.got, f.errs
+		f.mu.Unlock()
+		if len(got) >= n {
+			return got, errs
+		}
+		select {
+		case <-f.more:
+		case <-timeout:
+			t.Fatalf("follower has %d of %d updates; errors: %v", len(got), n, errs)
+		}
+	}
+}
+
+func appendAll(t *testing.T, l hub.Log, prefix string, n int) []*hub.Update {
+	t.Helper()
+	ups := make([]*hub.Update, n)
+	for i := range ups {
+		ups[i] = &hub.Update{ID: fmt.Sprintf("%s%d", prefix, i), Topics: []string{"t"}, Data: "d"}
+		if err := l.Append(t.Context(), ups[i]); err != nil {
+			t.Fatalf("Append(%s): %v", ups[i].ID, err)
+		}
+	}
+	return ups
+}
+
+// checkExactlyOnce checks that got is want, in order, each once.
+func checkExactlyOnce(t *testing.T, got, want []*hub.Update) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("followed %d updates, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i].ID != want[i].ID || got[i].Seq != want[i].Seq {
+			t.Fatalf("update %d: followed %s/%d, want %s/%d", i, got[i].ID, got[i].Seq, want[i].ID, want[i].Seq)
+		}
+	}
+}
+
+func TestRedisDown(t *testing.T) {
+	for _, stop := range []struct {
+		name string
+		fn   func(*redistest.Server) error
+	}{
+		{"Stop", (*redistest.Server).Stop},
+		{"Kill", (*redistest.Server).Kill},
+	} {
+		t.Run(stop.name, func(t *testing.T) {
+			srv := redistest.Start(t, redistest.Options{AppendOnly: true})
+			l := openLog(t, srv, redis.Options{})
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			f := refollow(ctx, l, 0)
+
+			before := appendAll(t, l, "before", 50)
+			f.wait(t, 50)
+			if err := stop.fn(srv); err != nil {
+				t.Fatal(err)
+			}
+
+			start := time.Now()
+			err := l.Append(ctx, &hub.Update{ID: "lost", Topics: []string{"t"}})
+			if !errors.Is(err, redis.ErrUnavailable) {
+				t.Fatalf("Append with Redis down = %v, want ErrUnavailable", err)
+			}
+			if d := time.Since(start); d > hangGuard {
+				t.Fatalf("Append with Redis down took %v", d)
+			}
+			t.Logf("Append with Redis down failed after %v: %v", time.Since(start), err)
+			for _, op := range []struct {
+				name string
+				fn   func() error
+			}{
+				{"Find", func() error { _, err := l.Find(ctx, "before1"); return err }},
+				{"Last", func() error { _, err := l.Last(ctx); return err }},
+				{"Len", func() error { _, err := l.Len(ctx); return err }},
+				{"Read", func() error {
+					for _, err := range l.Read(ctx, 0) {
+						if err != nil {
+							return err
+						}
+					}
+					return nil
+				}},
+			} {
+				if err := op.fn(); !errors.Is(err, redis.ErrUnavailable) {
+					t.Errorf("%s with Redis down = %v, want ErrUnavailable", op.name, err)
+				}
+			}
+
+			if err := srv.Resume(); err != nil {
+				t.Fatal(err)
+			}
+			// The first commands after the restart may still meet the pool's
+			// dead connections or its dial back-off; they fail cleanly.
+			var after []*hub.Update
+			deadline := time.Now().Add(hangGuard)
+			for i := 0; len(after) < 50; {
+				u := &hub.Update{ID: fmt.Sprintf("after%d", i), Topics: []string{"t"}, Data: "d"}
+				if err := l.Append(ctx, u); err != nil {
+					if !errors.Is(err, redis.ErrUnavailable) || time.Now().After(deadline) {
+						t.Fatalf("Append after restart: %v", err)
+					}
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				after = append(after, u)
+				i++
+			}
+			// Redis was down, so the failed append cannot have taken a Seq.
+			if after[0].Seq != before[49].Seq+1 {
+				t.Fatalf("first Seq after restart %d, last before %d", after[0].Seq, before[49].Seq)
+			}
+			if _, err := l.Find(ctx, "lost"); !errors.Is(err, hub.ErrNotFound) {
+				t.Errorf("Find(lost) = %v, want ErrNotFound", err)
+			}
+			got, errs := f.wait(t, 100)
+			checkExactlyOnce(t, got, append(before, after...))
+			if len(errs) == 0 {
+				t.Error("the follower saw no error while Redis was down")
+			}
+			for _, err := range errs {
+				if !errors.Is(err, redis.ErrUnavailable) {
+					t.Errorf("Follow yielded %v, want ErrUnavailable", err)
+				}
+			}
+			if seq, err := l.Find(ctx, "before10"); err != nil || seq != before[10].Seq {
+				t.Errorf("Find(before10) after restart = %d, %v; want %d", seq, err, before[10].Seq)
+			}
+			cancel()
+			<-f.done
+		})
+	}
+}
