@@ -43,7 +43,6 @@ type Claims struct {
 	// events show it.
 	Payload json.RawMessage `json:"payload,omitempty"`
 
-	sub string    // the token's subject, if any
 	exp time.Time // the token's expiry; zero if it has none
 }
 
@@ -137,7 +136,6 @@ func (v *verifier) verify(raw string) (*Claims, error) {
 	if c == nil {
 		c = &Claims{}
 	}
-	c.sub = tc.Subject
 	if tc.ExpiresAt != nil {
 		c.exp = tc.ExpiresAt.Time
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -53,11 +54,12 @@ func TestVerify(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := v.verify(p.mint(t, map[string]any{"publish": []string{"a"}, "subscribe": []string{"b", "{x}"}, "payload": map[string]any{"k": 1}}, jwt.MapClaims{"sub": "me"}))
+			exp := time.Now().Add(time.Hour).Truncate(time.Second)
+			c, err := v.verify(p.mint(t, map[string]any{"publish": []string{"a"}, "subscribe": []string{"b", "{x}"}, "payload": map[string]any{"k": 1}}, jwt.MapClaims{"exp": exp.Unix()}))
 			if err != nil {
 				t.Fatalf("valid token: %v", err)
 			}
-			if !slices.Equal(c.Publish, []string{"a"}) || !slices.Equal(c.Subscribe, []string{"b", "{x}"}) || string(c.Payload) != `{"k":1}` || c.sub != "me" {
+			if !slices.Equal(c.Publish, []string{"a"}) || !slices.Equal(c.Subscribe, []string{"b", "{x}"}) || string(c.Payload) != `{"k":1}` || !c.exp.Equal(exp) {
 				t.Fatalf("claims = %+v", c)
 			}
 			if c, err := v.verify(p.mint(t, nil, nil)); err != nil || len(c.Publish)+len(c.Subscribe) != 0 {

@@ -141,7 +141,15 @@ func escapeVar(s string) string {
 // track registers a new subscriber's subscriptions, announces them and
 // returns the function that withdraws and announces their end.
 func (h *Handler) track(ctx context.Context, topics []string, c *Claims) (untrack func()) {
-	s := &activeSub{subscriber: "urn:uuid:" + uuid.NewString(), topics: topics, payload: c.Payload}
+	// One subscription per distinct selector: a repeated topic parameter
+	// must not announce the same subscription twice.
+	var distinct []string
+	for _, t := range topics {
+		if !slices.Contains(distinct, t) {
+			distinct = append(distinct, t)
+		}
+	}
+	s := &activeSub{subscriber: "urn:uuid:" + uuid.NewString(), topics: distinct, payload: c.Payload}
 	h.subs.add(s)
 	h.announce(ctx, s, true)
 	return func() {
