@@ -33,9 +33,13 @@ type matcher struct {
 type selTopic struct{ selector, topic string }
 
 func newMatcher() *matcher {
+	return newSizedMatcher(templateCacheSize, resultCacheSize)
+}
+
+func newSizedMatcher(templates, results int) *matcher {
 	return &matcher{
-		templates: newBoundedMap[string, *regexp.Regexp](templateCacheSize),
-		results:   newBoundedMap[selTopic, bool](resultCacheSize),
+		templates: newBoundedMap[string, *regexp.Regexp](templates),
+		results:   newBoundedMap[selTopic, bool](results),
 	}
 }
 

@@ -41,7 +41,8 @@ func TestMatch(t *testing.T) {
 }
 
 func TestMatchCacheBounded(t *testing.T) {
-	m := newMatcher()
+	const templateCacheSize, resultCacheSize = 64, 512
+	m := newSizedMatcher(templateCacheSize, resultCacheSize)
 	const sel = "https://example.com/books/{id}"
 	for i := range 3 * resultCacheSize {
 		if !m.match(sel, fmt.Sprintf("https://example.com/books/%d", i)) {
