@@ -56,7 +56,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-background-timer-throttling", true),
 		chromedp.Flag("disable-renderer-backgrounding", true),
 		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile(t)),
 		chromedp.WindowSize(1280, 900),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -70,6 +70,22 @@ func newBrowser(t *testing.T) context.Context {
 		t.Fatalf("start Chromium %s: %v", path, err)
 	}
 	return ctx
+}
+
+// profile makes a fresh user data directory. Its preferences allow
+// third-party cookies, which this Chromium blocks by default: the hub's
+// cookie must reach it from a page on another site (another loopback
+// origin, in the tests), as it does in a browser with default settings.
+func profile(t *testing.T) string {
+	dir := t.TempDir()
+	prefs := `{"profile": {"cookie_controls_mode": 0, "block_third_party_cookies": false}}`
+	if err := os.MkdirAll(filepath.Join(dir, "Default"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Default", "Preferences"), []byte(prefs), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // run runs actions in the tab with the browser-test bound.
@@ -157,3 +173,5 @@ func contiguous(s []int) error {
 	}
 	return nil
 }
+
+func itoa(n int) string { return fmt.Sprint(n) }
