@@ -57,8 +57,7 @@ type Decoder struct {
 	buf  []byte
 	r, w int // unread bytes are buf[r:w]
 
-	lf      int // index in buf of the next LF at or after r, or -1
-	scanned int // buf[r:scanned] is known to hold neither CR nor LF
+	lf, cr byteScan // where the next line ends are
 
 	bomDone bool // the stream's first bytes were checked for a BOM
 	skipLF  bool // the last line ended in CR: an LF right after it is part of the same line end
@@ -80,7 +79,7 @@ type Decoder struct {
 
 // NewDecoder returns a Decoder that reads from r.
 func NewDecoder(r io.Reader) *Decoder {
-	return &Decoder{rd: r, lf: -1}
+	return &Decoder{rd: r, lf: byteScan{at: -1}, cr: byteScan{at: -1}}
 }
 
 // Events returns an iterator over the events of the stream read from r, as
@@ -218,47 +217,60 @@ func (d *Decoder) checkBOM() bool {
 }
 
 // findEOL returns the index in buf of the CR or LF ending the line that
-// starts at r, or -1 if buf[r:w] holds no line end. It remembers where the
-// next LF is, and how far it has looked for line ends, so that each byte is
-// scanned for LF once and for CR once, whichever line ends the stream uses
-// and however the reads split its lines.
+// starts at r, or -1 if buf[r:w] holds no line end.
 func (d *Decoder) findEOL() int {
-	from := max(d.r, d.scanned)
-	if d.lf < d.r {
-		d.lf = -1
-		if i := bytes.IndexByte(d.buf[from:d.w], '\n'); i >= 0 {
-			d.lf = from + i
+	lf := d.lf.next(d.buf, d.r, d.w, '\n')
+	cr := d.cr.next(d.buf, d.r, d.w, '\r')
+	if cr >= 0 && (lf < 0 || cr < lf) {
+		return cr
+	}
+	return lf
+}
+
+// byteScan remembers where the next occurrence of a byte is in the read
+// buffer and how far it has looked, so that each byte of the stream is
+// scanned once for CR and once for LF, whichever line ends the stream uses
+// and however the reads split its lines. A stream using only LF (or only CR)
+// thus costs one scan of the buffer for the other byte per read.
+type byteScan struct {
+	at      int // index of the next occurrence, valid when at >= r
+	scanned int // when at < r, buf[r:scanned] holds no occurrence
+}
+
+func (s *byteScan) next(buf []byte, r, w int, c byte) int {
+	if s.at >= r {
+		return s.at
+	}
+	from := max(r, s.scanned)
+	if from < w {
+		if i := bytes.IndexByte(buf[from:w], c); i >= 0 {
+			s.at = from + i
+			return s.at
 		}
 	}
-	end := d.w
-	if d.lf >= 0 {
-		end = d.lf
-	}
-	if i := bytes.IndexByte(d.buf[from:end], '\r'); i >= 0 {
-		return from + i
-	}
-	if d.lf >= 0 {
-		return d.lf
-	}
-	d.scanned = d.w
+	s.at, s.scanned = -1, w
 	return -1
+}
+
+// shift adjusts s to the unread bytes moving n places toward the front.
+func (s *byteScan) shift(n int) {
+	s.at -= n
+	s.scanned -= n
 }
 
 // fill reads more of the stream, first making room: it moves the unread
 // bytes to the front of the buffer, or grows it when they fill it.
 func (d *Decoder) fill(limit int) {
 	if d.r == d.w {
-		d.scanned -= d.r
+		d.lf.shift(d.r)
+		d.cr.shift(d.r)
 		d.r, d.w = 0, 0
-		d.lf = -1
 	}
 	if d.w == len(d.buf) {
 		if d.r > 0 {
 			n := copy(d.buf, d.buf[d.r:d.w])
-			d.scanned -= d.r
-			if d.lf >= 0 {
-				d.lf -= d.r
-			}
+			d.lf.shift(d.r)
+			d.cr.shift(d.r)
 			d.r, d.w = 0, n
 		} else {
 			// A line longer than the limit fails once limit+1 bytes
