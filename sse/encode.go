@@ -55,16 +55,28 @@ func appendRetry(dst []byte, d time.Duration) []byte {
 }
 
 func validate(e Event) error {
-	if strings.ContainsAny(e.ID, "\r\n\x00") {
+	if breaksLine(e.ID, true) {
 		return &FieldError{Field: "id", Reason: "contains CR, LF or NUL"}
 	}
-	if strings.ContainsAny(e.Type, "\r\n") {
+	if breaksLine(e.Type, false) {
 		return &FieldError{Field: "event", Reason: "contains CR or LF"}
 	}
 	if e.Retry < 0 {
 		return &FieldError{Field: "retry", Reason: "negative duration"}
 	}
 	return nil
+}
+
+// breaksLine reports whether s contains CR or LF, or NUL if nul is set. IDs
+// and event types are short, and a plain loop beats strings.ContainsAny,
+// which builds a lookup table on every call.
+func breaksLine(s string, nul bool) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\n' || c == '\r' || (nul && c == 0) {
+			return true
+		}
+	}
+	return false
 }
 
 // appendLines writes s as one prefixed line per line of s, splitting at LF,
