@@ -16,7 +16,9 @@ import (
 // When encoding, empty ID and Type fields are left out of the wire form and a
 // zero Retry writes no retry field. When parsing, ID holds the stream's last
 // event ID at the moment the event was dispatched (it persists across events,
-// as the standard says) and Type is "message" unless the event named one.
+// as the standard says), Type is "message" unless the event named one, and
+// Retry is zero: a retry field sets the stream's reconnection time, which a
+// Decoder reports through its OnRetry hook and Retry method.
 type Event struct {
 	// ID is the event's id field. It must not contain CR, LF or NUL.
 	ID string
