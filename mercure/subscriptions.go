@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -173,7 +174,9 @@ func (h *Handler) announce(ctx context.Context, s *activeSub, active bool) {
 			continue
 		}
 		u := &hub.Update{Topics: []string{doc.ID}, Data: string(data), Private: true}
-		if _, err := h.hub.Publish(ctx, u); err != nil {
+		if _, err := h.hub.Publish(ctx, u); err != nil && !errors.Is(err, hub.ErrClosed) {
+			// At shutdown every subscriber ends at once with nowhere to
+			// announce it; anything else is worth a line.
 			h.log.WarnContext(ctx, "mercure: publish subscription event", "topic", doc.ID, "err", err)
 		}
 	}
