@@ -127,7 +127,7 @@ func (m *MemoryLog) Read(ctx context.Context, after uint64) iter.Seq2[*Update, e
 				return
 			}
 			var err error
-			batch, _, err = m.next(batch[:0], after, end)
+			batch, _, err = m.next(batch[:0], after, end, false)
 			if err != nil {
 				yield(nil, err)
 				return
@@ -156,7 +156,7 @@ func (m *MemoryLog) Follow(ctx context.Context, after uint64) iter.Seq2[*Update,
 				wake <-chan struct{}
 				err  error
 			)
-			batch, wake, err = m.next(batch[:0], after, ^uint64(0))
+			batch, wake, err = m.next(batch[:0], after, ^uint64(0), true)
 			if err != nil {
 				yield(nil, err)
 				return
@@ -181,8 +181,9 @@ func (m *MemoryLog) Follow(ctx context.Context, after uint64) iter.Seq2[*Update,
 }
 
 // next appends to dst up to readBatch kept updates with after < Seq ≤ end.
-// When there are none it also returns the channel the next append closes.
-func (m *MemoryLog) next(dst []*Update, after, end uint64) ([]*Update, <-chan struct{}, error) {
+// When there are none and wait is set, it also returns the channel the next
+// append closes.
+func (m *MemoryLog) next(dst []*Update, after, end uint64, wait bool) ([]*Update, <-chan struct{}, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -202,7 +203,7 @@ func (m *MemoryLog) next(dst []*Update, after, end uint64) ([]*Update, <-chan st
 			dst = append(dst, u)
 		}
 	}
-	if len(dst) > 0 {
+	if len(dst) > 0 || !wait {
 		return dst, nil, nil
 	}
 	m.waiting = true
