@@ -49,6 +49,9 @@ type Claims struct {
 type tokenClaims struct {
 	jwt.RegisteredClaims
 	Mercure *Claims `json:"mercure"`
+	// Namespaced is the same claim under its collision-resistant name,
+	// which Mercure 0.x accepts too and prefers when both are present.
+	Namespaced *Claims `json:"https://mercure.rocks/"`
 }
 
 // verifier checks tokens signed for one role (publisher or subscriber) with
@@ -133,6 +136,9 @@ func (v *verifier) verify(raw string) (*Claims, error) {
 		return nil, fmt.Errorf("%w: %w", errInvalidToken, err)
 	}
 	c := tc.Mercure
+	if tc.Namespaced != nil {
+		c = tc.Namespaced
+	}
 	if c == nil {
 		c = &Claims{}
 	}

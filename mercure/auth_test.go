@@ -62,6 +62,10 @@ func TestVerify(t *testing.T) {
 			if !slices.Equal(c.Publish, []string{"a"}) || !slices.Equal(c.Subscribe, []string{"b", "{x}"}) || string(c.Payload) != `{"k":1}` || !c.exp.Equal(exp) {
 				t.Fatalf("claims = %+v", c)
 			}
+			ns := p.mint(t, pubClaims("ignored"), jwt.MapClaims{"https://mercure.rocks/": map[string]any{"publish": []string{"ns"}}})
+			if c, err := v.verify(ns); err != nil || !slices.Equal(c.Publish, []string{"ns"}) {
+				t.Fatalf("namespaced claim: %+v, %v", c, err)
+			}
 			if c, err := v.verify(p.mint(t, nil, nil)); err != nil || len(c.Publish)+len(c.Subscribe) != 0 {
 				t.Fatalf("token without mercure claim: %+v, %v", c, err)
 			}
