@@ -33,16 +33,24 @@ type StreamOptions struct {
 	// Retry, if positive, is sent as a retry field when the stream opens.
 	Retry time.Duration
 	// WriteTimeout bounds each write and flush, so that a client that stops
-	// reading cannot block the writer forever. 0 means DefaultWriteTimeout.
+	// reading cannot block the writer forever: a write fails after between
+	// WriteTimeout and 1.5×WriteTimeout. It does not limit how long the
+	// stream may stay open or idle. 0 means DefaultWriteTimeout.
 	WriteTimeout time.Duration
 }
 
 // Stream is one text/event-stream response. It is safe for concurrent use:
 // a writer goroutine and the heartbeat share it under a mutex.
 //
-// A Stream holds no goroutine of its own: the heartbeat is a timer that is
-// pushed back on every write and the client's disconnection is noticed
-// through context.AfterFunc on the request context.
+// A Stream holds no goroutine of its own: one timer, pushed back on every
+// write, sends the heartbeat and lifts the write deadline of an idle stream,
+// and the client's disconnection is noticed through context.AfterFunc on the
+// request context.
+//
+// Write deadlines are extended rather than set and cleared around every
+// write, which over HTTP/2 would cost two messages to the connection's
+// goroutine per event: each write and flush has at least WriteTimeout and at
+// most 1.5×WriteTimeout to complete.
 type Stream struct {
 	mu           sync.Mutex
 	w            http.ResponseWriter
@@ -50,8 +58,9 @@ type Stream struct {
 	buf          []byte
 	heartbeat    time.Duration // <= 0: none
 	writeTimeout time.Duration
-	last         time.Time // last successful write, for the heartbeat
-	timer        *time.Timer
+	last         time.Time   // last successful write, for the heartbeat
+	armed        time.Time   // the write deadline in force, zero if none
+	timer        *time.Timer // heartbeat, and clearing the deadline when idle
 	stopCtx      func() bool
 	done         chan struct{}
 	err          error // set once, under mu, when done is closed
@@ -92,6 +101,7 @@ func NewStream(w http.ResponseWriter, r *http.Request, opts StreamOptions) (*Str
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.timer = time.AfterFunc(time.Hour, s.tick) // scheduled by the first write
 	w.WriteHeader(http.StatusOK)
 	if opts.Retry > 0 {
 		s.buf = AppendRetry(s.buf[:0], opts.Retry)
@@ -105,9 +115,6 @@ func NewStream(w http.ResponseWriter, r *http.Request, opts StreamOptions) (*Str
 		defer s.mu.Unlock()
 		s.failLocked(fmt.Errorf("sse: client went away: %w", context.Cause(ctx)))
 	})
-	if s.heartbeat > 0 {
-		s.timer = time.AfterFunc(s.heartbeat, s.beat)
-	}
 	return s, nil
 }
 
@@ -192,32 +199,68 @@ func (s *Stream) Close() error {
 	return nil
 }
 
-// beat runs on the heartbeat timer.
-func (s *Stream) beat() {
+// tick runs on the stream's timer: it lifts a write deadline that would
+// expire while the stream is idle (over HTTP/2 an expired deadline resets the
+// stream even without a write) and sends a heartbeat once the stream has
+// been idle for the heartbeat interval. The timer may fire early (a write
+// can push it back too late to stop it): tick then only reschedules.
+func (s *Stream) tick() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
 		return
 	}
-	// A write may have happened just as the timer fired, too late to stop
-	// it: only an idle connection gets a heartbeat.
-	if idle := time.Since(s.last); idle < s.heartbeat {
-		s.timer.Reset(s.heartbeat - idle)
+	now := time.Now()
+	if !s.armed.IsZero() && s.armed.Sub(now) <= s.writeTimeout/2 {
+		if err := s.rc.SetWriteDeadline(time.Time{}); err != nil {
+			s.failLocked(fmt.Errorf("sse: clear write deadline: %w", err))
+			return
+		}
+		s.armed = time.Time{}
+	}
+	if s.heartbeat > 0 && now.Sub(s.last) >= s.heartbeat {
+		s.buf = AppendComment(s.buf[:0], "")
+		s.writeLocked(s.buf) // a failure closes Done; the writer learns it there
 		return
 	}
-	s.buf = AppendComment(s.buf[:0], "")
-	s.writeLocked(s.buf) // a failure closes Done; the writer learns it there
+	s.scheduleLocked(now)
+}
+
+// scheduleLocked sets the timer for the next heartbeat or deadline
+// clearing, whichever comes first. s.mu must be held.
+func (s *Stream) scheduleLocked(now time.Time) {
+	next, ok := time.Duration(0), false
+	if s.heartbeat > 0 {
+		next, ok = s.heartbeat-now.Sub(s.last), true
+	}
+	if !s.armed.IsZero() {
+		// Clear it while at least half the timeout is left, so a late
+		// timer cannot let it expire.
+		if c := s.armed.Sub(now) - s.writeTimeout/2; !ok || c < next {
+			next, ok = c, true
+		}
+	}
+	if ok {
+		s.timer.Reset(max(next, 0))
+	} else {
+		s.timer.Stop()
+	}
 }
 
 // writeLocked writes p and flushes it under a write deadline. Any failure
 // ends the stream. s.mu must be held.
 func (s *Stream) writeLocked(p []byte) error {
-	if !s.noDeadline {
-		err := s.rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
-		if errors.Is(err, http.ErrNotSupported) {
+	now := time.Now()
+	if !s.noDeadline && (s.armed.IsZero() || s.armed.Sub(now) < s.writeTimeout) {
+		d := now.Add(s.writeTimeout + s.writeTimeout/2)
+		err := s.rc.SetWriteDeadline(d)
+		switch {
+		case errors.Is(err, http.ErrNotSupported):
 			s.noDeadline = true
-		} else if err != nil {
+		case err != nil:
 			return s.failLocked(fmt.Errorf("sse: set write deadline: %w", err))
+		default:
+			s.armed = d
 		}
 	}
 	var err error
@@ -227,13 +270,6 @@ func (s *Stream) writeLocked(p []byte) error {
 	if err == nil {
 		err = s.rc.Flush()
 	}
-	if !s.noDeadline {
-		// An expired deadline left in place would fail the next write, and
-		// over HTTP/2 it resets the stream even while it is idle.
-		if derr := s.rc.SetWriteDeadline(time.Time{}); err == nil && derr != nil {
-			err = fmt.Errorf("sse: clear write deadline: %w", derr)
-		}
-	}
 	if cap(s.buf) > maxIdleBuf {
 		s.buf = nil
 	}
@@ -241,9 +277,7 @@ func (s *Stream) writeLocked(p []byte) error {
 		return s.failLocked(fmt.Errorf("sse: write: %w", err))
 	}
 	s.last = time.Now()
-	if s.timer != nil {
-		s.timer.Reset(s.heartbeat)
-	}
+	s.scheduleLocked(s.last)
 	return nil
 }
 
@@ -255,9 +289,7 @@ func (s *Stream) failLocked(err error) error {
 	}
 	s.err = err
 	close(s.done)
-	if s.timer != nil {
-		s.timer.Stop()
-	}
+	s.timer.Stop()
 	if s.stopCtx != nil {
 		s.stopCtx()
 	}

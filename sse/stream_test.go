@@ -284,6 +284,38 @@ func TestStreamWriteDeadline(t *testing.T) {
 	}
 }
 
+// TestStreamIdleOutlivesWriteTimeout checks that the write deadline is lifted
+// while the stream is idle: over HTTP/2 an expired deadline resets the stream
+// even when nothing is being written.
+func TestStreamIdleOutlivesWriteTimeout(t *testing.T) {
+	const wt = 100 * time.Millisecond
+	h := func(w http.ResponseWriter, r *http.Request) {
+		s, err := NewStream(w, r, StreamOptions{WriteTimeout: wt, Heartbeat: -1})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer s.Close()
+		for i := range 3 {
+			if i > 0 {
+				time.Sleep(4 * wt)
+			}
+			if err := s.Send(Event{Data: fmt.Sprint(i)}); err != nil {
+				t.Errorf("send %d after idling: %v", i, err)
+				return
+			}
+		}
+	}
+	eachProto(t, h, func(t *testing.T, srv *httptest.Server, c *http.Client) {
+		resp := get(t, context.Background(), c, srv.URL)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || string(body) != "data: 0\n\ndata: 1\n\ndata: 2\n\n" {
+			t.Errorf("body %q, %v", body, err)
+		}
+	})
+}
+
 func TestStreamConcurrentSendAndHeartbeat(t *testing.T) {
 	const writers, each = 4, 200
 	h := func(w http.ResponseWriter, r *http.Request) {
@@ -441,5 +473,52 @@ func BenchmarkNewStream(b *testing.B) {
 			b.Fatal(err)
 		}
 		s.Close()
+	}
+}
+
+// BenchmarkStreamWriteLoopback measures one pre-encoded event written,
+// flushed and read over loopback, write deadline included, on both
+// protocols.
+func BenchmarkStreamWriteLoopback(b *testing.B) {
+	p, _ := AppendEvent(nil, Event{ID: "42", Type: "update", Data: `{"n":42}`})
+	for _, proto := range []string{"HTTP1", "HTTP2"} {
+		b.Run(proto, func(b *testing.B) {
+			done := make(chan struct{})
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				defer close(done)
+				s, err := NewStream(w, r, StreamOptions{Heartbeat: -1})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer s.Close()
+				b.SetBytes(int64(len(p)))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					if _, err := s.Write(p); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+				b.StopTimer()
+			}))
+			if proto == "HTTP2" {
+				srv.EnableHTTP2 = true
+				srv.StartTLS()
+			} else {
+				srv.Start()
+			}
+			defer srv.Close()
+			c := srv.Client()
+			defer c.CloseIdleConnections()
+			resp, err := c.Get(srv.URL)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer resp.Body.Close()
+			io.Copy(io.Discard, resp.Body)
+			<-done
+		})
 	}
 }
