@@ -42,7 +42,10 @@ func TestBrowserHubRestartNoGap(t *testing.T) {
 	if g := eval[string](t, ctx, `document.getElementById('gaps').dataset.gaps`); g != "0" {
 		t.Errorf("page marks %s gaps", g)
 	}
-	if n := eval[int](t, ctx, `document.querySelectorAll('#updates .mark').length`); n != 0 {
+	if n := eval[int](t, ctx, `document.querySelectorAll('#updates .mark.gap, #updates .mark.restart').length`); n != 0 {
 		t.Errorf("page shows %d gap or restart marks", n)
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll('#updates .mark.reconnect').length`); n < 1 {
+		t.Error("page does not mark the reconnection in the feed")
 	}
 }

@@ -5,6 +5,7 @@ import { config, subscribeURL, open, showState, el, trim, parseJSON } from './co
 const cfg = config();
 const $ = (id) => document.getElementById(id);
 const window5m = 300; // samples kept for the charts: one a second
+const minSpan = 60;   // a chart spans at least a minute, so a new one is not a sliver
 
 // ---- Figures ----
 
@@ -78,7 +79,7 @@ function draw(canvas, s, label) {
     ctx.beginPath(); ctx.moveTo(0, y); ctx.lineTo(w, y); ctx.stroke();
   }
   if (s.length < 2) return;
-  const step = w / (window5m - 1);
+  const step = w / (Math.min(window5m, Math.max(minSpan, s.length)) - 1);
   const x0 = w - step * (s.length - 1);
   const y = (v) => h - (v / top) * (h - 4 * dpr) - 2 * dpr;
   ctx.beginPath();

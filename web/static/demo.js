@@ -26,6 +26,9 @@ function follow(lastEventID) {
     if (feed.opened) {
       feed.reconnects++;
       $('reconnects').textContent = feed.reconnects;
+      $('updates').prepend(el('li', 'mark reconnect', feed.lastID
+        ? `Reconnected: resuming after ${feed.lastID}`
+        : 'Reconnected'));
     }
     feed.opened = true;
     $('feed-closed').hidden = true;

@@ -1,0 +1,270 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/sse"
+	"github.com/ssehub/ssehub/web"
+)
+
+func newHub(t *testing.T) *hub.Hub {
+	t.Helper()
+	log := hub.NewMemoryLog(hub.MemoryLogOptions{})
+	h, err := hub.New(hub.Options{Log: log, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		h.Close(context.Background())
+		log.Close()
+	})
+	return h
+}
+
+func newServer(t *testing.T, opts web.Options) *httptest.Server {
+	t.Helper()
+	if opts.Hub == nil {
+		opts.Hub = newHub(t)
+	}
+	opts.Logger = slog.New(slog.DiscardHandler)
+	h, err := web.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func get(t *testing.T, url string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestNewRejects(t *testing.T) {
+	h := newHub(t)
+	for _, tc := range []struct {
+		opts web.Options
+		want string
+	}{
+		{web.Options{}, "Hub"},
+		{web.Options{Hub: h, HubPath: "relative/path"}, "HubPath"},
+		{web.Options{Hub: h, HubPath: "ftp://example.com/hub"}, "HubPath"},
+		{web.Options{Hub: h, HubPath: "http:///nohost"}, "HubPath"},
+		{web.Options{Hub: h, HubPath: "//example.com/hub"}, "HubPath"},
+		{web.Options{Hub: h, HubPath: "http://[::1"}, "HubPath"},
+	} {
+		_, err := web.New(tc.opts)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("New(%+v) = %v, want an error naming %s", tc.opts, err, tc.want)
+		}
+	}
+}
+
+func TestPages(t *testing.T) {
+	srv := newServer(t, web.Options{HubPath: "https://hub.example.com/.well-known/mercure", DemoTopic: `https://example.com/"quoted"`})
+	for _, tc := range []struct {
+		path, status, ctype, contains string
+	}{
+		{"/", "200 OK", "text/html; charset=utf-8", `data-topic="https://example.com/&#34;quoted&#34;"`},
+		{"/", "200 OK", "text/html; charset=utf-8", `data-can-publish="false"`},
+		{"/", "200 OK", "text/html; charset=utf-8", `id="pub-unavailable"`},
+		{"/dashboard", "200 OK", "text/html; charset=utf-8", `data-hub="https://hub.example.com/.well-known/mercure"`},
+		{"/assets/app.css", "200 OK", "text/css; charset=utf-8", ":root"},
+		{"/assets/demo.js", "200 OK", "text/javascript; charset=utf-8", "EventSource"},
+		{"/assets/dashboard.js", "200 OK", "text/javascript; charset=utf-8", "EventSource"},
+		{"/assets/common.js", "200 OK", "text/javascript; charset=utf-8", "withCredentials"},
+		{"/assets/index.html", "404 Not Found", "", ""},
+		{"/assets/", "404 Not Found", "", ""},
+		{"/assets/nope.js", "404 Not Found", "", ""},
+		{"/publish-token", "404 Not Found", "", ""}, // no PublishToken
+		{"/elsewhere", "404 Not Found", "", ""},
+	} {
+		resp, body := get(t, srv.URL+tc.path)
+		if resp.Status != tc.status {
+			t.Errorf("GET %s: %s, want %s", tc.path, resp.Status, tc.status)
+			continue
+		}
+		if tc.ctype != "" && resp.Header.Get("Content-Type") != tc.ctype {
+			t.Errorf("GET %s: Content-Type %q, want %q", tc.path, resp.Header.Get("Content-Type"), tc.ctype)
+		}
+		if !strings.Contains(body, tc.contains) {
+			t.Errorf("GET %s: body lacks %q", tc.path, tc.contains)
+		}
+		csp := resp.Header.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "connect-src 'self' https://hub.example.com;") || !strings.Contains(csp, "default-src 'self'") {
+			t.Errorf("GET %s: Content-Security-Policy %q", tc.path, csp)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST /: %s, Allow %q", resp.Status, resp.Header.Get("Allow"))
+	}
+}
+
+func postToken(t *testing.T, url, site string) (int, map[string]string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url+"/publish-token", nil)
+	if site != "" {
+		req.Header.Set("Sec-Fetch-Site", site)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("token answer Cache-Control %q", cc)
+	}
+	var body map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("token answer is not JSON: %v", err)
+	}
+	return resp.StatusCode, body
+}
+
+func TestPublishToken(t *testing.T) {
+	allowed := true
+	srv := newServer(t, web.Options{PublishToken: func(*http.Request) (string, bool) {
+		return "the-token", allowed
+	}})
+	if _, body := get(t, srv.URL+"/"); !strings.Contains(body, `data-can-publish="true"`) || !strings.Contains(body, `id="pub-form"`) {
+		t.Error("page does not offer the publish form though tokens are given")
+	}
+	if code, body := postToken(t, srv.URL, "same-origin"); code != 200 || body["token"] != "the-token" {
+		t.Errorf("same-origin: %d %v", code, body)
+	}
+	if code, body := postToken(t, srv.URL, ""); code != 200 || body["token"] != "the-token" {
+		t.Errorf("no Sec-Fetch-Site (not a browser): %d %v", code, body)
+	}
+	for _, site := range []string{"cross-site", "same-site", "none"} {
+		if code, body := postToken(t, srv.URL, site); code != 403 || body["token"] != "" || !strings.Contains(body["error"], "Sec-Fetch-Site") {
+			t.Errorf("Sec-Fetch-Site %s: %d %v", site, code, body)
+		}
+	}
+	resp, _ := get(t, srv.URL+"/publish-token")
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET /publish-token: %s", resp.Status)
+	}
+
+	allowed = false
+	if code, body := postToken(t, srv.URL, "same-origin"); code != 403 || body["token"] != "" || !strings.Contains(body["error"], "development defaults") {
+		t.Errorf("refused: %d %v", code, body)
+	}
+	if _, body := get(t, srv.URL+"/"); !strings.Contains(body, `id="pub-unavailable"`) {
+		t.Error("page offers the publish form though no token is given")
+	}
+}
+
+// figures is what the dashboard reads from the stream.
+type figures struct {
+	Subscribers        int64    `json:"subscribers"`
+	Topics             int      `json:"topics"`
+	Published          uint64   `json:"published"`
+	Delivered          uint64   `json:"delivered"`
+	PublishedPerSecond *float64 `json:"publishedPerSecond"`
+	DeliveredPerSecond *float64 `json:"deliveredPerSecond"`
+	History            *int     `json:"history"`
+	HistoryError       string   `json:"historyError"`
+	Memory             struct {
+		Total, Heap, Goroutines uint64
+	} `json:"memory"`
+}
+
+func TestStatsStream(t *testing.T) {
+	h := newHub(t)
+	sizeErr := errors.New("log unavailable")
+	calls := 0
+	srv := newServer(t, web.Options{Hub: h, HistorySize: func(ctx context.Context) (int, error) {
+		calls++
+		if calls == 2 {
+			return 0, sizeErr
+		}
+		return 7 * calls, nil
+	}})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/dashboard/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	var got []figures
+	for e, err := range sse.Events(resp.Body) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Type != "stats" {
+			t.Fatalf("event type %q", e.Type)
+		}
+		var f figures
+		if err := json.Unmarshal([]byte(e.Data), &f); err != nil {
+			t.Fatalf("data %q: %v", e.Data, err)
+		}
+		got = append(got, f)
+		if len(got) == 1 {
+			// Between the first and second sample: one subscriber, two updates.
+			sub, err := h.Subscribe(ctx, hub.Subscription{Topics: []string{"https://example.com/a"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			for range 2 {
+				if _, err := h.Publish(ctx, &hub.Update{Topics: []string{"https://example.com/a"}, Data: "x"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if len(got) == 3 {
+			break
+		}
+	}
+	if len(got) < 3 {
+		t.Fatalf("%d samples", len(got))
+	}
+	first, second, third := got[0], got[1], got[2]
+	if first.PublishedPerSecond != nil || first.Subscribers != 0 || first.Published != 0 {
+		t.Errorf("first sample %+v", first)
+	}
+	if first.Memory.Total == 0 || first.Memory.Heap == 0 || first.Memory.Goroutines == 0 {
+		t.Errorf("memory figures %+v", first.Memory)
+	}
+	if first.History == nil || *first.History != 7 {
+		t.Errorf("first history %v", first.History)
+	}
+	if second.Subscribers != 1 || second.Topics != 1 || second.Published != 2 ||
+		second.PublishedPerSecond == nil || *second.PublishedPerSecond <= 0 {
+		t.Errorf("second sample %+v", second)
+	}
+	if second.History != nil || second.HistoryError != sizeErr.Error() {
+		t.Errorf("second history %v, error %q", second.History, second.HistoryError)
+	}
+	if third.PublishedPerSecond == nil || *third.PublishedPerSecond != 0 {
+		t.Errorf("third sample published/s %v, want 0", third.PublishedPerSecond)
+	}
+}
