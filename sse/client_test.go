@@ -370,7 +370,7 @@ func TestClientIdleTimeout(t *testing.T) {
 		case 1:
 			streamHeader(w)
 			// Comments keep the connection alive past the idle timeout...
-			for range 30 {
+			for range 60 {
 				io.WriteString(w, ":\n")
 				http.NewResponseController(w).Flush()
 				time.Sleep(20 * time.Millisecond)
@@ -385,10 +385,10 @@ func TestClientIdleTimeout(t *testing.T) {
 	})
 	var r recorder
 	c := r.client(srv)
-	c.IdleTimeout = 500 * time.Millisecond // well above the comments' gaps, below their span
+	c.IdleTimeout = time.Second // far above the comments' gaps, below their span
 	events, err := collect(c.Events(context.Background(), newGet(t, srv.URL)), -1)
 	if err != nil || datas(events) != "a" {
-		t.Fatalf("events %q, err %v", datas(events), err)
+		t.Fatalf("events %q, err %v, reconnect errors %v", datas(events), err, r.errs)
 	}
 	if len(r.errs) != 1 || !errors.Is(r.errs[0], ErrIdleTimeout) {
 		t.Errorf("reconnect errors %v, want one idle timeout", r.errs)
