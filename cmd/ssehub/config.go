@@ -1,0 +1,313 @@
+package main
+
+import (
+	"cmp"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/ssehub/ssehub/bolt"
+	"github.com/ssehub/ssehub/sse"
+)
+
+// envPrefix starts the name of every flag's environment variable:
+// --history-size is SSEHUB_HISTORY_SIZE.
+const envPrefix = "SSEHUB_"
+
+// defaultShutdownTimeout bounds a graceful shutdown when
+// --shutdown-timeout is not given.
+const defaultShutdownTimeout = 10 * time.Second
+
+// Config is the hub's configuration, from flags and environment variables.
+// parseConfig returns it validated and with its defaults resolved.
+type Config struct {
+	Addr    string // host:port to listen on
+	DataDir string // holds the bolt history and the generated key
+
+	// The keys as configured: an HMAC secret itself, or for RSA, ECDSA
+	// and EdDSA the PEM text of a public key (read from a file when the
+	// flag named one). Empty when not configured.
+	JWTKey        string
+	PublisherKey  string
+	SubscriberKey string
+	JWTAlg        string
+
+	Anonymous     bool
+	CORSOrigins   []string
+	HistorySize   int
+	HistoryAge    time.Duration
+	Heartbeat     time.Duration // 0 disables heartbeats
+	Subscriptions bool
+	Demo          bool
+
+	LogFormat string // "text" or "json"
+	LogLevel  slog.Level
+
+	Redis           string // Redis URL; empty keeps the history in DataDir
+	ReusePort       bool
+	ShutdownTimeout time.Duration
+}
+
+// usageError is a configuration mistake: the process exits with status 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// GeneratesKey reports whether no key is configured, so the hub uses the
+// HMAC key it generates and keeps in DataDir.
+func (c *Config) GeneratesKey() bool {
+	return c.JWTKey == "" && c.PublisherKey == "" && c.SubscriberKey == ""
+}
+
+// DevDefaults reports whether the hub runs on the development defaults:
+// a generated key and a loopback address. Only then does it hand out
+// publish tokens (printed at start and to the demo page's form), since
+// only the machine's own user can reach it.
+func (c *Config) DevDefaults() bool {
+	return c.GeneratesKey() && isLoopback(c.Addr)
+}
+
+// publisherKey and subscriberKey are the configured keys per role: the
+// role's own flag wins over --jwt-key.
+func (c *Config) publisherKey() string  { return cmp.Or(c.PublisherKey, c.JWTKey) }
+func (c *Config) subscriberKey() string { return cmp.Or(c.SubscriberKey, c.JWTKey) }
+
+// isLoopback reports whether addr's host can only be reached from this
+// machine: "localhost" or a loopback IP. An empty host listens everywhere.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+const configUsage = `usage: ssehub [flags]
+
+Runs a Mercure hub for Server-Sent Events. With no configuration it listens
+on localhost:8080, keeps its history in ./ssehub-data, generates a signing
+key there, prints a ready-to-paste publish command, lets anyone subscribe
+and publishes a demo feed every second.
+
+Every flag can also be set with the environment variable shown; a flag on
+the command line wins over its variable.
+
+flags:
+`
+
+// parseConfig reads the configuration from args and from the environment
+// through lookupEnv (os.LookupEnv in production). -h prints the usage to out
+// and returns flag.ErrHelp; any invalid value yields a *usageError naming the
+// flag.
+func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Writer) (Config, error) {
+	c := Config{}
+	var cors, logLevel, pubKey, subKey, jwtKey string
+	fs := flag.NewFlagSet("ssehub", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&c.Addr, "addr", "localhost:8080", "`host:port` to listen on")
+	fs.StringVar(&c.DataDir, "data", "ssehub-data", "`directory` for the history (bolt) and the generated key")
+	fs.StringVar(&jwtKey, "jwt-key", "", "one `key` for publishers' and subscribers' tokens (default: generated in the data directory)")
+	fs.StringVar(&pubKey, "publisher-jwt-key", "", "`key` for publishers' tokens; wins over --jwt-key")
+	fs.StringVar(&subKey, "subscriber-jwt-key", "", "`key` for subscribers' tokens; wins over --jwt-key")
+	fs.StringVar(&c.JWTAlg, "jwt-alg", "HS256", "JWT `algorithm`: HS256/384/512 take the secret itself, RS*, PS*, ES* and EdDSA a PEM public key as text or file path")
+	fs.BoolVar(&c.Anonymous, "anonymous", false, "let subscribers in without a token (default: true on the development defaults or without a subscriber key)")
+	fs.StringVar(&cors, "cors-origins", "", "comma-separated `origins` allowed to subscribe and publish from browsers, or *")
+	fs.IntVar(&c.HistorySize, "history-size", bolt.DefaultMaxLen, "most updates kept for replay")
+	fs.DurationVar(&c.HistoryAge, "history-age", 0, "drop updates older than this `duration` (0: no age limit)")
+	fs.DurationVar(&c.Heartbeat, "heartbeat", sse.DefaultHeartbeat, "idle `duration` after which subscribers get a keep-alive comment (0: none)")
+	fs.BoolVar(&c.Subscriptions, "subscriptions", false, "enable the active subscriptions API and events")
+	fs.BoolVar(&c.Demo, "demo", false, "publish the demo topic every second (default: true on the development defaults)")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log `format`: text or json")
+	fs.StringVar(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&c.Redis, "redis", "", "keep the history in the Redis at this `URL` (redis://host:port/db) instead of the data directory, shared by every hub using it")
+	fs.BoolVar(&c.ReusePort, "reuse-port", false, "listen with SO_REUSEPORT, so several hubs (sharing --redis) can serve one port")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "bound on a graceful shutdown")
+	fs.Usage = func() {
+		fmt.Fprint(out, configUsage)
+		printFlags(out, fs)
+	}
+
+	// Environment variables first, so that the command line overrides them.
+	set := map[string]bool{}
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		v, ok := lookupEnv(envName(f.Name))
+		if !ok || envErr != nil {
+			return
+		}
+		if err := fs.Set(f.Name, v); err != nil {
+			envErr = usagef("%s (--%s): invalid value %q: %v", envName(f.Name), f.Name, v, err)
+		}
+		set[f.Name] = true
+	})
+	if envErr != nil {
+		return c, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		return c, &usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return c, usagef("unexpected argument %q: ssehub takes flags only", fs.Arg(0))
+	}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
+		return c, usagef("--log-level %q: want debug, info, warn or error", logLevel)
+	}
+	for o := range strings.SplitSeq(cors, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.CORSOrigins = append(c.CORSOrigins, o)
+		}
+	}
+	if err := c.validate(); err != nil {
+		return c, err
+	}
+	if err := c.readKeys(jwtKey, pubKey, subKey); err != nil {
+		return c, err
+	}
+	if !set["anonymous"] {
+		c.Anonymous = c.DevDefaults() || c.subscriberKey() == "" && !c.GeneratesKey()
+	}
+	if !set["demo"] {
+		c.Demo = c.DevDefaults()
+	}
+	if !c.Anonymous && !c.GeneratesKey() && c.subscriberKey() == "" {
+		return c, usagef("--anonymous=false: without --subscriber-jwt-key or --jwt-key nobody could subscribe")
+	}
+	return c, nil
+}
+
+// validate checks the values that need no file access.
+func (c *Config) validate() error {
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return usagef("--addr %q: want host:port: %v", c.Addr, err)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || port == "" {
+		return usagef("--addr %q: port %q is not a number from 0 to 65535", c.Addr, port)
+	} else if n == 0 && c.ReusePort {
+		return usagef("--addr %q: --reuse-port needs a fixed port", c.Addr)
+	}
+	if strings.ContainsAny(host, " /") {
+		return usagef("--addr %q: invalid host %q", c.Addr, host)
+	}
+	if c.Redis == "" && c.DataDir == "" {
+		return usagef("--data: must not be empty")
+	}
+	switch m := jwt.GetSigningMethod(c.JWTAlg); {
+	case m == nil || c.JWTAlg == "none":
+		return usagef("--jwt-alg %q: want HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512 or EdDSA", c.JWTAlg)
+	}
+	switch {
+	case c.HistorySize <= 0:
+		return usagef("--history-size %d: must be at least 1", c.HistorySize)
+	case c.HistoryAge < 0:
+		return usagef("--history-age %v: must not be negative", c.HistoryAge)
+	case c.Heartbeat < 0:
+		return usagef("--heartbeat %v: must not be negative (0 disables heartbeats)", c.Heartbeat)
+	case c.ShutdownTimeout <= 0:
+		return usagef("--shutdown-timeout %v: must be positive", c.ShutdownTimeout)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return usagef("--log-format %q: want text or json", c.LogFormat)
+	}
+	if c.Redis != "" {
+		if _, err := goredis.ParseURL(c.Redis); err != nil {
+			// The URL may hold a password: name the flag, not the value.
+			return usagef("--redis: want redis://[[user]:password@]host:port/db or rediss://...: %v", err)
+		}
+	}
+	for _, o := range c.CORSOrigins {
+		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			return usagef("--cors-origins: %q is not an origin like https://example.com or *", o)
+		}
+	}
+	return nil
+}
+
+// hmacAlg reports whether alg signs with a shared secret.
+func hmacAlg(alg string) bool {
+	_, ok := jwt.GetSigningMethod(alg).(*jwt.SigningMethodHMAC)
+	return ok
+}
+
+// readKeys stores the configured keys in c. For asymmetric algorithms a
+// value that is not PEM text is the path of a PEM file.
+func (c *Config) readKeys(jwtKey, pubKey, subKey string) error {
+	read := func(name, v string) (string, error) {
+		if v == "" || hmacAlg(c.JWTAlg) || strings.Contains(v, "-----BEGIN") {
+			return v, nil
+		}
+		b, err := os.ReadFile(v)
+		if err != nil {
+			return "", usagef("--%s: not PEM text, and cannot read it as a file: %v", name, err)
+		}
+		if !strings.Contains(string(b), "-----BEGIN") {
+			return "", usagef("--%s: file %s holds no PEM block", name, v)
+		}
+		return string(b), nil
+	}
+	var err error
+	if c.JWTKey, err = read("jwt-key", jwtKey); err != nil {
+		return err
+	}
+	if c.PublisherKey, err = read("publisher-jwt-key", pubKey); err != nil {
+		return err
+	}
+	if c.SubscriberKey, err = read("subscriber-jwt-key", subKey); err != nil {
+		return err
+	}
+	switch {
+	case c.GeneratesKey() && !hmacAlg(c.JWTAlg):
+		return usagef("--jwt-alg %s: needs a public key in --jwt-key or --publisher-jwt-key; only HMAC keys are generated", c.JWTAlg)
+	case c.publisherKey() == "" && !c.GeneratesKey():
+		return usagef("--subscriber-jwt-key: set --publisher-jwt-key or --jwt-key too: publishing always needs a key")
+	}
+	return nil
+}
+
+// envName is the environment variable of flag name.
+func envName(name string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// printFlags lists the flags with their double-dash names, environment
+// variables and defaults.
+func printFlags(out io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		arg, usage := flag.UnquoteUsage(f)
+		fmt.Fprintf(out, "  --%s", f.Name)
+		if arg != "" {
+			fmt.Fprintf(out, " %s", arg)
+		}
+		fmt.Fprintf(out, "  (env %s)\n      %s", envName(f.Name), usage)
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0s" && !strings.Contains(usage, "(default") {
+			fmt.Fprintf(out, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(out)
+	})
+}

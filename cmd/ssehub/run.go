@@ -1,0 +1,380 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/ssehub/ssehub/bolt"
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/demo"
+	"github.com/ssehub/ssehub/mercure"
+	"github.com/ssehub/ssehub/redis"
+	"github.com/ssehub/ssehub/web"
+)
+
+// Limits of the HTTP server. There is deliberately no WriteTimeout: it
+// would cut every event stream after that long. The sse package bounds
+// each write to a subscriber instead.
+const (
+	readHeaderTimeout = 10 * time.Second
+	// bodyReadTimeout bounds reading a request body (a publish), so a
+	// client trickling its body cannot hold a handler forever.
+	bodyReadTimeout = 30 * time.Second
+	idleTimeout     = 2 * time.Minute
+	// maxHeaderBytes leaves room for a token cookie and header (mercure
+	// accepts tokens up to 16 KiB) and little else.
+	maxHeaderBytes = 64 << 10
+	healthTimeout  = 2 * time.Second
+)
+
+// historyFileName is the bolt file in the data directory.
+const historyFileName = "history.db"
+
+// runEnv is what run takes from its caller besides the configuration.
+type runEnv struct {
+	// Logger receives the hub's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Stderr receives the ready-to-paste commands printed on the
+	// development defaults; nil means os.Stderr.
+	Stderr io.Writer
+	// Ready, if set, is called with the hub's base URL once it serves.
+	Ready func(baseURL string)
+	// DemoInterval is the demo feed's interval; 0 means one second.
+	DemoInterval time.Duration
+	// NoGroupCommit gives every bolt append its own commit, as a baseline
+	// for benchmarks.
+	NoGroupCommit bool
+}
+
+// store is the hub's log together with its size, which every log of ours
+// can report.
+type store interface {
+	hub.Log
+	Len(ctx context.Context) (int, error)
+}
+
+// keys are the verification keys of each role.
+type keys struct {
+	pub, sub  []byte
+	generated *keyFile // the generated key, when none was configured
+}
+
+// run serves the hub configured by cfg until ctx ends, then shuts it down
+// gracefully within cfg.ShutdownTimeout. Configuration mistakes found only
+// now, such as a key that does not parse, are *usageError.
+func run(ctx context.Context, cfg Config, env runEnv) (err error) {
+	log := env.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if env.Stderr == nil {
+		env.Stderr = os.Stderr
+	}
+	k, err := resolveKeys(cfg, log)
+	if err != nil {
+		return err
+	}
+	st, where, err := openStore(ctx, cfg, env.NoGroupCommit, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Last: an append still waiting for its commit is committed or
+		// fails, never lost silently.
+		if cerr := st.Close(); cerr != nil && !errors.Is(cerr, hub.ErrClosed) {
+			log.Error("closing the history", "err", cerr)
+			err = cmpErr(err, cerr)
+		}
+	}()
+	h, err := hub.New(hub.Options{Log: st, Logger: log})
+	if err != nil {
+		return err
+	}
+	hubClosed := false
+	defer func() {
+		if !hubClosed {
+			h.Close(context.Background())
+		}
+	}()
+
+	m := newMetrics(h, st.Len, log)
+	mopts := mercure.Options{
+		Hub:            h,
+		PublisherKey:   k.pub,
+		SubscriberKey:  k.sub,
+		Algorithm:      cfg.JWTAlg,
+		Anonymous:      cfg.Anonymous,
+		CORSOrigins:    cfg.CORSOrigins,
+		Subscriptions:  cfg.Subscriptions,
+		Heartbeat:      cfg.Heartbeat,
+		Logger:         log,
+		ObservePublish: m.observePublish,
+	}
+	if cfg.Heartbeat == 0 {
+		mopts.Heartbeat = -1 // mercure reads 0 as its default
+	}
+	mh, err := mercure.New(mopts)
+	if err != nil {
+		return &usageError{fmt.Errorf("%s: %w", mercureFlag(cfg, mopts), err)}
+	}
+	var publishToken func(*http.Request) (string, bool)
+	if cfg.DevDefaults() {
+		publishToken = func(r *http.Request) (string, bool) {
+			tok, err := mintToken(k.pub, []string{"*"}, nil, pageTokenTTL, time.Now())
+			if err != nil {
+				log.ErrorContext(r.Context(), "minting the demo page's token", "err", err)
+				return "", false
+			}
+			return tok, true
+		}
+	}
+	wh, err := web.New(web.Options{Hub: h, PublishToken: publishToken, HistorySize: st.Len, Logger: log})
+	if err != nil {
+		return err
+	}
+
+	streams, endStreams := context.WithCancel(context.Background())
+	defer endStreams()
+	mux := http.NewServeMux()
+	mux.Handle(mercure.Path, mh)
+	mux.Handle(mercure.Path+"/", mh) // the subscriptions API
+	mux.Handle("GET /healthz", healthz(st))
+	mux.Handle("GET /metrics", m.handler())
+	mux.Handle("/", wh)
+	srv := &http.Server{
+		Handler:           bound(mux, streams),
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	ln, err := listen(ctx, cfg.Addr, cfg.ReusePort)
+	if err != nil {
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return err
+		}
+		return fmt.Errorf("--addr %s: %w", cfg.Addr, err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	demoCtx, stopDemo := context.WithCancel(ctx)
+	defer stopDemo()
+	demoDone := make(chan struct{})
+	if cfg.Demo {
+		go func() {
+			defer close(demoDone)
+			demo.Run(demoCtx, h, env.DemoInterval, log)
+		}()
+	} else {
+		close(demoDone)
+	}
+
+	base := baseURL(cfg.Addr, ln.Addr())
+	log.Info("ssehub listening", "addr", ln.Addr().String(), "url", base, "history", where,
+		"anonymous", cfg.Anonymous, "demo", cfg.Demo, "subscriptions", cfg.Subscriptions)
+	announce(env.Stderr, log, cfg, base, k)
+	if env.Ready != nil {
+		env.Ready(base)
+	}
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	case err = <-served:
+		err = fmt.Errorf("serving: %w", err)
+		log.Error("shutting down", "err", err)
+	}
+
+	// The graceful shutdown: stop accepting, end the streams so that
+	// clients reconnect (elsewhere, or here after a restart), let the
+	// requests in flight finish, then close the log (deferred above).
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	stopDemo()
+	<-demoDone
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(sctx) }()
+	if cerr := h.Close(sctx); cerr != nil {
+		log.Warn("closing the hub", "err", cerr)
+	}
+	hubClosed = true
+	// Streams that do not come from the hub, like the dashboard's, end
+	// with their request's context.
+	endStreams()
+	if serr := <-shut; serr != nil {
+		log.Warn("connections still open at the shutdown deadline; closing them", "err", serr)
+		srv.Close()
+	}
+	log.Info("ssehub stopped")
+	return err
+}
+
+// cmpErr returns the first non-nil error.
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// resolveKeys returns the configured keys, or the key generated in the
+// data directory when none is.
+func resolveKeys(cfg Config, log *slog.Logger) (keys, error) {
+	if !cfg.GeneratesKey() {
+		return keys{pub: []byte(cfg.publisherKey()), sub: []byte(cfg.subscriberKey())}, nil
+	}
+	kf, err := loadOrCreateKey(cfg.DataDir)
+	if err != nil {
+		return keys{}, fmt.Errorf("--data %s: %w", cfg.DataDir, err)
+	}
+	if kf.Created {
+		log.Info("generated a signing key", "file", kf.Path)
+	} else if kf.Mode&0o077 != 0 {
+		log.Warn("the key file is readable by other users: chmod 600 it", "file", kf.Path, "mode", kf.Mode.String())
+	}
+	return keys{pub: kf.Key, sub: kf.Key, generated: &kf}, nil
+}
+
+// openStore opens the log the configuration names: Redis, or a bolt file in
+// the data directory. where describes it for the logs.
+func openStore(ctx context.Context, cfg Config, noGroupCommit bool, log *slog.Logger) (s store, where string, err error) {
+	if cfg.Redis != "" {
+		where = cfg.Redis
+		if u, err := url.Parse(cfg.Redis); err == nil {
+			where = u.Redacted()
+		}
+		l, err := redis.Open(ctx, cfg.Redis, redis.Options{MaxLen: cfg.HistorySize, MaxAge: cfg.HistoryAge, Logger: log})
+		if err != nil {
+			return nil, "", fmt.Errorf("--redis %s: %w", where, err)
+		}
+		return l, where, nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, "", fmt.Errorf("--data: %w", err)
+	}
+	where = filepath.Join(cfg.DataDir, historyFileName)
+	l, err := bolt.Open(where, bolt.Options{
+		MaxLen:        cfg.HistorySize,
+		MaxAge:        cfg.HistoryAge,
+		NoGroupCommit: noGroupCommit,
+		Logger:        log,
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("--data %s: %w", cfg.DataDir, err)
+	}
+	return l, where, nil
+}
+
+// mercureFlag names the flag behind mercure.New's complaint about opts by
+// trying the options one group at a time.
+func mercureFlag(cfg Config, opts mercure.Options) string {
+	try := mercure.Options{Hub: opts.Hub, PublisherKey: opts.PublisherKey, Algorithm: opts.Algorithm}
+	if _, err := mercure.New(try); err != nil {
+		if cfg.PublisherKey != "" {
+			return "--publisher-jwt-key"
+		}
+		return "--jwt-key"
+	}
+	try.SubscriberKey = opts.SubscriberKey
+	if _, err := mercure.New(try); err != nil {
+		if cfg.SubscriberKey != "" {
+			return "--subscriber-jwt-key"
+		}
+		return "--jwt-key"
+	}
+	return "--cors-origins"
+}
+
+// bound applies the per-request limits the server's own timeouts cannot:
+// a deadline for reading a body, and the end of GET streams at shutdown.
+func bound(next http.Handler, streams context.Context) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			ctx, cancel := context.WithCancel(r.Context())
+			defer cancel()
+			stop := context.AfterFunc(streams, cancel)
+			defer stop()
+			next.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+		// Errors mean the connection cannot take deadlines (HTTP/2 has
+		// its own flow control); the body limit still applies.
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// healthz answers 200 "ok" when the log answers, 503 with the reason when
+// it does not.
+func healthz(l hub.Log) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if _, err := l.Last(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "log: %v\n", err)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+}
+
+// baseURL is the URL clients reach the hub at: the configured host (or
+// localhost for a wildcard one) and the port actually bound.
+func baseURL(addr string, bound net.Addr) string {
+	host, port, _ := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	if ta, ok := bound.(*net.TCPAddr); ok {
+		port = strconv.Itoa(ta.Port)
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// announce tells the developer how to use the hub. On the development
+// defaults that includes a publish command with a ready token, both in the
+// log and on stderr, where it is easy to copy.
+func announce(w io.Writer, log *slog.Logger, cfg Config, base string, k keys) {
+	subscribe := base + mercure.Path + "?topic=" + url.QueryEscape(demo.Topic)
+	switch {
+	case cfg.DevDefaults():
+		tok, err := mintToken(k.pub, []string{"*"}, nil, printedTokenTTL, time.Now())
+		if err != nil {
+			log.Error("minting the development token", "err", err)
+			return
+		}
+		publish := fmt.Sprintf("curl -d topic=%s -d data=hello -H 'Authorization: Bearer %s' %s",
+			demo.Topic, tok, base+mercure.Path)
+		log.Info("development defaults: anyone on this machine may subscribe; publish with the printed command",
+			"publish", publish, "subscribe", subscribe, "page", base+"/", "key_file", k.generated.Path)
+		fmt.Fprintf(w, `
+ssehub is ready (development defaults)
+  demo page:  %s/
+  dashboard:  %s/dashboard
+  subscribe:  curl -N '%s'
+  publish:    %s
+  (the token is valid for %v and may publish to any topic; the key is in %s)
+
+`, base, base, subscribe, publish, printedTokenTTL, k.generated.Path)
+	case k.generated != nil:
+		log.Info("publishers need a token signed with the generated key",
+			"key_file", k.generated.Path,
+			"mint", fmt.Sprintf(`sse token --jwt-key "$(cat %s)" --publish '*'`, k.generated.Path))
+	}
+}
