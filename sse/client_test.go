@@ -643,3 +643,20 @@ func TestClientWithStream(t *testing.T) {
 		}
 	})
 }
+
+func TestClientZeroValue(t *testing.T) {
+	var hits atomic.Int32
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) > 1 {
+			w.WriteHeader(204)
+			return
+		}
+		streamHeader(w)
+		io.WriteString(w, "retry: 1\ndata: zero\n\n")
+	})
+	t.Cleanup(http.DefaultClient.CloseIdleConnections)
+	events, err := collect((&Client{}).Events(context.Background(), newGet(t, srv.URL)), -1)
+	if err != nil || datas(events) != "zero" || hits.Load() != 2 {
+		t.Errorf("events %q, err %v, %d requests", datas(events), err, hits.Load())
+	}
+}
