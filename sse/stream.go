@@ -95,8 +95,7 @@ func NewStream(w http.ResponseWriter, r *http.Request, opts StreamOptions) (*Str
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
-	// A handler may set Content-Length or encodings for a normal response;
-	// either would break an unbounded, unbuffered stream.
+	// A Content-Length meant for a normal response would cut the stream.
 	h.Del("Content-Length")
 
 	s.mu.Lock()
