@@ -17,7 +17,12 @@ import (
 const browserWait = 15 * time.Second
 
 // chromium finds the browser: $SSEHUB_CHROMIUM, then the usual names.
+// Browser tests are skipped under -short unless SSEHUB_BROWSER_TESTS=1.
 func chromium(t *testing.T) string {
+	required := os.Getenv("SSEHUB_BROWSER_TESTS") == "1"
+	if testing.Short() && !required {
+		t.Skip("skipping browser test in -short mode (SSEHUB_BROWSER_TESTS=1 runs it)")
+	}
 	if p := os.Getenv("SSEHUB_CHROMIUM"); p != "" {
 		return p
 	}
@@ -26,7 +31,7 @@ func chromium(t *testing.T) string {
 			return p
 		}
 	}
-	if os.Getenv("SSEHUB_BROWSER_TESTS") == "1" {
+	if required {
 		t.Fatal("SSEHUB_BROWSER_TESTS=1 but no Chromium found (install it, e.g. apt-get install chromium, or set SSEHUB_CHROMIUM)")
 	}
 	t.Skip("skipping browser test: no Chromium found (install it, e.g. apt-get install chromium; set SSEHUB_BROWSER_TESTS=1 to make this a failure)")
