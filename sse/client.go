@@ -179,8 +179,14 @@ func (es *EventSource) Events() iter.Seq2[Event, error] {
 			return
 		}
 		defer es.setState(Closed)
-		if err := es.prepareBody(); err != nil {
+		// The state is CLOSED by the time the caller sees a fatal error, as
+		// readyState is when a browser fires its error event.
+		fail := func(err error) {
+			es.setState(Closed)
 			yield(Event{}, err)
+		}
+		if err := es.prepareBody(); err != nil {
+			fail(err)
 			return
 		}
 		failures := 0
@@ -190,14 +196,14 @@ func (es *EventSource) Events() iter.Seq2[Event, error] {
 				return
 			}
 			if es.ctx.Err() != nil {
-				yield(Event{}, context.Cause(es.ctx))
+				fail(context.Cause(es.ctx))
 				return
 			}
 			if !retryable(err, es.c.RetryServerErrors) {
 				if errors.Is(err, errOpened) {
 					err = errors.Unwrap(err)
 				}
-				yield(Event{}, err)
+				fail(err)
 				return
 			}
 			var delay time.Duration
@@ -210,7 +216,7 @@ func (es *EventSource) Events() iter.Seq2[Event, error] {
 			} else {
 				failures++
 				if n := es.c.MaxAttempts; n > 0 && failures >= n {
-					yield(Event{}, fmt.Errorf("%w (%d): %w", ErrMaxAttempts, failures, err))
+					fail(fmt.Errorf("%w (%d): %w", ErrMaxAttempts, failures, err))
 					return
 				}
 				delay = es.backoff(failures, err)
@@ -220,7 +226,7 @@ func (es *EventSource) Events() iter.Seq2[Event, error] {
 				es.c.OnError(&ReconnectError{Err: err, Attempt: failures, Delay: delay})
 			}
 			if !sleep(es.ctx, delay) {
-				yield(Event{}, context.Cause(es.ctx))
+				fail(context.Cause(es.ctx))
 				return
 			}
 		}

@@ -186,7 +186,13 @@ func TestClient500IsFatalByDefault(t *testing.T) {
 		http.Error(w, "boom", 500)
 	})
 	var r recorder
-	_, err := collect(r.client(srv).Events(context.Background(), newGet(t, srv.URL)), -1)
+	es := r.client(srv).EventSource(context.Background(), newGet(t, srv.URL))
+	var err error
+	for _, err = range es.Events() {
+		if st := es.State(); err != nil && st != Closed {
+			t.Errorf("state %v when the fatal error is yielded", st)
+		}
+	}
 	var se *StatusError
 	if !errors.As(err, &se) || se.StatusCode != 500 || !errors.Is(err, ErrUnexpectedStatus) {
 		t.Fatalf("err = %v, want a *StatusError for 500", err)
