@@ -7,7 +7,8 @@
 // they live in one slot on a Redis Cluster:
 //
 //	{P}:updates  the stream; the update with Seq n is the entry "n-0"
-//	{P}:seq      the counter that hands out Seqs; it never goes back
+//	{P}:head     a hash: "seq", the last Seq handed out, which never goes
+//	             back, and "time", the last append's time
 //	{P}:ids      a hash from update ID to the Seq of its newest update
 //
 // Appends, lookups and retention run as Lua scripts, so each is one round
@@ -17,7 +18,7 @@
 // together with their ID index entries; see scripts.go for how.
 //
 // Requirements: Redis 6.2 or later (XTRIM MINID, exclusive XRANGE), and a
-// maxmemory-policy of noeviction for these keys: an evicted {P}:seq would
+// maxmemory-policy of noeviction for these keys: an evicted {P}:head would
 // hand out Seqs again, which the stream rejects, so appends would fail.
 // Appends are as durable as the server's persistence settings make them.
 package redis
@@ -137,7 +138,7 @@ func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 	l := &Log{
 		url:      url,
 		client:   goredis.NewClient(copts),
-		keys:     []string{tag + "updates", tag + "seq", tag + "ids"},
+		keys:     []string{tag + "updates", tag + "head", tag + "ids"},
 		maxLen:   DefaultMaxLen,
 		maxAgeUs: opts.MaxAge.Microseconds(),
 		logger:   opts.Logger,
@@ -165,6 +166,9 @@ func clientOptions(url string) (*goredis.Options, error) {
 		return nil, fmt.Errorf("redis: bad URL %q: %w", url, err)
 	}
 	o.MaxRetries = -1
+	// Let a context deadline bound a command's I/O, not just its wait for
+	// a connection.
+	o.ContextTimeoutEnabled = true
 	if o.DialTimeout == 0 {
 		o.DialTimeout = defaultDialTimeout
 	}
@@ -183,8 +187,9 @@ func clientOptions(url string) (*goredis.Options, error) {
 }
 
 // Append stores u at the end of the stream and sets u.Seq and u.Time. It
-// returns once Redis has executed the append; an error wrapping
-// ErrUnavailable means it cannot tell whether it did.
+// returns once Redis has executed the append. An error wrapping
+// ErrUnavailable, or ctx's error, means it cannot tell whether Redis did:
+// the update may still appear in the log.
 func (l *Log) Append(ctx context.Context, u *hub.Update) error {
 	if err := l.check(ctx); err != nil {
 		return err
@@ -246,7 +251,7 @@ func (l *Log) Last(ctx context.Context) (uint64, error) {
 	if err := l.check(ctx); err != nil {
 		return 0, err
 	}
-	s, err := l.client.Get(ctx, l.keys[1]).Result()
+	s, err := l.client.HGet(ctx, l.keys[1], "seq").Result()
 	if errors.Is(err, goredis.Nil) {
 		return 0, nil
 	}
@@ -255,7 +260,7 @@ func (l *Log) Last(ctx context.Context) (uint64, error) {
 	}
 	seq, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("redis: last: counter %s holds %q: %w", l.keys[1], s, ErrCorrupt)
+		return 0, fmt.Errorf("redis: last: %s seq holds %q: %w", l.keys[1], s, ErrCorrupt)
 	}
 	return seq, nil
 }

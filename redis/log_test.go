@@ -220,7 +220,7 @@ func TestCorruptEntry(t *testing.T) {
 	if err := c.XAdd(ctx, &goredis.XAddArgs{Stream: "{" + prefix + "}:updates", ID: "2-0", Values: []any{"t", "soon"}}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Incr(ctx, "{"+prefix+"}:seq").Err(); err != nil {
+	if err := c.HIncrBy(ctx, "{"+prefix+"}:head", "seq", 1).Err(); err != nil {
 		t.Fatal(err)
 	}
 	var last error
@@ -234,5 +234,51 @@ func TestCorruptEntry(t *testing.T) {
 	}
 	if n != 1 || !errors.Is(last, redis.ErrCorrupt) {
 		t.Fatalf("Read yielded %d updates and then %v; want 1 and ErrCorrupt", n, last)
+	}
+}
+
+// TestTimeNeverGoesBack stands in for a server clock stepped back: the
+// last append time is moved an hour ahead, and the next append must not be
+// stamped before it.
+func TestTimeNeverGoesBack(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	prefix := newPrefix(t)
+	l := openLog(t, srv, redis.Options{Prefix: prefix})
+	ctx := t.Context()
+	c := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer c.Close()
+	ahead := time.Now().Add(time.Hour).UnixMicro()
+	if err := c.HSet(ctx, "{"+prefix+"}:head", "time", ahead).Err(); err != nil {
+		t.Fatal(err)
+	}
+	u := &hub.Update{ID: "a", Topics: []string{"t"}}
+	if err := l.Append(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if u.Time.UnixMicro() != ahead {
+		t.Fatalf("Append after a later append time: Time %v, want %v", u.Time, time.UnixMicro(ahead))
+	}
+}
+
+// TestFollowCancelUnblocks checks that cancelling a Follow blocked in XREAD
+// ends it by closing its connection, not when the 5 s block runs out.
+func TestFollowCancelUnblocks(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	l := openLog(t, srv, redis.Options{})
+	ctx, cancel := context.WithCancel(t.Context())
+	f := collect(ctx, l, 0)
+	if err := l.Append(t.Context(), &hub.Update{ID: "a", Topics: []string{"t"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.take(t, 1) // Follow is now blocked in XREAD
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	select {
+	case r, ok := <-f.ch:
+		if ok {
+			t.Fatalf("Follow yielded %+v after cancel", r)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Follow still running 2 s after cancel: the blocked XREAD was not interrupted")
 	}
 }

@@ -69,7 +69,11 @@ func (l *Log) Follow(ctx context.Context, after uint64) iter.Seq2[*hub.Update, e
 		}
 		if after == math.MaxUint64 {
 			// No Seq follows; wait to be told to stop.
-			<-ctx.Done()
+			select {
+			case <-ctx.Done():
+			case <-l.ctx.Done():
+				yield(nil, hub.ErrClosed)
+			}
 			return
 		}
 		st, err := l.begin(ctx)

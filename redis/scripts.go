@@ -4,13 +4,18 @@ import goredis "github.com/redis/go-redis/v9"
 
 // The scripts keep every write to the log's three keys atomic, so every node
 // sees a Seq, its entry and its index entry appear and disappear together.
-// KEYS are always: 1 the stream, 2 the Seq counter, 3 the ID index hash.
+// KEYS are always: 1 the stream, 2 the head hash (fields "seq", the last
+// Seq handed out, and "time", the last append time), 3 the ID index hash.
 //
-// Seq is the stream entry ID "<seq>-0": the counter is INCRed and the entry
+// Seq is the stream entry ID "<seq>-0": the head's seq is HINCRBYed and the entry
 // is added with that explicit ID in one script, so Seq is dense in append
 // order, the same on every node, and XRANGE/XREAD by Seq need no lookup.
 // Lua numbers are doubles, so Seq and time are exact up to 2^53; the scripts
 // format them with %d and never let Lua print them in exponent form.
+//
+// An append's time is the server's TIME, but never before the previous
+// append's: a clock stepped back must not make Time go backwards, which
+// age retention (trimming from the oldest end) relies on.
 //
 // Retention does not use XADD MAXLEN ~: that drops entries without saying
 // which, and the ID index would keep pointing at them forever. trim instead
@@ -75,9 +80,10 @@ end
 // 4 the update's ID, then the entry's field-value pairs starting with
 // fieldID. It returns {seq, time µs} as strings.
 var appendScript = goredis.NewScript(trimLua + `
-local t = now()
-local seq = redis.call('INCR', KEYS[2])
+local t = math.max(now(), tonumber(redis.call('HGET', KEYS[2], 'time') or 0))
+local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
 local sseq, st = string.format('%d', seq), string.format('%d', t)
+redis.call('HSET', KEYS[2], 'time', st)
 redis.call('XADD', KEYS[1], sseq .. '-0', 't', st, unpack(ARGV, 5))
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], sseq) end
 trim(KEYS[1], KEYS[3], tonumber(ARGV[1]), minTime(t, tonumber(ARGV[2])), tonumber(ARGV[3]))
@@ -113,6 +119,6 @@ return seq
 var beginScript = goredis.NewScript(trimLua + `
 local mt = minTime(now(), tonumber(ARGV[2]))
 trim(KEYS[1], KEYS[3], tonumber(ARGV[1]), mt, tonumber(ARGV[3]))
-local last = redis.call('GET', KEYS[2]) or '0'
+local last = redis.call('HGET', KEYS[2], 'seq') or '0'
 return {last, tostring(redis.call('XLEN', KEYS[1])), string.format('%d', mt)}
 `)
