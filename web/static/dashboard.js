@@ -1,6 +1,6 @@
 // The dashboard: the hub's figures streamed over SSE from the hub itself,
 // charts of the rates, and a view of one topic's recent updates.
-import { config, subscribeURL, open, showState, el, trim, parseJSON } from './common.js';
+import { config, subscribeURL, open, showState, el, parseJSON } from './common.js';
 
 const cfg = config();
 const $ = (id) => document.getElementById(id);
@@ -108,34 +108,49 @@ window.addEventListener('resize', drawAll);
 
 // ---- Topic view ----
 
-const topicView = { es: null, count: 0 };
+// A replay from "earliest" can be the whole history the hub keeps, many
+// thousands of events in one burst: the view keeps only the last few in
+// an array and redraws the list at most once a frame.
+const topicView = { es: null, count: 0, keep: 20, items: [], drawing: false };
 
 function showTopic(topic, keep) {
   topicView.es?.close();
-  topicView.count = 0;
-  set('topic-count', '0');
-  $('topic-events').replaceChildren();
+  Object.assign(topicView, { count: 0, keep, items: [] });
+  drawTopic();
   const es = open(subscribeURL(cfg.hub, [topic], 'earliest'));
   topicView.es = es;
   const state = () => showState($('topic-state'), es);
   state();
   es.addEventListener('open', state);
   es.addEventListener('error', state);
-  const show = (e) => {
+  const take = (e) => {
+    if (es !== topicView.es) return;
     topicView.count++;
-    set('topic-count', num.format(topicView.count));
-    const li = el('li', 'event');
-    li.dataset.id = e.lastEventId;
-    const head = el('div', 'event-head');
-    const t = el('span', 'type', e.type);
-    t.dataset.type = e.type;
-    head.append(t, el('span', 'id mono', e.lastEventId));
-    li.append(head, el('pre', 'data', e.data));
-    $('topic-events').prepend(li);
-    trim($('topic-events'), keep);
+    topicView.items.push({ id: e.lastEventId, type: e.type, data: e.data });
+    if (topicView.items.length > 2 * topicView.keep) topicView.items.splice(0, topicView.items.length - topicView.keep);
+    if (!topicView.drawing) {
+      topicView.drawing = true;
+      requestAnimationFrame(drawTopic);
+    }
   };
-  es.addEventListener('message', show);
-  es.addEventListener('note', show);
+  es.addEventListener('message', take);
+  es.addEventListener('note', take);
+}
+
+function drawTopic() {
+  topicView.drawing = false;
+  const items = topicView.items.slice(-topicView.keep);
+  set('topic-count', num.format(topicView.count));
+  $('topic-events').replaceChildren(...items.reverse().map((it) => {
+    const li = el('li', 'event');
+    li.dataset.id = it.id;
+    const head = el('div', 'event-head');
+    const t = el('span', 'type', it.type);
+    t.dataset.type = it.type;
+    head.append(t, el('span', 'id mono', it.id));
+    li.append(head, el('pre', 'data', it.data));
+    return li;
+  }));
 }
 
 $('topic-form').addEventListener('submit', (ev) => {
