@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -62,6 +63,27 @@ type Options struct {
 	// MaxTopics bounds the topics of one update and the selectors of one
 	// subscription. 0 means DefaultMaxTopics.
 	MaxTopics int
+	// BodyReadTimeout bounds reading a publish request's body, so that a
+	// client trickling one cannot hold a handler forever; the request gets
+	// 408 then. It is a per-request read deadline, which, unlike
+	// http.Server.ReadTimeout, leaves subscribers' streams alone. 0 means
+	// DefaultBodyReadTimeout, negative none.
+	BodyReadTimeout time.Duration
+
+	// MaxSubscriptions bounds the subscriptions open at once on this
+	// handler; one more gets 503 with Retry-After. 0 means no bound.
+	MaxSubscriptions int
+	// MaxSubscriptionsPerClient bounds the subscriptions open at once from
+	// one client address; one more gets 429 with Retry-After. 0 means no
+	// bound.
+	MaxSubscriptionsPerClient int
+	// TrustedProxies are the proxies whose X-Forwarded-For header names
+	// the client address for MaxSubscriptionsPerClient. Empty means the
+	// header is ignored and the client is the connection's remote address.
+	TrustedProxies []netip.Prefix
+	// RetryAfter is the wait a refused subscriber is told to observe; 0
+	// means DefaultRetryAfter.
+	RetryAfter time.Duration
 
 	// Logger receives the handler's logs; nil means slog.Default().
 	Logger *slog.Logger
@@ -86,6 +108,10 @@ type Handler struct {
 	writeTimeout time.Duration
 	maxBody      int64
 	maxTopics    int
+	bodyTimeout  time.Duration
+	limits       limiter
+	trusted      []netip.Prefix
+	retryAfter   time.Duration
 	log          *slog.Logger
 	observePub   func(time.Duration)
 	onSubChange  func(int)
@@ -117,6 +143,10 @@ func New(opts Options) (*Handler, error) {
 		writeTimeout: opts.WriteTimeout,
 		maxBody:      opts.MaxBodyBytes,
 		maxTopics:    opts.MaxTopics,
+		bodyTimeout:  opts.BodyReadTimeout,
+		limits:       limiter{maxTotal: opts.MaxSubscriptions, maxPerClient: opts.MaxSubscriptionsPerClient},
+		trusted:      opts.TrustedProxies,
+		retryAfter:   opts.RetryAfter,
 		log:          opts.Logger,
 		observePub:   opts.ObservePublish,
 		onSubChange:  opts.OnSubscriberChange,
@@ -141,6 +171,15 @@ func New(opts Options) (*Handler, error) {
 	}
 	if h.maxTopics <= 0 {
 		h.maxTopics = DefaultMaxTopics
+	}
+	if h.bodyTimeout == 0 {
+		h.bodyTimeout = DefaultBodyReadTimeout
+	}
+	if h.retryAfter <= 0 {
+		h.retryAfter = DefaultRetryAfter
+	}
+	if opts.MaxSubscriptions < 0 || opts.MaxSubscriptionsPerClient < 0 {
+		return nil, errors.New("mercure: Options.MaxSubscriptions and MaxSubscriptionsPerClient must not be negative")
 	}
 	if h.log == nil {
 		h.log = slog.Default()

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
@@ -25,6 +26,11 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body: larger than %d bytes", mbe.Limit))
+			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusRequestTimeout, fmt.Sprintf("body: not received within %v", h.bodyTimeout))
 			return
 		}
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -97,11 +103,12 @@ func (h *Handler) readUpdate(w http.ResponseWriter, r *http.Request) (*hub.Updat
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return nil, badField("Content-Type", "must be application/x-www-form-urlencoded, got %q", r.Header.Get("Content-Type"))
 	}
+	h.setBodyDeadline(w)
 	r.Body = http.MaxBytesReader(w, r.Body, h.maxBody)
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		if errors.As(err, &mbe) || errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, err
 		}
 		return nil, badField("body", "cannot be read: %v", err)

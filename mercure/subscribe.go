@@ -43,6 +43,13 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	release, status := h.limits.acquire(clientAddr(r, h.trusted))
+	if status != 0 {
+		h.refuseSubscription(w, status)
+		return
+	}
+	defer release()
+
 	ctx := r.Context()
 	s, err := h.hub.Subscribe(ctx, hub.Subscription{Topics: topics, Authorized: claims.Subscribe, LastEventID: lastID})
 	if err != nil {
