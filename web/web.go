@@ -10,6 +10,7 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -88,7 +89,7 @@ func New(opts Options) (http.Handler, error) {
 	u, err := url.Parse(opts.HubPath)
 	switch {
 	case err != nil:
-		return nil, errors.New("web: invalid Options.HubPath: " + err.Error())
+		return nil, fmt.Errorf("web: invalid Options.HubPath: %w", err)
 	case u.IsAbs():
 		if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 			return nil, errors.New("web: invalid Options.HubPath: an absolute URL must be http or https with a host")
