@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -79,4 +80,35 @@ func TestBrowserPublishedUpdatesAppear(t *testing.T) {
 		t.Errorf("page shows data %q", got)
 	}
 	screenshot(t, ctx, "published")
+}
+
+// TestBrowserDemoPageMarksGaps feeds the page demo updates by hand: a
+// skipped seq must be marked as a gap, a seq going back as a restart.
+func TestBrowserDemoPageMarksGaps(t *testing.T) {
+	s := newQuietStack(t)
+	hubURL := s.HubURL("127.0.0.1")
+	send := func(seq uint64) {
+		u := demo.NewUpdate(seq, time.Now(), 1.5)
+		publish(t, hubURL, url.Values{"topic": u.Topics, "id": {u.ID}, "type": {u.Type}, "data": {u.Data}})
+	}
+	ctx := newBrowser(t)
+	run(t, ctx, "open the demo page", chromedp.Navigate(s.URL()+"/"))
+	waitFor(t, ctx, "feed open", `document.getElementById('state').textContent === 'open'`)
+	for _, seq := range []uint64{1, 2, 5, 6} {
+		send(seq)
+	}
+	waitFor(t, ctx, "updates shown", `document.querySelectorAll('#updates li[data-seq]').length === 4`)
+	if g := eval[string](t, ctx, `document.getElementById('gaps').dataset.gaps`); g != "1" {
+		t.Errorf("page counts %s gaps, want 1", g)
+	}
+	gap := eval[[]string](t, ctx, `[...document.querySelectorAll('#updates .mark.gap')].map(li => li.textContent)`)
+	if len(gap) != 1 || !strings.Contains(gap[0], "#3–#4") {
+		t.Errorf("gap marks %q, want one naming #3–#4", gap)
+	}
+	send(3)
+	waitFor(t, ctx, "restart marked", `document.querySelectorAll('#updates .mark.restart').length === 1`)
+	screenshot(t, ctx, "gaps")
+	if g := eval[string](t, ctx, `document.getElementById('gaps').dataset.gaps`); g != "1" {
+		t.Errorf("page counts %s gaps after a restart, want 1", g)
+	}
 }

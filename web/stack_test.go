@@ -31,10 +31,11 @@ const demoInterval = 100 * time.Millisecond
 // Mercure handler and the pages on one loopback server, and the demo feed.
 // It can be stopped and started again on the same file and port.
 type stack struct {
-	t    *testing.T
-	path string   // the bolt file
-	addr string   // host:port, fixed after the first start
-	cors []string // origins allowed to subscribe with credentials
+	t      *testing.T
+	path   string   // the bolt file
+	addr   string   // host:port, fixed after the first start
+	cors   []string // origins allowed to subscribe with credentials
+	noDemo bool     // run without the demo feed
 
 	log      *bolt.Log
 	hub      *hub.Hub
@@ -47,6 +48,14 @@ type stack struct {
 // newStack starts a stack on a fresh file and a free loopback port.
 func newStack(t *testing.T, cors ...string) *stack {
 	s := &stack{t: t, path: filepath.Join(t.TempDir(), "hub.db"), addr: "127.0.0.1:0", cors: cors}
+	s.start()
+	t.Cleanup(s.stop)
+	return s
+}
+
+// newQuietStack starts a stack without the demo feed.
+func newQuietStack(t *testing.T) *stack {
+	s := &stack{t: t, path: filepath.Join(t.TempDir(), "hub.db"), addr: "127.0.0.1:0", noDemo: true}
 	s.start()
 	t.Cleanup(s.stop)
 	return s
@@ -115,7 +124,9 @@ func (s *stack) start() {
 	s.stopDemo, s.demoDone = cancel, make(chan struct{})
 	go func() {
 		defer close(s.demoDone)
-		demo.Run(ctx, s.hub, demoInterval, logger)
+		if !s.noDemo {
+			demo.Run(ctx, s.hub, demoInterval, logger)
+		}
 	}()
 }
 
