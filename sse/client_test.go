@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -91,7 +92,7 @@ func datas(events []Event) string {
 	return strings.Join(s, ",")
 }
 
-func newGet(t *testing.T, url string) *http.Request {
+func newGet(t testing.TB, url string) *http.Request {
 	t.Helper()
 	req, err := http.NewRequest("GET", url, nil)
 	if err != nil {
@@ -664,5 +665,38 @@ func TestClientZeroValue(t *testing.T) {
 	events, err := collect((&Client{}).Events(context.Background(), newGet(t, srv.URL)), -1)
 	if err != nil || datas(events) != "zero" || hits.Load() != 2 {
 		t.Errorf("events %q, err %v, %d requests", datas(events), err, hits.Load())
+	}
+}
+
+// BenchmarkClientEvents measures events received through Client over
+// loopback HTTP/1.1: request, response checks, decoding and iteration.
+func BenchmarkClientEvents(b *testing.B) {
+	p, _ := AppendEvent(nil, Event{ID: "42", Type: "update", Data: strings.Repeat("x", 100)})
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		streamHeader(w)
+		// Batches of events per write, so the server is not what is measured.
+		batch := bytes.Repeat(p, 64)
+		for left := n.Load(); left > 0; left -= 64 {
+			if _, err := w.Write(batch[:min(left, 64)*int64(len(p))]); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	defer srv.Client().CloseIdleConnections()
+	n.Store(int64(b.N))
+	c := &Client{HTTPClient: srv.Client()}
+	b.SetBytes(int64(len(p)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	got := 0
+	for _, err := range c.Events(context.Background(), newGet(b, srv.URL)) {
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got++; got == b.N {
+			break
+		}
 	}
 }
