@@ -195,3 +195,34 @@ func TestRedisDown(t *testing.T) {
 		})
 	}
 }
+
+// TestRedisDataLoss restarts a Redis without persistence, which comes back
+// empty: Seqs must continue above the ones already followed, so that
+// followers, which resume after their last Seq, still get every new update.
+func TestRedisDataLoss(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	prefix := newPrefix(t)
+	a := openLog(t, srv, redis.Options{Prefix: prefix})
+	b := openLog(t, srv, redis.Options{Prefix: prefix})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	f := refollow(ctx, b, 0)
+
+	before := appendAll(t, a, "before", 20)
+	f.wait(t, 20)
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.Len(ctx); err != nil || n != 0 {
+		t.Fatalf("Len after a restart without persistence = %d, %v; want 0 (the test needs the data gone)", n, err)
+	}
+	after := appendAll(t, b, "after", 10)
+	if after[0].Seq <= before[19].Seq {
+		t.Fatalf("first Seq after the data loss is %d, not above the last one followed, %d", after[0].Seq, before[19].Seq)
+	}
+	after = append(after, appendAll(t, a, "more", 10)...)
+	got, _ := f.wait(t, 40)
+	checkExactlyOnce(t, got, append(before, after...))
+	cancel()
+	<-f.done
+}

@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -100,6 +101,11 @@ type Log struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	swept  chan struct{} // closed when the sweeper has returned
+
+	// The highest Seq and latest time (µs) this Log has seen, from any
+	// node: floors for the append script, see appendScript.
+	seenSeq  atomic.Uint64
+	seenTime atomic.Int64
 
 	mu     sync.Mutex
 	closed bool
@@ -195,7 +201,7 @@ func (l *Log) Append(ctx context.Context, u *hub.Update) error {
 		return err
 	}
 	args := make([]any, 0, 16)
-	args = append(args, l.maxLen, l.maxAgeUs, trimBatch, u.ID)
+	args = append(args, l.maxLen, l.maxAgeUs, trimBatch, u.ID, l.seenSeq.Load(), l.seenTime.Load())
 	args = appendFields(args, u)
 	res, err := appendScript.Run(ctx, l.client, l.keys, args...).StringSlice()
 	if err != nil {
@@ -205,13 +211,26 @@ func (l *Log) Append(ctx context.Context, u *hub.Update) error {
 	if err != nil {
 		return fmt.Errorf("redis: append: %w", err)
 	}
+	if res[2] == "1" {
+		l.logger.Warn("redis: the log's counter was behind this node (Redis lost its data?); Seq continues after the last one seen",
+			"key", l.keys[1], "seq", seq)
+	}
+	l.observe(seq, us)
 	u.Seq, u.Time = seq, time.UnixMicro(us)
 	return nil
 }
 
+// observe raises the floors passed to the append script.
+func (l *Log) observe(seq uint64, us int64) {
+	for old := l.seenSeq.Load(); seq > old && !l.seenSeq.CompareAndSwap(old, seq); old = l.seenSeq.Load() {
+	}
+	for old := l.seenTime.Load(); us > old && !l.seenTime.CompareAndSwap(old, us); old = l.seenTime.Load() {
+	}
+}
+
 func parseSeqTime(res []string) (uint64, int64, error) {
-	if len(res) != 2 {
-		return 0, 0, fmt.Errorf("script returned %d values, want 2", len(res))
+	if len(res) != 3 {
+		return 0, 0, fmt.Errorf("script returned %d values, want 3", len(res))
 	}
 	seq, err := strconv.ParseUint(res[0], 10, 64)
 	if err != nil {
@@ -262,6 +281,7 @@ func (l *Log) Last(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("redis: last: %s seq holds %q: %w", l.keys[1], s, ErrCorrupt)
 	}
+	l.observe(seq, 0)
 	return seq, nil
 }
 
@@ -331,6 +351,7 @@ func (l *Log) begin(ctx context.Context) (state, error) {
 	if err := errors.Join(errs[:]...); err != nil {
 		return state{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
+	l.observe(st.last, 0)
 	return st, nil
 }
 

@@ -39,6 +39,7 @@ func (l *Log) Read(ctx context.Context, after uint64) iter.Seq2[*hub.Update, err
 					return
 				}
 				after = u.Seq
+				l.observe(u.Seq, u.Time.UnixMicro())
 				if u.Time.UnixMicro() < st.minTime {
 					continue // expired but beyond the trim batch
 				}
@@ -133,6 +134,7 @@ func (l *Log) Follow(ctx context.Context, after uint64) iter.Seq2[*hub.Update, e
 						return
 					}
 					after = u.Seq
+					l.observe(u.Seq, u.Time.UnixMicro())
 					if u.Time.UnixMicro() < st.minTime {
 						continue
 					}

@@ -77,17 +77,31 @@ end
 `
 
 // appendScript adds one update. ARGV: 1 MaxLen, 2 MaxAge µs, 3 trim batch,
-// 4 the update's ID, then the entry's field-value pairs starting with
-// fieldID. It returns {seq, time µs} as strings.
+// 4 the update's ID, 5 the highest Seq and 6 the latest time (µs) the
+// calling node has seen, then the entry's field-value pairs starting with
+// fieldID. It returns {seq, time µs, rebased} as strings.
+//
+// ARGV 5 and 6 are floors. A Redis that restarts without persistence comes
+// back empty, and its counter would hand out Seqs the nodes have already
+// fanned out, so their followers would skip the new updates as old. The
+// floor makes the first append after such a loss continue above the
+// highest Seq the appending node knows (rebased = "1"); nodes follow the
+// same stream, so they know the same Seqs, give or take in-flight ones.
 var appendScript = goredis.NewScript(trimLua + `
-local t = math.max(now(), tonumber(redis.call('HGET', KEYS[2], 'time') or 0))
+local t = math.max(now(), tonumber(redis.call('HGET', KEYS[2], 'time') or 0), tonumber(ARGV[6]))
 local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
+local rebased = '0'
+if seq <= tonumber(ARGV[5]) then
+  seq = tonumber(ARGV[5]) + 1
+  redis.call('HSET', KEYS[2], 'seq', string.format('%d', seq))
+  rebased = '1'
+end
 local sseq, st = string.format('%d', seq), string.format('%d', t)
 redis.call('HSET', KEYS[2], 'time', st)
-redis.call('XADD', KEYS[1], sseq .. '-0', 't', st, unpack(ARGV, 5))
+redis.call('XADD', KEYS[1], sseq .. '-0', 't', st, unpack(ARGV, 7))
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], sseq) end
 trim(KEYS[1], KEYS[3], tonumber(ARGV[1]), minTime(t, tonumber(ARGV[2])), tonumber(ARGV[3]))
-return {sseq, st}
+return {sseq, st, rebased}
 `)
 
 // findScript looks an ID up. ARGV: 1 the ID, 2 MaxAge µs. It returns the
