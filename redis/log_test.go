@@ -282,3 +282,53 @@ func TestFollowCancelUnblocks(t *testing.T) {
 		t.Fatal("Follow still running 2 s after cancel: the blocked XREAD was not interrupted")
 	}
 }
+
+// TestRetentionFreesRedis checks what retention leaves in Redis itself:
+// the stream and the ID index shrink together, by length on append and by
+// age in the idle sweep, without any reader.
+func TestRetentionFreesRedis(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	ctx := t.Context()
+	c := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer c.Close()
+	sizes := func(prefix string) (int64, int64) {
+		t.Helper()
+		xlen, err := c.XLen(ctx, "{"+prefix+"}:updates").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hlen, err := c.HLen(ctx, "{"+prefix+"}:ids").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return xlen, hlen
+	}
+
+	t.Run("MaxLen", func(t *testing.T) {
+		prefix := newPrefix(t)
+		l := openLog(t, srv, redis.Options{Prefix: prefix, MaxLen: 5})
+		appendAll(t, l, "u", 100)
+		if xlen, hlen := sizes(prefix); xlen != 5 || hlen != 5 {
+			t.Fatalf("after 100 appends with MaxLen 5: XLEN %d, HLEN %d; want 5, 5", xlen, hlen)
+		}
+	})
+	t.Run("MaxAgeIdle", func(t *testing.T) {
+		prefix := newPrefix(t)
+		l := openLog(t, srv, redis.Options{Prefix: prefix, MaxAge: 200 * time.Millisecond})
+		appendAll(t, l, "u", 10)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			xlen, hlen := sizes(prefix)
+			if xlen == 0 && hlen == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("idle log with MaxAge 200ms still holds XLEN %d, HLEN %d after 10 s", xlen, hlen)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if seq, err := l.Last(ctx); err != nil || seq != 10 {
+			t.Fatalf("Last after everything aged out = %d, %v; want 10", seq, err)
+		}
+	})
+}
