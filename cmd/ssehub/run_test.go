@@ -1,0 +1,414 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ssehub/ssehub/internal/demo"
+	"github.com/ssehub/ssehub/mercure"
+	"github.com/ssehub/ssehub/sse"
+)
+
+// hubRun is a hub started in-process with run.
+type hubRun struct {
+	base string
+	stop func() error // ends run and returns its error
+}
+
+// startRun parses args (plus a free loopback port and a fresh data
+// directory unless args set them) and runs the hub until the test ends.
+func startRun(t *testing.T, args ...string) *hubRun {
+	t.Helper()
+	all := append([]string{"--addr", "127.0.0.1:0", "--data", t.TempDir()}, args...)
+	cfg, err := parseConfig(all, noEnv, &strings.Builder{})
+	if err != nil {
+		t.Fatalf("parseConfig(%q): %v", all, err)
+	}
+	return startConfig(t, cfg, runEnv{})
+}
+
+func startConfig(t testing.TB, cfg Config, env runEnv) *hubRun {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	if env.Logger == nil {
+		env.Logger = testLogger(t)
+	}
+	if env.Stderr == nil {
+		env.Stderr = &strings.Builder{}
+	}
+	if env.DemoInterval == 0 {
+		env.DemoInterval = 20 * time.Millisecond
+	}
+	env.Ready = func(u string) { ready <- u }
+	go func() { done <- run(ctx, cfg, env) }()
+	r := &hubRun{}
+	select {
+	case r.base = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("run: %v", err)
+	case <-time.After(waitLong):
+		t.Fatal("hub not ready in time")
+	}
+	var stopped bool
+	var stopErr error
+	r.stop = func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			select {
+			case stopErr = <-done:
+			case <-time.After(cfg.ShutdownTimeout + waitLong):
+				t.Fatal("run did not return after shutdown")
+			}
+		}
+		return stopErr
+	}
+	t.Cleanup(func() {
+		if err := r.stop(); err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	return r
+}
+
+func TestRunPublishReceiveWithClient(t *testing.T) {
+	r := startRun(t, "--jwt-key", testKey, "--anonymous")
+	c := newClient(t)
+	topic := "https://example.com/books/1"
+
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, subscribeURL(r.base, topic), nil)
+	open := make(chan struct{}, 1)
+	client := &sse.Client{HTTPClient: c, MaxAttempts: 1, OnStateChange: func(s sse.State) {
+		if s == sse.Open {
+			open <- struct{}{}
+		}
+	}}
+	tok := token(t, testKey, []string{topic}, nil, time.Minute)
+	go func() {
+		select {
+		case <-open:
+		case <-ctx.Done():
+			return
+		}
+		for i := range 3 {
+			mustPublish(t, c, r.base, tok, url.Values{"topic": {topic}, "data": {fmt.Sprint("hello ", i)}, "type": {"greeting"}, "id": {fmt.Sprint("id-", i)}})
+		}
+	}()
+	i := 0
+	for ev, err := range client.Events(ctx, req) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := sse.Event{ID: fmt.Sprint("id-", i), Type: "greeting", Data: fmt.Sprint("hello ", i)}
+		if ev != want {
+			t.Fatalf("event %d = %+v, want %+v", i, ev, want)
+		}
+		if i++; i == 3 {
+			break
+		}
+	}
+}
+
+func TestRunSelectors(t *testing.T) {
+	r := startRun(t, "--jwt-key", testKey, "--anonymous")
+	c := newClient(t)
+	pub := token(t, testKey, []string{"*"}, nil, time.Minute)
+
+	exact := subscribe(t, c, r.base, "", "", "https://example.com/books/1")
+	all := subscribe(t, c, r.base, "", "", "*")
+	tmpl := subscribe(t, c, r.base, "", "", "https://example.com/books/{id}")
+	several := subscribe(t, c, r.base, "", "", "https://example.com/authors/1", "https://example.com/books/2")
+
+	topics := []string{
+		"https://example.com/books/1",
+		"https://example.com/books/2",
+		"https://example.com/authors/1",
+		"https://example.com/books/1/chapters/3", // {id} matches one segment only
+	}
+	for _, tp := range topics {
+		mustPublish(t, c, r.base, pub, url.Values{"topic": {tp}, "data": {tp}})
+	}
+	// An update with several topics reaches a subscriber through any one.
+	mustPublish(t, c, r.base, pub, url.Values{"topic": {"https://example.com/other", "https://example.com/books/1"}, "data": {"alias"}})
+	mustPublish(t, c, r.base, pub, url.Values{"topic": {"https://example.com/end"}, "data": {"end"}})
+
+	for _, tc := range []struct {
+		name string
+		s    *sub
+		want []string
+	}{
+		{"exact", exact, []string{topics[0], "alias"}},
+		{"*", all, append(append([]string{}, topics...), "alias", "end")},
+		{"template", tmpl, []string{topics[0], topics[1], "alias"}},
+		{"several", several, []string{topics[1], topics[2]}},
+	} {
+		for _, w := range tc.want {
+			if ev := tc.s.next(); ev.Data != w {
+				t.Errorf("%s: got %q, want %q", tc.name, ev.Data, w)
+			}
+		}
+	}
+	// Nothing more for the others: the next event each sees is one they
+	// match, published after everything above.
+	mustPublish(t, c, r.base, pub, url.Values{"topic": {"https://example.com/books/1"}, "data": {"sentinel"}})
+	for _, s := range []*sub{exact, tmpl} {
+		if ev := s.next(); ev.Data != "sentinel" {
+			t.Errorf("got %q after the expected events, want the sentinel", ev.Data)
+		}
+	}
+	mustPublish(t, c, r.base, pub, url.Values{"topic": {"https://example.com/books/2"}, "data": {"sentinel 2"}})
+	if ev := several.next(); ev.Data != "sentinel 2" {
+		t.Errorf("several: got %q after the expected events, want the sentinel", ev.Data)
+	}
+}
+
+func TestRunPrivateUpdatesNeverLeak(t *testing.T) {
+	r := startRun(t, "--jwt-key", testKey, "--anonymous")
+	c := newClient(t)
+	topic := "https://example.com/secret/1"
+	pub := token(t, testKey, []string{"*"}, nil, time.Minute)
+
+	anon := subscribe(t, c, r.base, "", "", "*")
+	authorized := subscribe(t, c, r.base, token(t, testKey, nil, []string{"https://example.com/secret/{id}"}, time.Minute), "", topic)
+	other := subscribe(t, c, r.base, token(t, testKey, nil, []string{"https://example.com/other"}, time.Minute), "", "*")
+	wrongKey := token(t, "another key, 32 bytes or more, really", nil, []string{"*"}, time.Minute)
+	if _, err := openSubscription(t, c, r.base, wrongKey, "", topic); statusOf(err) != http.StatusUnauthorized {
+		t.Errorf("subscribing with a token of another key: %v, want 401", err)
+	}
+
+	mustPublish(t, c, r.base, pub, url.Values{"topic": {topic}, "data": {"private"}, "private": {"on"}})
+	mustPublish(t, c, r.base, pub, url.Values{"topic": {topic}, "data": {"public"}})
+
+	if ev := authorized.next(); ev.Data != "private" {
+		t.Errorf("authorized subscriber got %q first, want the private update", ev.Data)
+	}
+	for name, s := range map[string]*sub{"anonymous": anon, "authorized for another topic": other} {
+		if ev := s.next(); ev.Data != "public" {
+			t.Errorf("%s subscriber got %q, want only the public update", name, ev.Data)
+		}
+	}
+	// Nor does history replay leak it.
+	replay := subscribe(t, c, r.base, "", "earliest", "*")
+	if ev := replay.next(); ev.Data != "public" {
+		t.Errorf("anonymous replay got %q, want only the public update", ev.Data)
+	}
+}
+
+func TestRunHealthzAndMetrics(t *testing.T) {
+	r := startRun(t, "--jwt-key", testKey, "--anonymous")
+	c := newClient(t)
+	if code, body := get(t, c, r.base+"/healthz"); code != http.StatusOK || body != "ok" {
+		t.Errorf("/healthz = %d %q, want 200 ok", code, body)
+	}
+
+	code, before := get(t, c, r.base+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics = %d", code)
+	}
+	for _, name := range []string{"ssehub_subscribers", "ssehub_updates_published_total", "ssehub_events_delivered_total",
+		"ssehub_slow_subscribers_disconnected_total", "ssehub_publish_duration_seconds_count", "go_goroutines", "ssehub_history_updates"} {
+		if !strings.Contains(before, "\n"+name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	s := subscribe(t, c, r.base, "", "", "https://example.com/m")
+	mustPublish(t, c, r.base, token(t, testKey, []string{"*"}, nil, time.Minute), url.Values{"topic": {"https://example.com/m"}, "data": {"x"}})
+	s.next()
+	_, after := get(t, c, r.base+"/metrics")
+	for name, want := range map[string]float64{
+		"ssehub_subscribers":                         1,
+		"ssehub_updates_published_total":             1,
+		"ssehub_events_delivered_total":              1,
+		"ssehub_publish_duration_seconds_count":      1,
+		"ssehub_history_updates":                     1,
+		"ssehub_slow_subscribers_disconnected_total": 0,
+	} {
+		if got := metric(t, after, name); got != want {
+			t.Errorf("%s = %v after one publish, want %v (before: %v)", name, got, want, metric(t, before, name))
+		}
+	}
+}
+
+// metric returns the value of the unlabelled series name in a Prometheus
+// text exposition.
+func metric(t *testing.T, text, name string) float64 {
+	t.Helper()
+	for line := range strings.Lines(text) {
+		v, ok := strings.CutPrefix(line, name+" ")
+		if !ok {
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return f
+	}
+	t.Fatalf("no series %s", name)
+	return 0
+}
+
+func TestRunHealthzFailsWithoutLog(t *testing.T) {
+	// A hub whose log is gone answers 503, with the reason.
+	cfg, err := parseConfig([]string{"--addr", "127.0.0.1:0", "--data", t.TempDir(), "--jwt-key", testKey}, noEnv, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := openStore(context.Background(), cfg, false, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	rec := httptest.NewRecorder()
+	healthz(st).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "closed") {
+		t.Errorf("/healthz on a closed log = %d %q, want 503 naming the cause", rec.Code, rec.Body.String())
+	}
+}
+
+func TestRunDevDefaults(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := parseConfig([]string{"--addr", "127.0.0.1:0", "--data", dir}, noEnv, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.DevDefaults() || !cfg.Anonymous || !cfg.Demo {
+		t.Fatalf("no configuration: DevDefaults %v, Anonymous %v, Demo %v; want all true", cfg.DevDefaults(), cfg.Anonymous, cfg.Demo)
+	}
+	var stderr strings.Builder
+	r := startConfig(t, cfg, runEnv{Stderr: &stderr})
+	c := newClient(t)
+
+	// The printed command works as printed.
+	cmd := ""
+	for line := range strings.Lines(stderr.String()) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "publish:"); ok {
+			cmd = strings.TrimSpace(v)
+		}
+	}
+	tok, ok := strings.CutPrefix(cmd[strings.Index(cmd, "'Authorization: Bearer "):], "'Authorization: Bearer ")
+	if !ok || !strings.HasPrefix(cmd, "curl -d topic="+demo.Topic+" -d data=hello -H ") || !strings.HasSuffix(cmd, " "+r.base+mercure.Path) {
+		t.Fatalf("printed publish command %q", cmd)
+	}
+	tok = tok[:strings.Index(tok, "'")]
+	key, err := os.ReadFile(filepath.Join(dir, keyFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl := parseClaims(t, strings.TrimSpace(string(key)), tok); len(cl.Mercure.Publish) != 1 || cl.Mercure.Publish[0] != "*" {
+		t.Errorf("printed token's claims: %+v", cl.Mercure)
+	}
+
+	// The demo feed runs, anonymous subscribers get it, and the printed
+	// token publishes.
+	s := subscribe(t, c, r.base, "", "", demo.Topic)
+	ev := s.next()
+	if _, ok := demo.ParseID(ev.ID); !ok || !strings.Contains(ev.Data, `"seq"`) {
+		t.Errorf("demo event %+v", ev)
+	}
+	id := mustPublish(t, c, r.base, tok, url.Values{"topic": {demo.Topic}, "data": {"hello"}})
+	for ev = s.next(); ev.ID != id; ev = s.next() {
+	}
+
+	// The pages are mounted, and the demo page's form gets a token.
+	if code, body := get(t, c, r.base+"/"); code != http.StatusOK || !strings.Contains(body, "<html") {
+		t.Errorf("GET / = %d", code)
+	}
+	resp, err := c.Post(r.base+"/publish-token", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("POST /publish-token on the development defaults = %d, want 200", resp.StatusCode)
+	}
+}
+
+func TestRunNoPageTokenUnlessDevDefaults(t *testing.T) {
+	r := startRun(t, "--jwt-key", testKey)
+	resp, err := newClient(t).Post(r.base+"/publish-token", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Errorf("POST /publish-token with a configured key = 200, want a refusal")
+	}
+}
+
+func TestRunAsymmetricKeyFile(t *testing.T) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "pub.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := startRun(t, "--jwt-alg", "ES256", "--jwt-key", path)
+	claims := tokenClaims{}
+	claims.Mercure.Publish = []string{"*"}
+	claims.ExpiresAt = jwt.NewNumericDate(time.Now().Add(time.Minute))
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodES256, claims).SignedString(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t)
+	mustPublish(t, c, r.base, tok, url.Values{"topic": {"https://example.com/es"}, "data": {"x"}})
+	if code, _ := post(t, c, r.base, token(t, testKey, []string{"*"}, nil, time.Minute), url.Values{"topic": {"https://example.com/es"}, "data": {"x"}}); code != http.StatusUnauthorized {
+		t.Errorf("HS256 token on an ES256 hub: %d, want 401", code)
+	}
+}
+
+func TestRunBadKeyIsUsageError(t *testing.T) {
+	cfg, err := parseConfig([]string{"--addr", "127.0.0.1:0", "--data", t.TempDir(), "--jwt-alg", "RS256",
+		"--jwt-key", "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n"}, noEnv, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = run(context.Background(), cfg, runEnv{Logger: testLogger(t)})
+	var ue *usageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--jwt-key") {
+		t.Errorf("run with a broken PEM key: %v, want a usage error naming --jwt-key", err)
+	}
+}
+
+func TestRunAddrInUse(t *testing.T) {
+	r := startRun(t, "--jwt-key", testKey)
+	u, _ := url.Parse(r.base)
+	cfg, err := parseConfig([]string{"--addr", u.Host, "--data", t.TempDir(), "--jwt-key", testKey}, noEnv, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = run(context.Background(), cfg, runEnv{Logger: testLogger(t)})
+	var ue *usageError
+	if err == nil || errors.As(err, &ue) || !strings.Contains(err.Error(), "--addr") {
+		t.Errorf("run on a busy port: %v, want a runtime error naming --addr", err)
+	}
+}
