@@ -5,6 +5,8 @@
 //
 //	sse decode [--json] [FILE]
 //	sse tail [--json] [-H 'Name: value']... [--topic T]... [--last-event-id ID] [--max-events N] [--timeout D] [--no-reconnect] URL
+//	sse publish --url URL --topic T [--topic T]... --data D [--id ID] [--type T] [--retry MS] [--private] (--token JWT | --jwt-key KEY)
+//	sse token --jwt-key KEY [--publish SELECTOR]... [--subscribe SELECTOR]... [--ttl D]
 //	sse help
 package main
 
@@ -30,6 +32,8 @@ const usage = `usage: sse <command> [flags] [arguments]
 commands:
   decode   print the events of a raw text/event-stream body (FILE or standard input)
   tail     print the events of a live stream at URL as they arrive, reconnecting
+  publish  publish one update to a Mercure hub and print its ID
+  token    print a signed JWT with the mercure claim, for publishers and subscribers
 
 Run 'sse <command> -h' for a command's flags.
 `
@@ -53,6 +57,10 @@ func run(ctx context.Context, args []string, e env) int {
 		return runDecode(ctx, rest, e)
 	case "tail":
 		return runTail(ctx, rest, e)
+	case "publish":
+		return runPublish(ctx, rest, e)
+	case "token":
+		return runToken(rest, e)
 	case "help", "-h", "--help":
 		fmt.Fprint(e.stdout, usage)
 		return 0
