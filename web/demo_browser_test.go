@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -111,4 +112,16 @@ func TestBrowserDemoPageMarksGaps(t *testing.T) {
 	if g := eval[string](t, ctx, `document.getElementById('gaps').dataset.gaps`); g != "1" {
 		t.Errorf("page counts %s gaps after a restart, want 1", g)
 	}
+}
+
+// TestBrowserDemoPageShowsClosed opens the page on a hub that refuses
+// anonymous subscribers: the browser gives up, and the page says so.
+func TestBrowserDemoPageShowsClosed(t *testing.T) {
+	s := &stack{t: t, path: filepath.Join(t.TempDir(), "hub.db"), addr: "127.0.0.1:0", noAnon: true}
+	s.start()
+	t.Cleanup(s.stop)
+	ctx := newBrowser(t)
+	run(t, ctx, "open the demo page", chromedp.Navigate(s.URL()+"/"))
+	waitFor(t, ctx, "feed closed", `document.getElementById('state').textContent === 'closed' && !document.getElementById('feed-closed').hidden`)
+	screenshot(t, ctx, "closed")
 }

@@ -36,6 +36,7 @@ type stack struct {
 	addr   string   // host:port, fixed after the first start
 	cors   []string // origins allowed to subscribe with credentials
 	noDemo bool     // run without the demo feed
+	noAnon bool     // refuse anonymous subscribers
 
 	log      *bolt.Log
 	hub      *hub.Hub
@@ -85,7 +86,7 @@ func (s *stack) start() {
 		Hub:           s.hub,
 		PublisherKey:  testKey,
 		SubscriberKey: testKey,
-		Anonymous:     true,
+		Anonymous:     !s.noAnon,
 		CORSOrigins:   s.cors,
 		Logger:        logger,
 	})
