@@ -7,6 +7,7 @@
 //	sse tail [--json] [-H 'Name: value']... [--topic T]... [--last-event-id ID] [--max-events N] [--timeout D] [--no-reconnect] URL
 //	sse publish --url URL --topic T [--topic T]... --data D [--id ID] [--type T] [--retry MS] [--private] (--token JWT | --jwt-key KEY)
 //	sse token --jwt-key KEY [--publish SELECTOR]... [--subscribe SELECTOR]... [--ttl D]
+//	sse bench [--mode idle|fanout|topics] [--connections N] [--rate R] [--duration D] [--jwt-key K] [--pid PID] URL
 //	sse help
 package main
 
@@ -32,6 +33,7 @@ const usage = `usage: sse <command> [flags] [arguments]
 commands:
   decode   print the events of a raw text/event-stream body (FILE or standard input)
   tail     print the events of a live stream at URL as they arrive, reconnecting
+  bench    load a Mercure-shaped SSE server on this machine and report throughput and latency
   publish  publish one update to a Mercure hub and print its ID
   token    print a signed JWT with the mercure claim, for publishers and subscribers
 
@@ -61,6 +63,8 @@ func run(ctx context.Context, args []string, e env) int {
 		return runPublish(ctx, rest, e)
 	case "token":
 		return runToken(rest, e)
+	case "bench":
+		return runBench(ctx, rest, e)
 	case "help", "-h", "--help":
 		fmt.Fprint(e.stdout, usage)
 		return 0

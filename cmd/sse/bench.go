@@ -1,0 +1,465 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const benchUsage = `usage: sse bench [flags] URL
+
+Loads a Mercure-shaped SSE server on this machine: subscribers GET
+URL?topic=T, updates are form POSTs to URL. Modes:
+
+  idle    hold --connections subscribers; time to connect them, and with
+          --pid the server's memory per connection
+  fanout  --connections subscribers on one topic, updates at --rate (0: as
+          fast as --publishers go); deliveries/s, latency, loss
+  topics  --connections subscribers on a topic each, updates to random ones
+
+Every update's data is "SEQ UNIXNANOS": subscribers check the sequence and
+measure publish-to-receipt latency. The target must resolve to loopback
+addresses only. A readable summary goes to standard error, one JSON line
+to standard output.
+
+Exit status: 0 after a run, 1 if it could not run (no subscriber
+connected, every publish failed), 2 on bad usage or a refused target.
+
+flags:
+`
+
+// Bounds that keep every run finite.
+const (
+	maxBenchDuration = 10 * time.Minute
+	maxDrain         = time.Minute
+	maxConnect       = 5 * time.Minute
+)
+
+// benchConfig is the parsed command line of sse bench.
+type benchConfig struct {
+	url            string
+	mode           string
+	conns          int
+	rate           float64
+	events         int
+	duration       time.Duration
+	publishers     int
+	jwtKey         string
+	token          string
+	pid            int
+	connectTimeout time.Duration
+	drain          time.Duration
+	settle         time.Duration
+	dialers        int
+	perSource      int
+	topic          string
+	seed           uint64
+	quiet          bool
+	name           string
+}
+
+// benchResult is the JSON line a run prints.
+type benchResult struct {
+	Name           string     `json:"name,omitempty"`
+	Mode           string     `json:"mode"`
+	Target         string     `json:"target"`
+	Connections    int        `json:"connections"`
+	Connected      int        `json:"connected"`
+	ConnectErrors  int        `json:"connect_errors"`
+	ConnectError   string     `json:"connect_error,omitempty"`
+	ConnectSeconds float64    `json:"connect_seconds"`
+	Dropped        int        `json:"dropped"`
+	Published      uint64     `json:"published"`
+	PublishErrors  uint64     `json:"publish_errors"`
+	PublishError   string     `json:"publish_error,omitempty"`
+	PublishSeconds float64    `json:"publish_seconds"`
+	PublishRate    float64    `json:"publishes_per_sec"`
+	PublishMs      *latencyMs `json:"publish_ms,omitempty"`
+	Expected       uint64     `json:"expected"`
+	Delivered      uint64     `json:"delivered"`
+	DeliveryRate   float64    `json:"deliveries_per_sec"`
+	Lost           uint64     `json:"lost"`
+	Duplicated     uint64     `json:"duplicated"`
+	OutOfOrder     uint64     `json:"out_of_order"`
+	Malformed      uint64     `json:"malformed"`
+	LatencyMs      *latencyMs `json:"latency_ms,omitempty"`
+	Server         *procStats `json:"server,omitempty"`
+	Client         procStats  `json:"client"`
+	Seconds        float64    `json:"seconds"`
+}
+
+// latencyMs is a latency distribution in milliseconds.
+type latencyMs struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+	N   uint64  `json:"n"`
+}
+
+// procStats is a process's resources over a run.
+type procStats struct {
+	PID            int     `json:"pid,omitempty"`
+	RSSBeforeKiB   uint64  `json:"rss_before_kib,omitempty"`
+	RSSConnKiB     uint64  `json:"rss_connected_kib,omitempty"`
+	RSSEndKiB      uint64  `json:"rss_end_kib"`
+	RSSPerConnByte float64 `json:"rss_per_conn_bytes,omitempty"`
+	CPUSeconds     float64 `json:"cpu_seconds"`
+	CPUPercent     float64 `json:"cpu_percent"` // of one core over the run
+}
+
+func latencyOf(h *histogram) *latencyMs {
+	n := h.total()
+	if n == 0 {
+		return nil
+	}
+	ms := func(v uint64) float64 { return float64(v) / 1e6 }
+	return &latencyMs{P50: ms(h.quantile(0.5)), P90: ms(h.quantile(0.9)), P99: ms(h.quantile(0.99)), Max: ms(h.quantile(1)), N: n}
+}
+
+func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
+	c := &benchConfig{}
+	fs := flag.NewFlagSet("sse bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, benchUsage)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.mode, "mode", "fanout", "`mode`: idle, fanout or topics")
+	fs.IntVar(&c.conns, "connections", 100, "subscriber connections (at most ~19,900 per process)")
+	fs.IntVar(&c.conns, "c", 100, "shorthand for --connections")
+	fs.Float64Var(&c.rate, "rate", 100, "updates per second; 0 publishes as fast as possible")
+	fs.IntVar(&c.events, "events", 0, "updates to publish; 0 means rate × duration (or until --duration at rate 0)")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "publishing time (idle: holding time), at most 10m")
+	fs.IntVar(&c.publishers, "publishers", 1, "concurrent publishing connections; sequence order is only defined with 1")
+	fs.StringVar(&c.jwtKey, "jwt-key", "", "HS256 `key` to mint a publish/subscribe-all token with")
+	fs.StringVar(&c.token, "token", "", "bearer `token` to send instead of minting one")
+	fs.IntVar(&c.pid, "pid", 0, "server process `id`, to report its memory and CPU")
+	fs.DurationVar(&c.connectTimeout, "connect-timeout", 60*time.Second, "time allowed to connect all subscribers")
+	fs.DurationVar(&c.drain, "drain", 5*time.Second, "time allowed after the last publish for deliveries to arrive")
+	fs.DurationVar(&c.settle, "settle", 500*time.Millisecond, "pause between connecting and publishing")
+	fs.IntVar(&c.dialers, "dial-concurrency", 128, "connections being opened at once")
+	fs.IntVar(&c.perSource, "per-source", 10000, "connections per source address 127.0.0.2, .3, ... (0: the default source)")
+	fs.StringVar(&c.topic, "topic", "https://ssehub.test/bench", "topic (fanout) or topic prefix (topics)")
+	fs.Uint64Var(&c.seed, "seed", 1, "seed of the random topic choice")
+	fs.BoolVar(&c.quiet, "quiet", false, "print only the JSON line")
+	fs.StringVar(&c.name, "name", "", "label copied into the JSON line (e.g. the server's name)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	switch {
+	case fs.NArg() != 1:
+		return nil, fmt.Errorf("want one URL argument, got %d", fs.NArg())
+	case c.mode != "idle" && c.mode != "fanout" && c.mode != "topics":
+		return nil, fmt.Errorf("--mode %q: want idle, fanout or topics", c.mode)
+	case c.conns < 0 || (c.conns == 0 && c.mode != "fanout"):
+		return nil, fmt.Errorf("--connections %d: want at least 1 (0 only in fanout mode, to measure publishing alone)", c.conns)
+	case c.rate < 0:
+		return nil, fmt.Errorf("--rate %v: must not be negative", c.rate)
+	case c.events < 0:
+		return nil, fmt.Errorf("--events %d: must not be negative", c.events)
+	case c.duration <= 0 || c.duration > maxBenchDuration:
+		return nil, fmt.Errorf("--duration %v: want more than 0 and at most %v", c.duration, maxBenchDuration)
+	case c.publishers < 1 || c.publishers > 256:
+		return nil, fmt.Errorf("--publishers %d: want 1 to 256", c.publishers)
+	case c.connectTimeout <= 0 || c.connectTimeout > maxConnect:
+		return nil, fmt.Errorf("--connect-timeout %v: want more than 0 and at most %v", c.connectTimeout, maxConnect)
+	case c.drain < 0 || c.drain > maxDrain:
+		return nil, fmt.Errorf("--drain %v: want 0 to %v", c.drain, maxDrain)
+	case c.settle < 0 || c.settle > time.Minute:
+		return nil, fmt.Errorf("--settle %v: want 0 to 1m", c.settle)
+	case c.dialers < 1:
+		return nil, fmt.Errorf("--dial-concurrency %d: want at least 1", c.dialers)
+	case c.perSource < 0:
+		return nil, fmt.Errorf("--per-source %d: must not be negative", c.perSource)
+	case c.topic == "":
+		return nil, errors.New("--topic: must not be empty")
+	case c.jwtKey != "" && c.token != "":
+		return nil, errors.New("--jwt-key and --token: give one or the other")
+	case c.pid < 0:
+		return nil, fmt.Errorf("--pid %d: must be a process id", c.pid)
+	}
+	c.url = fs.Arg(0)
+	return c, nil
+}
+
+func runBench(ctx context.Context, args []string, e env) int {
+	cfg, err := parseBenchFlags(args, e.stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(e.stderr, "sse bench:", err)
+		return 2
+	}
+	if limit, fds, err := maxConnections(); err != nil {
+		fmt.Fprintln(e.stderr, "sse bench: reading the file descriptor limit:", err)
+		return 1
+	} else if cfg.conns > limit {
+		fmt.Fprintf(e.stderr, "sse bench: --connections %d: one process may hold at most %d connections (file descriptor limit %d, %d kept for other uses); run several sse bench processes with a share each and add up their results\n",
+			cfg.conns, limit, fds, fdReserve)
+		return 2
+	}
+	t, err := resolveTarget(ctx, cfg.url)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "sse bench:", err)
+		return 2
+	}
+	token := cfg.token
+	if cfg.jwtKey != "" {
+		// Valid beyond the longest possible run.
+		if token, err = mintBenchToken([]byte(cfg.jwtKey), 2*time.Hour, time.Now()); err != nil {
+			fmt.Fprintln(e.stderr, "sse bench: minting the token:", err)
+			return 1
+		}
+	}
+	res, err := benchRun(ctx, cfg, t, token, e.stderr)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "sse bench:", err)
+		if res == nil {
+			return 1
+		}
+	}
+	if !cfg.quiet {
+		printBenchSummary(e.stderr, res)
+	}
+	line, _ := json.Marshal(res)
+	fmt.Fprintf(e.stdout, "%s\n", line)
+	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+// benchRun connects the subscribers, publishes as the mode asks and
+// gathers the figures. A non-nil result with an error is a run that went
+// wrong but measured something worth printing.
+func benchRun(parent context.Context, cfg *benchConfig, t *benchTarget, token string, stderr io.Writer) (*benchResult, error) {
+	// The hard cap: whatever happens, the run ends.
+	ctx, cancel := context.WithTimeout(parent, cfg.connectTimeout+cfg.settle+cfg.duration+cfg.drain+10*time.Second)
+	defer cancel()
+	res := &benchResult{Name: cfg.name, Mode: cfg.mode, Target: t.url.String(), Connections: cfg.conns}
+	pidStr := strconv.Itoa(cfg.pid)
+	srv := func() *procStats {
+		if cfg.pid == 0 {
+			return nil
+		}
+		return &procStats{PID: cfg.pid}
+	}()
+	start := time.Now()
+	cpu0 := selfCPU()
+	var srvCPU0 time.Duration
+	if srv != nil {
+		var err error
+		if srv.RSSBeforeKiB, err = procRSS(pidStr); err != nil {
+			return nil, fmt.Errorf("--pid %d: %w", cfg.pid, err)
+		}
+		srvCPU0, _ = procCPU(pidStr)
+	}
+
+	ntopics := 1
+	if cfg.mode == "topics" {
+		ntopics = cfg.conns
+	}
+	topics := make([]string, ntopics)
+	for i := range topics {
+		topics[i] = cfg.topic
+		if cfg.mode == "topics" {
+			topics[i] = cfg.topic + "/" + itoa(i)
+		}
+	}
+	shards := make([]*histogram, 8)
+	for i := range shards {
+		shards[i] = new(histogram)
+	}
+	host := t.url.Host
+	sub := &subscriber{
+		target:     t.addr,
+		host:       host,
+		requestURI: func(i int) string { return topicURI(t.url, topics[i]) },
+		token:      token,
+		dialer:     t.sourceDialer(cfg.connectTimeout, cfg.perSource),
+		hist:       shards,
+	}
+
+	// Connect.
+	conns := make([]subConn, cfg.conns)
+	connCtx, closeConns := context.WithCancel(ctx)
+	defer closeConns()
+	var (
+		readers     sync.WaitGroup
+		connecting  sync.WaitGroup
+		connected   atomic.Int64
+		connErrs    atomic.Int64
+		firstErrMu  sync.Mutex
+		firstErr    error
+		sem         = make(chan struct{}, cfg.dialers)
+		dialCtx, cd = context.WithTimeout(connCtx, cfg.connectTimeout)
+	)
+	defer cd()
+	stopProgress := startProgress(stderr, cfg, func() string {
+		var got uint64
+		for i := range conns {
+			got += conns[i].received.Load()
+		}
+		return fmt.Sprintf("connected %d/%d  errors %d  received %d", connected.Load(), cfg.conns, connErrs.Load(), got)
+	})
+	defer stopProgress()
+	for i := range conns {
+		c := &conns[i]
+		if cfg.mode == "topics" {
+			c.topic = i
+		}
+		connecting.Add(1)
+		readers.Go(func() {
+			select {
+			case sem <- struct{}{}:
+			case <-dialCtx.Done():
+				connErrs.Add(1)
+				connecting.Done()
+				return
+			}
+			body, err := sub.connect(dialCtx, connCtx, i, c)
+			<-sem
+			if err != nil {
+				connErrs.Add(1)
+				firstErrMu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				firstErrMu.Unlock()
+				c.ended.Store(true)
+				connecting.Done()
+				return
+			}
+			c.connected.Store(true)
+			connected.Add(1)
+			connecting.Done()
+			sub.read(body, i, c)
+		})
+	}
+	connecting.Wait()
+	res.ConnectSeconds = time.Since(start).Seconds()
+	res.Connected = int(connected.Load())
+	res.ConnectErrors = int(connErrs.Load())
+	if firstErr != nil {
+		res.ConnectError = firstErr.Error()
+	}
+	if srv != nil {
+		srv.RSSConnKiB, _ = procRSS(pidStr)
+	}
+	var runErr error
+	if cfg.conns > 0 && res.Connected == 0 {
+		runErr = fmt.Errorf("no subscriber connected: %v", firstErr)
+	}
+
+	var pub *publisher
+	var deliverySpan time.Duration // first publish to last delivery
+	if runErr == nil {
+		switch cfg.mode {
+		case "idle":
+			sleepCtx(ctx, cfg.duration)
+		default:
+			pub = newPublisher(t.url.String(), token, topics, cfg.publishers)
+			sleepCtx(ctx, cfg.settle)
+			pubStart := time.Now()
+			pctx, pcancel := context.WithTimeout(ctx, cfg.duration)
+			events := cfg.events
+			if events == 0 && cfg.rate > 0 {
+				events = max(1, int(cfg.rate*cfg.duration.Seconds()))
+			}
+			rng := rand.New(rand.NewPCG(cfg.seed, 0x5eed))
+			pick := func() int { return 0 }
+			if ntopics > 1 {
+				pick = func() int { return rng.IntN(ntopics) }
+			}
+			pub.run(pctx, events, cfg.rate, cfg.publishers, pick)
+			pcancel()
+			res.PublishSeconds = time.Since(pubStart).Seconds()
+			drainDeadline := time.Now().Add(cfg.drain)
+			for time.Now().Before(drainDeadline) && !allDelivered(conns, pub) && ctx.Err() == nil {
+				sleepCtx(ctx, 20*time.Millisecond)
+			}
+			var last int64
+			for i := range conns {
+				last = max(last, conns[i].lastRecv.Load())
+			}
+			if last > 0 {
+				deliverySpan = time.Duration(last - pubStart.UnixNano())
+			}
+		}
+	}
+	for i := range conns {
+		if conns[i].ended.Load() && conns[i].endErr != nil {
+			res.Dropped++ // ended before the generator closed it
+		}
+	}
+	if srv != nil {
+		srv.RSSEndKiB, _ = procRSS(pidStr)
+		cpu, _ := procCPU(pidStr)
+		srv.CPUSeconds = (cpu - srvCPU0).Seconds()
+	}
+	closeConns()
+	readers.Wait()
+	stopProgress()
+
+	elapsed := time.Since(start)
+	res.Seconds = elapsed.Seconds()
+	res.Client.CPUSeconds = (selfCPU() - cpu0).Seconds()
+	res.Client.CPUPercent = 100 * res.Client.CPUSeconds / elapsed.Seconds()
+	res.Client.RSSEndKiB, _ = procRSS("self")
+	if srv != nil {
+		srv.CPUPercent = 100 * srv.CPUSeconds / elapsed.Seconds()
+		if res.Connected > 0 {
+			peak := max(srv.RSSConnKiB, srv.RSSEndKiB)
+			srv.RSSPerConnByte = float64(int64(peak)-int64(srv.RSSBeforeKiB)) * 1024 / float64(res.Connected)
+		}
+		res.Server = srv
+	}
+	if pub != nil {
+		res.Published = pub.total()
+		res.PublishErrors = pub.failed.Load()
+		if pub.err != nil {
+			res.PublishError = pub.err.Error()
+		}
+		if res.PublishSeconds > 0 {
+			res.PublishRate = float64(res.Published) / res.PublishSeconds
+		}
+		res.PublishMs = latencyOf(&pub.hist)
+		for i := range conns {
+			c := &conns[i]
+			if !c.connected.Load() {
+				continue
+			}
+			want := pub.ok[c.topic].Load()
+			res.Expected += want
+			res.Delivered += c.seq.unique
+			res.Duplicated += c.seq.dup
+			res.OutOfOrder += c.seq.ooo
+			res.Malformed += c.seq.malformed
+			if c.seq.unique < want {
+				res.Lost += want - c.seq.unique
+			}
+		}
+		if runErr == nil && res.Published == 0 && res.PublishErrors > 0 {
+			runErr = fmt.Errorf("every publish failed: %v", pub.err)
+		}
+		var all histogram
+		for _, h := range shards {
+			all.merge(h)
+		}
+		res.LatencyMs = latencyOf(&all)
+		if deliverySpan > 0 {
+			res.DeliveryRate = float64(res.Delivered) / deliverySpan.Seconds()
+		}
+	}
+	return res, runErr
+}

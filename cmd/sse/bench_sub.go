@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Buffer sizes of one subscriber connection: the response head and the
+// chunked framing are read through the first, event lines through the
+// second. Together they stay within the 4 KiB budget per connection.
+const (
+	subReadBuffer = 2048
+	subLineBuffer = 2048
+)
+
+// seqTracker classifies the sequence numbers one subscriber receives. In
+// the common in-order case it holds two integers; numbers skipped over are
+// remembered only until they arrive late.
+type seqTracker struct {
+	max       uint64              // highest received, 0 for none
+	unique    uint64              // distinct numbers received
+	dup, ooo  uint64              // duplicates, late arrivals
+	missing   map[uint64]struct{} // skipped over and not yet received
+	malformed uint64              // data lines that were not ours
+}
+
+// add records sequence number seq (from 1).
+func (t *seqTracker) add(seq uint64) {
+	switch {
+	case seq == t.max+1:
+		t.max = seq
+		t.unique++
+	case seq > t.max:
+		if t.missing == nil {
+			t.missing = make(map[uint64]struct{})
+		}
+		// Bound the memory a server skipping huge ranges can cost us:
+		// beyond 1M pending gaps, late arrivals count as duplicates.
+		for s := t.max + 1; s < seq && len(t.missing) < 1<<20; s++ {
+			t.missing[s] = struct{}{}
+		}
+		t.max = seq
+		t.unique++
+	default:
+		if _, ok := t.missing[seq]; ok {
+			delete(t.missing, seq)
+			t.ooo++
+			t.unique++
+			return
+		}
+		t.dup++
+	}
+}
+
+// subConn is one subscriber connection of the generator.
+type subConn struct {
+	topic int // index of the topic it subscribes to
+
+	received  atomic.Uint64 // data lines with our payload, duplicates included
+	lastRecv  atomic.Int64  // unix nanos of the latest one
+	connected atomic.Bool   // the response head was 200
+	ended     atomic.Bool   // the connection is over
+	endErr    error         // why, written before ended is set
+
+	seq seqTracker // owned by the connection's goroutine until ended
+}
+
+// subscriber dials and reads subscriber connections.
+type subscriber struct {
+	target     string // host:port to dial
+	host       string // Host header
+	requestURI func(topic int) string
+	token      string
+	dialer     func(i int) *net.Dialer
+	hist       []*histogram // shards, picked by connection index
+}
+
+// errConnectStatus wraps a subscribe answer other than 200.
+var errConnectStatus = errors.New("subscribe: unexpected status")
+
+// connect opens connection i within dialCtx and reads its response head.
+// The connection lives until life ends; connect returns the reader
+// positioned at the response body.
+func (s *subscriber) connect(dialCtx, life context.Context, i int, c *subConn) (io.Reader, error) {
+	conn, err := s.dialer(i).DialContext(dialCtx, "tcp", s.target)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(life, func() { conn.Close() })
+	fail := func(err error) (io.Reader, error) {
+		stop()
+		conn.Close()
+		return nil, err
+	}
+	if d, ok := dialCtx.Deadline(); ok {
+		conn.SetDeadline(d)
+	}
+	var b strings.Builder
+	b.Grow(256 + len(s.token))
+	b.WriteString("GET ")
+	b.WriteString(s.requestURI(c.topic))
+	b.WriteString(" HTTP/1.1\r\nHost: ")
+	b.WriteString(s.host)
+	b.WriteString("\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n")
+	if s.token != "" {
+		b.WriteString("Authorization: Bearer ")
+		b.WriteString(s.token)
+		b.WriteString("\r\n")
+	}
+	b.WriteString("\r\n")
+	if _, err := io.WriteString(conn, b.String()); err != nil {
+		return fail(err)
+	}
+	br := bufio.NewReaderSize(conn, subReadBuffer)
+	// The head is parsed once per connection, so net/http's parser costs
+	// nothing that matters and handles the chunked framing of the body.
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return fail(fmt.Errorf("subscribe: reading the response: %w", err))
+	}
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+		return fail(fmt.Errorf("%w %s: %s", errConnectStatus, resp.Status, strings.TrimSpace(string(msg))))
+	}
+	conn.SetDeadline(time.Time{})
+	return resp.Body, nil
+}
+
+// read consumes connection i's events until it ends, recording latencies
+// into the connection's histogram shard.
+func (s *subscriber) read(body io.Reader, i int, c *subConn) {
+	h := s.hist[i%len(s.hist)]
+	sc := newDataScanner(body, subLineBuffer)
+	for {
+		v, err := sc.next()
+		if err != nil {
+			c.endErr = err
+			c.ended.Store(true)
+			return
+		}
+		now := time.Now().UnixNano()
+		seq, ts, err := parsePayload(v)
+		if err != nil {
+			c.seq.malformed++
+			continue
+		}
+		if d := now - ts; d > 0 {
+			h.record(uint64(d))
+		} else {
+			h.record(0)
+		}
+		c.seq.add(seq)
+		c.lastRecv.Store(now)
+		c.received.Add(1)
+	}
+}

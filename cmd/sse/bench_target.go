@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// errNotLoopback is wrapped by the error for a target that resolves to an
+// address off this machine: the generator is a load test, not a tool to
+// aim at other people's servers.
+var errNotLoopback = errors.New("target is not a loopback address")
+
+// fdReserve is the file descriptors kept for everything but subscriber
+// connections: publishers, /proc reads, standard streams.
+const fdReserve = 100
+
+// benchTarget is a checked subscribe/publish URL.
+type benchTarget struct {
+	url  *url.URL
+	addr string // resolved loopback host:port to dial
+	ip   net.IP
+}
+
+// resolveTarget parses raw and checks that every address its host resolves
+// to is a loopback one (127.0.0.0/8 or ::1).
+func resolveTarget(ctx context.Context, raw string) (*benchTarget, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("URL: %w", err)
+	case u.Scheme != "http":
+		return nil, fmt.Errorf("URL %q: scheme must be http (the generator speaks plain HTTP/1.1 over loopback)", raw)
+	case u.Hostname() == "":
+		return nil, fmt.Errorf("URL %q: no host", raw)
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, u.Hostname())
+	if err != nil {
+		return nil, fmt.Errorf("URL host %q: %w", u.Hostname(), err)
+	}
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("URL host %q: no address", u.Hostname())
+	}
+	for _, a := range addrs {
+		if !a.IP.IsLoopback() {
+			return nil, fmt.Errorf("URL host %q resolves to %s: %w; sse bench only loads servers on this machine (127.0.0.0/8 or ::1)", u.Hostname(), a.IP, errNotLoopback)
+		}
+	}
+	ip := addrs[0].IP
+	for _, a := range addrs {
+		if a.IP.To4() != nil { // prefer IPv4: its /8 gives many source addresses
+			ip = a.IP
+			break
+		}
+	}
+	return &benchTarget{url: u, addr: net.JoinHostPort(ip.String(), port), ip: ip}, nil
+}
+
+// sourceDialer returns the dialer of connection i: connections are spread
+// over source addresses 127.0.0.2 and up, perSource each, so that their
+// number is not bounded by one address's ephemeral port range.
+func (t *benchTarget) sourceDialer(timeout time.Duration, perSource int) func(i int) *net.Dialer {
+	base := &net.Dialer{Timeout: timeout}
+	if t.ip.To4() == nil || perSource <= 0 {
+		return func(int) *net.Dialer { return base }
+	}
+	var dialers []*net.Dialer
+	return func(i int) *net.Dialer {
+		k := i / perSource
+		for len(dialers) <= k {
+			n := len(dialers) + 2
+			ip := net.IPv4(127, byte(n>>16), byte(n>>8), byte(n))
+			dialers = append(dialers, &net.Dialer{
+				Timeout:   timeout,
+				LocalAddr: &net.TCPAddr{IP: ip},
+				Control:   bindNoPort,
+			})
+		}
+		return dialers[k]
+	}
+}
+
+// maxConnections returns how many connections one generator process may
+// hold.
+func maxConnections() (int, uint64, error) {
+	lim, err := fdLimit()
+	if err != nil {
+		return 0, 0, err
+	}
+	if lim <= fdReserve {
+		return 0, lim, nil
+	}
+	return int(min(lim-fdReserve, 1<<30)), lim, nil
+}
+
+// benchClaims is the token body: the mercure claim allowing everything.
+type benchClaims struct {
+	jwt.RegisteredClaims
+	Mercure struct {
+		Publish   []string `json:"publish"`
+		Subscribe []string `json:"subscribe"`
+	} `json:"mercure"`
+}
+
+// mintBenchToken signs an HS256 token with key that may publish and
+// subscribe to every topic, valid for ttl.
+func mintBenchToken(key []byte, ttl time.Duration, now time.Time) (string, error) {
+	var c benchClaims
+	c.Mercure.Publish = []string{"*"}
+	c.Mercure.Subscribe = []string{"*"}
+	c.IssuedAt = jwt.NewNumericDate(now)
+	c.ExpiresAt = jwt.NewNumericDate(now.Add(ttl))
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(key)
+}
+
+// topicURI returns the request URI subscribing to topic.
+func topicURI(u *url.URL, topic string) string {
+	q := u.Query()
+	q.Add("topic", topic)
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	return path + "?" + q.Encode()
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
