@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/redis"
 	"github.com/ssehub/ssehub/redis/redistest"
@@ -124,18 +126,38 @@ func benchFanout(b *testing.B, nodes int) {
 	}
 }
 
-// BenchmarkAppend measures one Append round trip (the Lua script: INCR,
-// XADD, HSET and the MaxLen trim of one entry once the log is full).
+// BenchmarkAppend measures one Append round trip (the Lua script: HINCRBY,
+// XADD, HSET and, once the log is full, the trim of one entry), with and
+// without age retention, against a PING round trip on the same server as
+// the floor.
 func BenchmarkAppend(b *testing.B) {
 	srv := redistest.Start(b, redistest.Options{})
-	l := openLog(b, srv, redis.Options{MaxLen: 1000})
-	ctx := b.Context()
-	i := 0
-	for b.Loop() {
-		u := &hub.Update{ID: fmt.Sprintf("u%d", i), Topics: []string{"https://example.com/feed"}, Data: "x"}
-		if err := l.Append(ctx, u); err != nil {
-			b.Fatal(err)
+	b.Run("Ping", func(b *testing.B) {
+		c := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+		defer c.Close()
+		for b.Loop() {
+			if err := c.Ping(b.Context()).Err(); err != nil {
+				b.Fatal(err)
+			}
 		}
-		i++
+	})
+	for _, bc := range []struct {
+		name string
+		opts redis.Options
+	}{
+		{"MaxLen", redis.Options{MaxLen: 1000}},
+		{"MaxLenMaxAge", redis.Options{MaxLen: 1000, MaxAge: time.Hour}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			l := openLog(b, srv, bc.opts)
+			i := 0
+			for b.Loop() {
+				u := &hub.Update{ID: fmt.Sprintf("u%d", i), Topics: []string{"https://example.com/feed"}, Data: "x"}
+				if err := l.Append(b.Context(), u); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
 	}
 }

@@ -312,6 +312,22 @@ func TestRetentionFreesRedis(t *testing.T) {
 			t.Fatalf("after 100 appends with MaxLen 5: XLEN %d, HLEN %d; want 5, 5", xlen, hlen)
 		}
 	})
+	t.Run("ForeignEntry", func(t *testing.T) {
+		// An entry whose ID is not <seq>-0, added by hand, must not stop
+		// trimming.
+		prefix := newPrefix(t)
+		l := openLog(t, srv, redis.Options{Prefix: prefix, MaxLen: 2})
+		if err := c.XAdd(ctx, &goredis.XAddArgs{Stream: "{" + prefix + "}:updates", ID: "1-5", Values: []any{"x", "y"}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.HSet(ctx, "{"+prefix+"}:head", "seq", 1).Err(); err != nil {
+			t.Fatal(err)
+		}
+		appendAll(t, l, "u", 5)
+		if xlen, hlen := sizes(prefix); xlen != 2 || hlen != 2 {
+			t.Fatalf("XLEN %d, HLEN %d; want 2, 2", xlen, hlen)
+		}
+	})
 	t.Run("MaxAgeIdle", func(t *testing.T) {
 		prefix := newPrefix(t)
 		l := openLog(t, srv, redis.Options{Prefix: prefix, MaxAge: 200 * time.Millisecond})

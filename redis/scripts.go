@@ -29,11 +29,12 @@ local function trim(stream, ids, maxLen, minTime, batch)
   local excess = 0
   if maxLen > 0 then excess = redis.call('XLEN', stream) - maxLen end
   if excess <= 0 and minTime <= 0 then return 0 end
-  local removed, last, from = 0, nil, '-'
-  while removed < batch do
-    -- Probe one entry for age alone; read on in chunks once it was old.
-    local want = math.max(excess - removed, 1)
-    if removed > 0 then want = math.max(want, 64) end
+  local removed, last, from, aged = 0, nil, '-', false
+  while removed < batch and (removed < excess or minTime > 0) do
+    -- Past the excess, probe one entry for age; read on in chunks only
+    -- once one was old.
+    local want = 1
+    if removed < excess then want = excess - removed elseif aged then want = 64 end
     want = math.min(want, batch - removed)
     local es = redis.call('XRANGE', stream, from, '+', 'COUNT', want)
     if #es == 0 then break end
@@ -52,6 +53,7 @@ local function trim(stream, ids, maxLen, minTime, batch)
         local seq = redis.call('HGET', ids, id)
         if seq and seq .. '-0' == e[1] then redis.call('HDEL', ids, id) end
       end
+      if removed >= excess then aged = true end
       removed = removed + 1
       last = e[1]
     end
@@ -59,8 +61,9 @@ local function trim(stream, ids, maxLen, minTime, batch)
     from = '(' .. last
   end
   if last then
-    -- Every entry ID is <seq>-0, so <seq>-1 lies between it and the next.
-    redis.call('XTRIM', stream, 'MINID', string.sub(last, 1, -2) .. '1')
+    -- MINID keeps its threshold; XDEL removes that last one.
+    redis.call('XTRIM', stream, 'MINID', last)
+    redis.call('XDEL', stream, last)
   end
   return removed
 end
