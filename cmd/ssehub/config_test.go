@@ -1,0 +1,206 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// envOf returns a lookup function over vars.
+func envOf(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := parseConfig(nil, noEnv, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Addr: "localhost:8080", DataDir: "ssehub-data", JWTAlg: "HS256",
+		Anonymous: true, Demo: true, HistorySize: 100_000, Heartbeat: 15 * time.Second,
+		LogFormat: "text", LogLevel: slog.LevelInfo, ShutdownTimeout: 10 * time.Second,
+	}
+	if !equalConfig(c, want) {
+		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
+	}
+	if !c.GeneratesKey() || !c.DevDefaults() {
+		t.Errorf("defaults: GeneratesKey %v, DevDefaults %v; want both", c.GeneratesKey(), c.DevDefaults())
+	}
+}
+
+func equalConfig(a, b Config) bool {
+	return reflect.DeepEqual(a, b)
+}
+
+func TestConfigEnvAndFlags(t *testing.T) {
+	env := envOf(map[string]string{
+		"SSEHUB_ADDR":          "127.0.0.1:9000",
+		"SSEHUB_JWT_KEY":       "env key",
+		"SSEHUB_HISTORY_SIZE":  "50",
+		"SSEHUB_HISTORY_AGE":   "1h",
+		"SSEHUB_CORS_ORIGINS":  "https://a.example, https://b.example",
+		"SSEHUB_SUBSCRIPTIONS": "true",
+		"SSEHUB_LOG_FORMAT":    "json",
+		"SSEHUB_LOG_LEVEL":     "debug",
+		"SSEHUB_DEMO":          "true",
+		"SSEHUB_HEARTBEAT":     "0",
+	})
+	c, err := parseConfig([]string{"--addr", "127.0.0.1:9001", "--history-size=60", "--demo=false"}, env, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The command line wins; the environment fills in the rest.
+	if c.Addr != "127.0.0.1:9001" || c.HistorySize != 60 || c.Demo {
+		t.Errorf("flags did not override the environment: %+v", c)
+	}
+	if c.JWTKey != "env key" || c.HistoryAge != time.Hour || !c.Subscriptions || c.LogFormat != "json" ||
+		c.LogLevel != slog.LevelDebug || c.Heartbeat != 0 ||
+		!slices.Equal(c.CORSOrigins, []string{"https://a.example", "https://b.example"}) {
+		t.Errorf("environment not applied: %+v", c)
+	}
+	// A configured key is not the development defaults: subscribers need
+	// a token unless --anonymous says otherwise.
+	if c.DevDefaults() || c.Anonymous {
+		t.Errorf("with a key: DevDefaults %v, Anonymous %v; want false, false", c.DevDefaults(), c.Anonymous)
+	}
+	c, err = parseConfig([]string{"--anonymous"}, env, &strings.Builder{})
+	if err != nil || !c.Anonymous {
+		t.Errorf("--anonymous with a key: %v, %v", c.Anonymous, err)
+	}
+}
+
+func TestConfigDevDefaultsNeedLoopback(t *testing.T) {
+	for addr, dev := range map[string]bool{
+		"localhost:8080": true, "127.0.0.1:0": true, "[::1]:80": true, "127.9.9.9:1": true,
+		":8080": false, "0.0.0.0:8080": false, "[::]:80": false, "example.com:80": false, "192.168.1.2:80": false,
+	} {
+		c, err := parseConfig([]string{"--addr", addr}, noEnv, &strings.Builder{})
+		if err != nil {
+			t.Fatalf("%s: %v", addr, err)
+		}
+		if c.DevDefaults() != dev || c.Anonymous != dev || c.Demo != dev {
+			t.Errorf("--addr %s: DevDefaults %v, Anonymous %v, Demo %v; want %v", addr, c.DevDefaults(), c.Anonymous, c.Demo, dev)
+		}
+	}
+}
+
+func TestConfigKeysPerRole(t *testing.T) {
+	c, err := parseConfig([]string{"--jwt-key", "both", "--subscriber-jwt-key", "sub"}, noEnv, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.publisherKey() != "both" || c.subscriberKey() != "sub" || c.Anonymous {
+		t.Errorf("publisher %q, subscriber %q, anonymous %v", c.publisherKey(), c.subscriberKey(), c.Anonymous)
+	}
+	// Without a subscriber key, anonymous is the only way in, so it is the
+	// default.
+	c, err = parseConfig([]string{"--publisher-jwt-key", "pub"}, noEnv, &strings.Builder{})
+	if err != nil || c.subscriberKey() != "" || !c.Anonymous {
+		t.Errorf("publisher key only: subscriber %q, anonymous %v, err %v", c.subscriberKey(), c.Anonymous, err)
+	}
+}
+
+func TestConfigPEMFromFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.pem")
+	const pemText = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
+	os.WriteFile(path, []byte(pemText), 0o600)
+	c, err := parseConfig([]string{"--jwt-alg", "RS256", "--publisher-jwt-key", path, "--subscriber-jwt-key", pemText}, noEnv, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PublisherKey != pemText || c.SubscriberKey != pemText {
+		t.Errorf("keys %q, %q", c.PublisherKey, c.SubscriberKey)
+	}
+	// An HMAC secret is taken as it is, even if it looks like a path.
+	c, err = parseConfig([]string{"--jwt-key", path}, noEnv, &strings.Builder{})
+	if err != nil || c.JWTKey != path {
+		t.Errorf("HS256 key %q, %v", c.JWTKey, err)
+	}
+}
+
+func TestConfigInvalid(t *testing.T) {
+	notPEM := filepath.Join(t.TempDir(), "k.txt")
+	os.WriteFile(notPEM, []byte("hello"), 0o600)
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string // the message names the flag
+	}{
+		{[]string{"--addr", "8080"}, nil, "--addr"},
+		{[]string{"--addr", "localhost:http"}, nil, "--addr"},
+		{[]string{"--addr", "localhost:70000"}, nil, "--addr"},
+		{[]string{"--addr", "localhost:0", "--reuse-port"}, nil, "--reuse-port"},
+		{[]string{"--data", ""}, nil, "--data"},
+		{[]string{"--jwt-alg", "none"}, nil, "--jwt-alg"},
+		{[]string{"--jwt-alg", "HS1"}, nil, "--jwt-alg"},
+		{[]string{"--jwt-alg", "RS256"}, nil, "--jwt-alg"}, // nothing to generate
+		{[]string{"--jwt-alg", "RS256", "--jwt-key", "/does/not/exist.pem"}, nil, "--jwt-key"},
+		{[]string{"--jwt-alg", "ES256", "--publisher-jwt-key", notPEM}, nil, "--publisher-jwt-key"},
+		{[]string{"--subscriber-jwt-key", "s"}, nil, "--subscriber-jwt-key"},
+		{[]string{"--jwt-key", "k", "--anonymous=false", "--publisher-jwt-key", "p", "--subscriber-jwt-key", ""}, nil, ""},
+		{[]string{"--publisher-jwt-key", "p", "--anonymous=false"}, nil, "--anonymous"},
+		{[]string{"--history-size", "0"}, nil, "--history-size"},
+		{[]string{"--history-size", "many"}, nil, "-history-size"},
+		{[]string{"--history-age", "-1s"}, nil, "--history-age"},
+		{[]string{"--heartbeat", "-1s"}, nil, "--heartbeat"},
+		{[]string{"--heartbeat", "15"}, nil, "-heartbeat"},
+		{[]string{"--shutdown-timeout", "0s"}, nil, "--shutdown-timeout"},
+		{[]string{"--log-format", "xml"}, nil, "--log-format"},
+		{[]string{"--log-level", "loud"}, nil, "--log-level"},
+		{[]string{"--cors-origins", "example.com"}, nil, "--cors-origins"},
+		{[]string{"--redis", "http://localhost:6379"}, nil, "--redis"},
+		{[]string{"--anonymous=maybe"}, nil, "-anonymous"},
+		{[]string{"--no-such-flag"}, nil, "no-such-flag"},
+		{[]string{"stray"}, nil, "stray"},
+		{nil, map[string]string{"SSEHUB_HISTORY_SIZE": "lots"}, "SSEHUB_HISTORY_SIZE (--history-size)"},
+		{nil, map[string]string{"SSEHUB_DEMO": "sometimes"}, "SSEHUB_DEMO (--demo)"},
+		{nil, map[string]string{"SSEHUB_LOG_FORMAT": "xml"}, "--log-format"},
+	} {
+		_, err := parseConfig(tc.args, envOf(tc.env), &strings.Builder{})
+		var ue *usageError
+		if tc.want == "" {
+			// Valid: an explicitly empty subscriber key falls back to
+			// --jwt-key.
+			if err != nil {
+				t.Errorf("%q: %v", tc.args, err)
+			}
+			continue
+		}
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q %v: error %v, want a usage error naming %s", tc.args, tc.env, err, tc.want)
+		}
+	}
+}
+
+func TestConfigHelp(t *testing.T) {
+	var out strings.Builder
+	_, err := parseConfig([]string{"-h"}, noEnv, &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	for _, want := range []string{"--addr host:port  (env SSEHUB_ADDR)", "--jwt-key key  (env SSEHUB_JWT_KEY)",
+		"--history-size int  (env SSEHUB_HISTORY_SIZE)", "(default 100000)", "--redis URL  (env SSEHUB_REDIS)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("-h lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestSsehubExitStatus(t *testing.T) {
+	var stderr strings.Builder
+	if code := ssehub([]string{"--history-size", "-5"}, noEnv, &stderr); code != 2 || !strings.Contains(stderr.String(), "--history-size") {
+		t.Errorf("invalid flag: exit %d, stderr %q; want 2 naming the flag", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := ssehub([]string{"-h"}, noEnv, &stderr); code != 0 {
+		t.Errorf("-h: exit %d", code)
+	}
+}
