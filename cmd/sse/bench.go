@@ -216,7 +216,7 @@ func runBench(ctx context.Context, args []string, e env) int {
 	token := cfg.token
 	if cfg.jwtKey != "" {
 		// Valid beyond the longest possible run.
-		if token, err = mintBenchToken([]byte(cfg.jwtKey), 2*time.Hour, time.Now()); err != nil {
+		if token, err = signToken([]byte(cfg.jwtKey), []string{"*"}, []string{"*"}, "", 2*time.Hour, time.Now()); err != nil {
 			fmt.Fprintln(e.stderr, "sse bench: minting the token:", err)
 			return 1
 		}
@@ -286,7 +286,7 @@ func benchRun(parent context.Context, cfg *benchConfig, t *benchTarget, token st
 		host:       host,
 		requestURI: func(i int) string { return topicURI(t.url, topics[i]) },
 		token:      token,
-		dialer:     t.sourceDialer(cfg.connectTimeout, cfg.perSource),
+		dialer:     t.sourceDialer(cfg.conns, cfg.connectTimeout, cfg.perSource),
 		hist:       shards,
 	}
 
@@ -369,6 +369,7 @@ func benchRun(parent context.Context, cfg *benchConfig, t *benchTarget, token st
 			sleepCtx(ctx, cfg.duration)
 		default:
 			pub = newPublisher(t.url.String(), token, topics, cfg.publishers)
+			defer pub.client.CloseIdleConnections()
 			sleepCtx(ctx, cfg.settle)
 			pubStart := time.Now()
 			pctx, pcancel := context.WithTimeout(ctx, cfg.duration)

@@ -8,8 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // errNotLoopback is wrapped by the error for a target that resolves to an
@@ -68,28 +66,24 @@ func resolveTarget(ctx context.Context, raw string) (*benchTarget, error) {
 	return &benchTarget{url: u, addr: net.JoinHostPort(ip.String(), port), ip: ip}, nil
 }
 
-// sourceDialer returns the dialer of connection i: connections are spread
-// over source addresses 127.0.0.2 and up, perSource each, so that their
-// number is not bounded by one address's ephemeral port range.
-func (t *benchTarget) sourceDialer(timeout time.Duration, perSource int) func(i int) *net.Dialer {
+// sourceDialer returns the dialer of connection i of n: connections are
+// spread over source addresses 127.0.0.2 and up, perSource each, so that
+// their number is not bounded by one address's ephemeral port range.
+func (t *benchTarget) sourceDialer(n int, timeout time.Duration, perSource int) func(i int) *net.Dialer {
 	base := &net.Dialer{Timeout: timeout}
 	if t.ip.To4() == nil || perSource <= 0 {
 		return func(int) *net.Dialer { return base }
 	}
-	var dialers []*net.Dialer
-	return func(i int) *net.Dialer {
-		k := i / perSource
-		for len(dialers) <= k {
-			n := len(dialers) + 2
-			ip := net.IPv4(127, byte(n>>16), byte(n>>8), byte(n))
-			dialers = append(dialers, &net.Dialer{
-				Timeout:   timeout,
-				LocalAddr: &net.TCPAddr{IP: ip},
-				Control:   bindNoPort,
-			})
+	dialers := make([]*net.Dialer, (n+perSource-1)/perSource)
+	for k := range dialers {
+		a := k + 2
+		dialers[k] = &net.Dialer{
+			Timeout:   timeout,
+			LocalAddr: &net.TCPAddr{IP: net.IPv4(127, byte(a>>16), byte(a>>8), byte(a))},
+			Control:   bindNoPort,
 		}
-		return dialers[k]
 	}
+	return func(i int) *net.Dialer { return dialers[i/perSource] }
 }
 
 // maxConnections returns how many connections one generator process may
@@ -103,26 +97,6 @@ func maxConnections() (int, uint64, error) {
 		return 0, lim, nil
 	}
 	return int(min(lim-fdReserve, 1<<30)), lim, nil
-}
-
-// benchClaims is the token body: the mercure claim allowing everything.
-type benchClaims struct {
-	jwt.RegisteredClaims
-	Mercure struct {
-		Publish   []string `json:"publish"`
-		Subscribe []string `json:"subscribe"`
-	} `json:"mercure"`
-}
-
-// mintBenchToken signs an HS256 token with key that may publish and
-// subscribe to every topic, valid for ttl.
-func mintBenchToken(key []byte, ttl time.Duration, now time.Time) (string, error) {
-	var c benchClaims
-	c.Mercure.Publish = []string{"*"}
-	c.Mercure.Subscribe = []string{"*"}
-	c.IssuedAt = jwt.NewNumericDate(now)
-	c.ExpiresAt = jwt.NewNumericDate(now.Add(ttl))
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(key)
 }
 
 // topicURI returns the request URI subscribing to topic.

@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/mercure"
+)
+
+const benchKey = "bench-test-key-of-enough-length!"
+
+// benchHub starts a hub with the Mercure handler on loopback, requiring
+// tokens from subscribers too, and returns its subscribe/publish URL.
+func benchHub(t *testing.T) string {
+	t.Helper()
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	h, err := hub.New(hub.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mercure.New(mercure.Options{Hub: h, PublisherKey: []byte(benchKey), SubscriberKey: []byte(benchKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(mercure.Path, m)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		h.Close(ctx)
+		srv.Close()
+	})
+	return srv.URL + mercure.Path
+}
+
+// bench runs 'sse bench args' in-process.
+func bench(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code = run(ctx, append([]string{"bench"}, args...), env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb})
+	return code, out.String(), errb.String()
+}
+
+// benchJSON runs a bench that must succeed and returns its JSON line,
+// decoded both into the result type and into a map to check the keys.
+func benchJSON(t *testing.T, args ...string) (benchResult, map[string]any) {
+	t.Helper()
+	code, stdout, stderr := bench(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	if strings.Count(stdout, "\n") != 1 || !strings.HasSuffix(stdout, "\n") {
+		t.Fatalf("stdout is not one line: %q", stdout)
+	}
+	var r benchResult
+	var m map[string]any
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatalf("JSON line: %v: %s", err, stdout)
+	}
+	json.Unmarshal([]byte(stdout), &m)
+	t.Logf("summary:\n%s", stderr)
+	return r, m
+}
+
+func checkLatency(t *testing.T, l *latencyMs, n uint64) {
+	t.Helper()
+	if l == nil {
+		t.Fatal("no latency figures")
+	}
+	if l.N != n {
+		t.Errorf("latency samples = %d, want %d", l.N, n)
+	}
+	// Delivery over loopback takes some time, and less than the run.
+	if !(l.P50 > 0 && l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.Max && l.Max < 60_000) {
+		t.Errorf("latency not ordered or out of range: %+v", *l)
+	}
+}
+
+func TestBenchFanout(t *testing.T) {
+	url := benchHub(t)
+	r, m := benchJSON(t, "--mode", "fanout", "-c", "100", "--rate", "500", "--events", "60",
+		"--jwt-key", benchKey, "--settle", "50ms", "--name", "ssehub", url)
+	if r.Connected != 100 || r.ConnectErrors != 0 || r.Dropped != 0 {
+		t.Errorf("connected %d, errors %d (%s), dropped %d", r.Connected, r.ConnectErrors, r.ConnectError, r.Dropped)
+	}
+	if r.Published != 60 || r.PublishErrors != 0 {
+		t.Errorf("published %d, errors %d (%s)", r.Published, r.PublishErrors, r.PublishError)
+	}
+	if r.Expected != 6000 || r.Delivered != 6000 || r.Lost != 0 || r.Duplicated != 0 || r.OutOfOrder != 0 || r.Malformed != 0 {
+		t.Errorf("expected %d delivered %d lost %d dup %d ooo %d malformed %d",
+			r.Expected, r.Delivered, r.Lost, r.Duplicated, r.OutOfOrder, r.Malformed)
+	}
+	checkLatency(t, r.LatencyMs, 6000)
+	if r.DeliveryRate <= 0 || r.PublishRate <= 0 || r.PublishMs == nil {
+		t.Errorf("rates: deliveries %v/s, publishes %v/s, publish latency %v", r.DeliveryRate, r.PublishRate, r.PublishMs)
+	}
+	// At 500/s, 60 updates take about 120 ms: pacing works both ways.
+	if r.PublishSeconds < 0.1 {
+		t.Errorf("60 updates at 500/s published in %.3fs", r.PublishSeconds)
+	}
+	for _, k := range []string{"name", "mode", "target", "connections", "connected", "connect_seconds", "published",
+		"publishes_per_sec", "expected", "delivered", "deliveries_per_sec", "lost", "duplicated", "out_of_order",
+		"latency_ms", "client", "seconds"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("JSON line lacks %q", k)
+		}
+	}
+	if lat, _ := m["latency_ms"].(map[string]any); lat == nil || lat["p99"] == nil || lat["max"] == nil {
+		t.Errorf("latency_ms = %v", m["latency_ms"])
+	}
+}
+
+func TestBenchTopics(t *testing.T) {
+	url := benchHub(t)
+	r, _ := benchJSON(t, "--mode", "topics", "-c", "50", "--rate", "0", "--events", "400",
+		"--publishers", "4", "--jwt-key", benchKey, "--settle", "0s", "--quiet", url)
+	if r.Connected != 50 || r.Published != 400 {
+		t.Fatalf("connected %d published %d (%s)", r.Connected, r.Published, r.PublishError)
+	}
+	// Each update reaches exactly its topic's subscriber.
+	if r.Expected != 400 || r.Delivered != 400 || r.Lost != 0 || r.Duplicated != 0 {
+		t.Errorf("expected %d delivered %d lost %d dup %d", r.Expected, r.Delivered, r.Lost, r.Duplicated)
+	}
+	checkLatency(t, r.LatencyMs, 400)
+}
+
+func TestBenchIdle(t *testing.T) {
+	url := benchHub(t)
+	pid := strconv.Itoa(os.Getpid()) // the server runs in this process
+	// 30 per source address: the 200 connections come from 127.0.0.2-8.
+	r, _ := benchJSON(t, "--mode", "idle", "-c", "200", "--per-source", "30", "--duration", "200ms",
+		"--jwt-key", benchKey, "--pid", pid, url)
+	if r.Connected != 200 || r.Dropped != 0 || r.ConnectSeconds <= 0 {
+		t.Fatalf("connected %d dropped %d in %vs: %s", r.Connected, r.Dropped, r.ConnectSeconds, r.ConnectError)
+	}
+	if r.Server == nil || r.Server.RSSBeforeKiB == 0 || r.Server.RSSEndKiB == 0 || r.Server.PID != os.Getpid() {
+		t.Errorf("server figures: %+v", r.Server)
+	}
+	if r.Client.RSSEndKiB == 0 {
+		t.Error("no generator RSS")
+	}
+	if r.Published != 0 || r.LatencyMs != nil {
+		t.Errorf("idle published %d, latency %v", r.Published, r.LatencyMs)
+	}
+}
+
+func TestBenchUnauthorized(t *testing.T) {
+	url := benchHub(t)
+	code, stdout, stderr := bench(t, "--mode", "idle", "-c", "3", "--duration", "10ms", url)
+	if code != 1 || !strings.Contains(stderr, "401") {
+		t.Errorf("without a token: exit %d, stderr %s", code, stderr)
+	}
+	var r benchResult
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil || r.ConnectErrors != 3 {
+		t.Errorf("JSON line %q: %v", stdout, err)
+	}
+}
+
+func TestBenchRefusesNonLoopback(t *testing.T) {
+	for _, u := range []string{
+		"http://10.1.2.3:8080/.well-known/mercure",
+		"http://192.0.2.1/.well-known/mercure",
+		"http://[2001:db8::1]:80/.well-known/mercure",
+		"http://0.0.0.0:80/",
+	} {
+		code, stdout, stderr := bench(t, "-c", "1", u)
+		if code != 2 || !strings.Contains(stderr, "not a loopback address") || stdout != "" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q", u, code, stdout, stderr)
+		}
+	}
+	for _, u := range []string{"https://127.0.0.1/", "ftp://127.0.0.1/", "http:///x"} {
+		if code, _, stderr := bench(t, "-c", "1", u); code != 2 || !strings.Contains(stderr, "URL") {
+			t.Errorf("%s: exit %d, stderr %q", u, code, stderr)
+		}
+	}
+}
+
+func TestBenchLoopbackNames(t *testing.T) {
+	for _, u := range []string{"http://127.0.0.1:1/", "http://127.8.9.10:1/", "http://[::1]:1/", "http://localhost:1/"} {
+		tgt, err := resolveTarget(context.Background(), u)
+		if err != nil {
+			t.Errorf("%s: %v", u, err)
+			continue
+		}
+		if !tgt.ip.IsLoopback() {
+			t.Errorf("%s: dials %s", u, tgt.addr)
+		}
+	}
+}
+
+func TestBenchRefusesTooManyConnections(t *testing.T) {
+	limit, _, err := maxConnections()
+	if err != nil {
+		t.Skip(err)
+	}
+	code, stdout, stderr := bench(t, "-c", strconv.Itoa(limit+1), "http://127.0.0.1:1/")
+	if code != 2 || stdout != "" || !strings.Contains(stderr, "--connections") || !strings.Contains(stderr, "several sse bench processes") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+func TestBenchBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		field string
+	}{
+		{[]string{"--mode", "storm", "http://127.0.0.1:1/"}, "--mode"},
+		{[]string{"-c", "-1", "http://127.0.0.1:1/"}, "--connections"},
+		{[]string{"--mode", "idle", "-c", "0", "http://127.0.0.1:1/"}, "--connections"},
+		{[]string{"--duration", "11m", "http://127.0.0.1:1/"}, "--duration"},
+		{[]string{"--duration", "0s", "http://127.0.0.1:1/"}, "--duration"},
+		{[]string{"--rate", "-3", "http://127.0.0.1:1/"}, "--rate"},
+		{[]string{"--publishers", "0", "http://127.0.0.1:1/"}, "--publishers"},
+		{[]string{"--drain", "2h", "http://127.0.0.1:1/"}, "--drain"},
+		{[]string{"--jwt-key", "k", "--token", "t", "http://127.0.0.1:1/"}, "--jwt-key"},
+		{[]string{}, "URL"},
+		{[]string{"http://127.0.0.1:1/", "extra"}, "URL"},
+	} {
+		code, _, stderr := bench(t, tc.args...)
+		if code != 2 || !strings.Contains(stderr, tc.field) {
+			t.Errorf("%v: exit %d, stderr %q, want 2 naming %s", tc.args, code, stderr, tc.field)
+		}
+	}
+}
+
+// TestBenchDetectsLossAndDuplicates runs the generator against a server
+// that skips, repeats and reorders updates, which it must count.
+func TestBenchDetectsLossAndDuplicates(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	updates := make(chan string, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			updates <- r.FormValue("data")
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		var seen []string
+		for {
+			select {
+			case d := <-updates:
+				seen = append(seen, d)
+			case <-r.Context().Done():
+				return
+			case <-ctx.Done():
+				return
+			}
+			if len(seen) == 6 {
+				// 1 2 2 4 3 6: 5 lost, 2 duplicated, 3 late.
+				for _, i := range []int{0, 1, 1, 3, 2, 5} {
+					w.Write([]byte("event: x\nid: 1\ndata: " + seen[i] + "\n\n"))
+				}
+				w.Write([]byte("data: not ours\n\n"))
+				w.(http.Flusher).Flush()
+			}
+		}
+	}))
+	defer srv.Close()
+	defer cancel()
+	r, _ := benchJSON(t, "-c", "1", "--rate", "0", "--events", "6", "--drain", "300ms", "--settle", "0s", srv.URL)
+	if r.Published != 6 || r.Expected != 6 || r.Delivered != 5 || r.Lost != 1 || r.Duplicated != 1 || r.OutOfOrder != 1 || r.Malformed != 1 {
+		t.Errorf("published %d expected %d delivered %d lost %d dup %d ooo %d malformed %d, want 6 6 5 1 1 1 1",
+			r.Published, r.Expected, r.Delivered, r.Lost, r.Duplicated, r.OutOfOrder, r.Malformed)
+	}
+}
