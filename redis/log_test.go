@@ -348,3 +348,27 @@ func TestRetentionFreesRedis(t *testing.T) {
 		}
 	})
 }
+
+// TestFindStaleIndex checks that an index entry whose update is gone from
+// the stream (removed by hand here) answers ErrNotFound and is dropped.
+func TestFindStaleIndex(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	prefix := newPrefix(t)
+	l := openLog(t, srv, redis.Options{Prefix: prefix})
+	ctx := t.Context()
+	ups := appendAll(t, l, "u", 3)
+	c := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer c.Close()
+	if err := c.XDel(ctx, "{"+prefix+"}:updates", fmt.Sprintf("%d-0", ups[1].Seq)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if seq, err := l.Find(ctx, "u1"); !errors.Is(err, hub.ErrNotFound) {
+		t.Fatalf("Find of an update removed from the stream = %d, %v; want ErrNotFound", seq, err)
+	}
+	if n, err := c.HExists(ctx, "{"+prefix+"}:ids", "u1").Result(); err != nil || n {
+		t.Fatalf("stale index entry still there (%v, %v)", n, err)
+	}
+	if seq, err := l.Find(ctx, "u2"); err != nil || seq != ups[2].Seq {
+		t.Fatalf("Find(u2) = %d, %v; want %d", seq, err, ups[2].Seq)
+	}
+}
