@@ -75,23 +75,16 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 		defer h.track(ctx, topics, claims)()
 	}
 
-	// The stream ends on its own when a write fails or times out; the
-	// subscriber must stop then too, not only when the client hangs up.
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// The stream's context ends when the client hangs up and also when a
+	// write fails or times out, so the subscriber stops then too, with no
+	// goroutine per subscriber watching for it.
+	runCtx := stream.Context()
 	if !claims.exp.IsZero() {
 		// A token must not buy a connection that outlives it.
 		var cancelExp context.CancelFunc
 		runCtx, cancelExp = context.WithDeadline(runCtx, claims.exp)
 		defer cancelExp()
 	}
-	go func() {
-		select {
-		case <-stream.Done():
-			cancel()
-		case <-runCtx.Done():
-		}
-	}()
 	switch err := s.Run(runCtx, stream); {
 	case err == nil:
 	case errors.Is(err, hub.ErrClosed):

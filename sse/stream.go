@@ -62,8 +62,9 @@ type Stream struct {
 	armed        time.Time   // the write deadline in force, zero if none
 	timer        *time.Timer // heartbeat, and clearing the deadline when idle
 	stopCtx      func() bool
-	done         chan struct{}
-	err          error // set once, under mu, when done is closed
+	ctx          context.Context // cancelled, with err as its cause, when the stream ends
+	cancel       context.CancelCauseFunc
+	err          error // set once, under mu, when ctx is cancelled
 	noDeadline   bool  // the ResponseWriter cannot set write deadlines
 }
 
@@ -80,8 +81,11 @@ func NewStream(w http.ResponseWriter, r *http.Request, opts StreamOptions) (*Str
 		rc:           http.NewResponseController(w),
 		heartbeat:    opts.Heartbeat,
 		writeTimeout: opts.WriteTimeout,
-		done:         make(chan struct{}),
 	}
+	// Only failLocked cancels ctx, after setting err, so Done and Err always
+	// agree; the request's cancellation reaches it through context.AfterFunc
+	// below. Neither costs a goroutine.
+	s.ctx, s.cancel = context.WithCancelCause(context.WithoutCancel(r.Context()))
 	if s.heartbeat == 0 {
 		s.heartbeat = DefaultHeartbeat
 	}
@@ -89,6 +93,7 @@ func NewStream(w http.ResponseWriter, r *http.Request, opts StreamOptions) (*Str
 		s.writeTimeout = DefaultWriteTimeout
 	}
 	if !canFlush(w) {
+		s.cancel(http.ErrNotSupported)
 		return nil, fmt.Errorf("sse: response writer %T cannot flush: %w", w, http.ErrNotSupported)
 	}
 	h := w.Header()
@@ -177,7 +182,12 @@ func (s *Stream) Write(p []byte) (int, error) {
 
 // Done returns a channel that is closed when the client went away, a write
 // failed or Close was called. Err then says which.
-func (s *Stream) Done() <-chan struct{} { return s.done }
+func (s *Stream) Done() <-chan struct{} { return s.ctx.Done() }
+
+// Context returns a context that is cancelled when Done closes, with Err as
+// its cause. Run a stream's writer under it, so that the writer stops when a
+// heartbeat fails or times out too, without a goroutine watching Done.
+func (s *Stream) Context() context.Context { return s.ctx }
 
 // Err returns nil while Done is open, and afterwards why it closed:
 // an error wrapping the request context's cause, the failed write's error or
@@ -287,7 +297,7 @@ func (s *Stream) failLocked(err error) error {
 		return s.err
 	}
 	s.err = err
-	close(s.done)
+	s.cancel(err)
 	s.timer.Stop()
 	if s.stopCtx != nil {
 		s.stopCtx()

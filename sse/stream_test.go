@@ -522,3 +522,24 @@ func BenchmarkStreamWriteLoopback(b *testing.B) {
 		})
 	}
 }
+
+func TestStreamContextEndsWithStream(t *testing.T) {
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	s, err := NewStream(rec, req, StreamOptions{Heartbeat: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Context().Err(); err != nil {
+		t.Fatalf("Context().Err() = %v on an open stream", err)
+	}
+	s.Close()
+	select {
+	case <-s.Context().Done():
+	default:
+		t.Fatal("Context not cancelled by Close")
+	}
+	if cause := context.Cause(s.Context()); !errors.Is(cause, ErrStreamClosed) || cause != s.Err() {
+		t.Fatalf("Cause = %v, Err = %v; want both ErrStreamClosed", cause, s.Err())
+	}
+}
