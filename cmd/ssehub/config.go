@@ -262,7 +262,7 @@ func (c *Config) readKeys(jwtKey, pubKey, subKey string) error {
 		if v == "" || hmacAlg(c.JWTAlg) || strings.Contains(v, "-----BEGIN") {
 			return v, nil
 		}
-		b, err := os.ReadFile(v)
+		b, err := readPEMFile(v)
 		if err != nil {
 			return "", usagef("--%s: not PEM text, and cannot read it as a file: %v", name, err)
 		}
@@ -288,6 +288,32 @@ func (c *Config) readKeys(jwtKey, pubKey, subKey string) error {
 		return usagef("--subscriber-jwt-key: set --publisher-jwt-key or --jwt-key too: publishing always needs a key")
 	}
 	return nil
+}
+
+// maxPEMFile bounds a key file: a public key in PEM is a few KiB at most.
+const maxPEMFile = 64 << 10
+
+// readPEMFile reads a key file, refusing anything but a regular file of
+// modest size, so that a mistyped path such as /dev/zero cannot hang or
+// exhaust the process.
+func readPEMFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxPEMFile+1))
+	if err == nil && len(b) > maxPEMFile {
+		err = fmt.Errorf("%s is larger than %d bytes", path, maxPEMFile)
+	}
+	return b, err
 }
 
 // envName is the environment variable of flag name.
