@@ -382,7 +382,7 @@ func benchRun(parent context.Context, cfg *benchConfig, t *benchTarget, token st
 			if ntopics > 1 {
 				pick = func() int { return rng.IntN(ntopics) }
 			}
-			pub.run(pctx, events, cfg.rate, cfg.publishers, pick)
+			pub.run(ctx, pctx, events, cfg.rate, cfg.publishers, pick)
 			pcancel()
 			res.PublishSeconds = time.Since(pubStart).Seconds()
 			drainDeadline := time.Now().Add(cfg.drain)

@@ -103,11 +103,12 @@ func (p *publisher) total() uint64 {
 	return n
 }
 
-// run publishes up to events updates (0: no limit) until ctx ends, at rate
+// run publishes up to events updates (0: no limit) until stop ends, at rate
 // updates per second (0: as fast as workers publishers go), each to the
 // topic pick returns. Sequence numbers count per topic from 1; with one
-// worker they are published in order.
-func (p *publisher) run(ctx context.Context, events int, rate float64, workers int, pick func() int) {
+// worker they are published in order. Requests under way when stop ends
+// finish within ctx.
+func (p *publisher) run(ctx, stop context.Context, events int, rate float64, workers int, pick func() int) {
 	jobs := make(chan job, workers)
 	var wg sync.WaitGroup
 	for range workers {
@@ -132,7 +133,7 @@ loop:
 				}
 				select {
 				case <-timer.C:
-				case <-ctx.Done():
+				case <-stop.Done():
 					break loop
 				}
 			}
@@ -141,7 +142,7 @@ loop:
 		next[t]++
 		select {
 		case jobs <- job{topic: t, seq: next[t]}:
-		case <-ctx.Done():
+		case <-stop.Done():
 			break loop
 		}
 	}
