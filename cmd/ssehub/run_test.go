@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/goleak"
 
 	"github.com/ssehub/ssehub/internal/demo"
 	"github.com/ssehub/ssehub/mercure"
@@ -46,6 +47,7 @@ func startRun(t *testing.T, args ...string) *hubRun {
 
 func startConfig(t testing.TB, cfg Config, env runEnv) *hubRun {
 	t.Helper()
+	before := goleak.IgnoreCurrent()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
@@ -87,6 +89,9 @@ func startConfig(t testing.TB, cfg Config, env runEnv) *hubRun {
 		if err := r.stop(); err != nil {
 			t.Errorf("run: %v", err)
 		}
+		// Everything run started has stopped: the server, the hub, the
+		// log, the demo feed, the streams.
+		goleak.VerifyNone(t, before)
 	})
 	return r
 }
