@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -49,6 +50,12 @@ type Config struct {
 	Heartbeat     time.Duration // 0 disables heartbeats
 	Subscriptions bool
 	Demo          bool
+
+	// Bounds on open subscriptions (0: none), and the proxies trusted to
+	// name the client in X-Forwarded-For for the per-client bound.
+	MaxSubscriptions          int
+	MaxSubscriptionsPerClient int
+	TrustedProxies            []netip.Prefix
 
 	LogFormat string // "text" or "json"
 	LogLevel  slog.Level
@@ -120,7 +127,7 @@ flags:
 // flag.
 func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Writer) (Config, error) {
 	c := Config{}
-	var cors, logLevel, pubKey, subKey, jwtKey string
+	var cors, logLevel, pubKey, subKey, jwtKey, proxies string
 	fs := flag.NewFlagSet("ssehub", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.StringVar(&c.Addr, "addr", "localhost:8080", "`host:port` to listen on")
@@ -135,6 +142,9 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	fs.DurationVar(&c.HistoryAge, "history-age", 0, "drop updates older than this `duration` (0: no age limit)")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", sse.DefaultHeartbeat, "idle `duration` after which subscribers get a keep-alive comment (0: none)")
 	fs.BoolVar(&c.Subscriptions, "subscriptions", false, "enable the active subscriptions API and events")
+	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", 0, "most subscriptions open at once; one more gets 503 and Retry-After (0: no bound)")
+	fs.IntVar(&c.MaxSubscriptionsPerClient, "max-subscriptions-per-client", 0, "most subscriptions open at once from one client address; one more gets 429 (0: no bound)")
+	fs.StringVar(&proxies, "trusted-proxies", "", "comma-separated proxy `addresses` or CIDR prefixes whose X-Forwarded-For names the client")
 	fs.BoolVar(&c.Demo, "demo", false, "publish the demo topic every second (default: true on the development defaults)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log `format`: text or json")
 	fs.StringVar(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
@@ -180,6 +190,20 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 		if o = strings.TrimSpace(o); o != "" {
 			c.CORSOrigins = append(c.CORSOrigins, o)
 		}
+	}
+	for p := range strings.SplitSeq(proxies, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return c, usagef("--trusted-proxies: %q is neither an IP address nor a CIDR prefix", p)
+			}
+			pfx = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, pfx.Masked())
 	}
 	if err := c.validate(); err != nil {
 		return c, err
@@ -227,6 +251,10 @@ func (c *Config) validate() error {
 		return usagef("--history-age %v: must not be negative", c.HistoryAge)
 	case c.Heartbeat < 0:
 		return usagef("--heartbeat %v: must not be negative (0 disables heartbeats)", c.Heartbeat)
+	case c.MaxSubscriptions < 0:
+		return usagef("--max-subscriptions %d: must not be negative", c.MaxSubscriptions)
+	case c.MaxSubscriptionsPerClient < 0:
+		return usagef("--max-subscriptions-per-client %d: must not be negative", c.MaxSubscriptionsPerClient)
 	case c.ShutdownTimeout <= 0:
 		return usagef("--shutdown-timeout %v: must be positive", c.ShutdownTimeout)
 	}

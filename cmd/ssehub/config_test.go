@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -157,6 +158,9 @@ func TestConfigInvalid(t *testing.T) {
 		{[]string{"--log-level", "loud"}, nil, "--log-level"},
 		{[]string{"--cors-origins", "example.com"}, nil, "--cors-origins"},
 		{[]string{"--redis", "http://localhost:6379"}, nil, "--redis"},
+		{[]string{"--max-subscriptions", "-1"}, nil, "--max-subscriptions"},
+		{[]string{"--max-subscriptions-per-client", "-1"}, nil, "--max-subscriptions-per-client"},
+		{[]string{"--trusted-proxies", "10.0.0.0/8,proxy.local"}, nil, "--trusted-proxies"},
 		{[]string{"--anonymous=maybe"}, nil, "-anonymous"},
 		{[]string{"--no-such-flag"}, nil, "no-such-flag"},
 		{[]string{"stray"}, nil, "stray"},
@@ -202,5 +206,16 @@ func TestSsehubExitStatus(t *testing.T) {
 	stderr.Reset()
 	if code := ssehub([]string{"-h"}, noEnv, &stderr); code != 0 {
 		t.Errorf("-h: exit %d", code)
+	}
+}
+
+func TestConfigTrustedProxies(t *testing.T) {
+	c, err := parseConfig([]string{"--trusted-proxies", " 10.1.2.3/8, 192.168.0.7 ,::1"}, noEnv, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.0.7/32"), netip.MustParsePrefix("::1/128")}
+	if !slices.Equal(c.TrustedProxies, want) {
+		t.Errorf("trusted proxies %v, want %v", c.TrustedProxies, want)
 	}
 }

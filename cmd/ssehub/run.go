@@ -119,6 +119,10 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 		Heartbeat:      cfg.Heartbeat,
 		Logger:         log,
 		ObservePublish: m.observePublish,
+
+		MaxSubscriptions:          cfg.MaxSubscriptions,
+		MaxSubscriptionsPerClient: cfg.MaxSubscriptionsPerClient,
+		TrustedProxies:            cfg.TrustedProxies,
 	}
 	if cfg.Heartbeat == 0 {
 		mopts.Heartbeat = -1 // mercure reads 0 as its default

@@ -417,3 +417,13 @@ func TestRunAddrInUse(t *testing.T) {
 		t.Errorf("run on a busy port: %v, want a runtime error naming --addr", err)
 	}
 }
+
+func TestRunSubscriptionLimits(t *testing.T) {
+	r := startRun(t, "--jwt-key", testKey, "--anonymous", "--max-subscriptions", "3", "--max-subscriptions-per-client", "2")
+	c := newClient(t)
+	subscribe(t, c, r.base, "", "", "https://example.com/a")
+	subscribe(t, c, r.base, "", "", "https://example.com/b")
+	if _, err := openSubscription(t, c, r.base, "", "", "https://example.com/c"); statusOf(err) != http.StatusTooManyRequests {
+		t.Errorf("third subscription from one address: %v, want 429", err)
+	}
+}
