@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -64,11 +65,13 @@ type benchConfig struct {
 	seed           uint64
 	quiet          bool
 	name           string
+	scenario       string
 }
 
 // benchResult is the JSON line a run prints.
 type benchResult struct {
 	Name           string     `json:"name,omitempty"`
+	Scenario       string     `json:"scenario,omitempty"`
 	Mode           string     `json:"mode"`
 	Target         string     `json:"target"`
 	Connections    int        `json:"connections"`
@@ -152,6 +155,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the random topic choice")
 	fs.BoolVar(&c.quiet, "quiet", false, "print only the JSON line")
 	fs.StringVar(&c.name, "name", "", "label copied into the JSON line (e.g. the server's name)")
+	fs.StringVar(&c.scenario, "scenario", "", "second label copied into the JSON line")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -246,7 +250,7 @@ func benchRun(parent context.Context, cfg *benchConfig, t *benchTarget, token st
 	// The hard cap: whatever happens, the run ends.
 	ctx, cancel := context.WithTimeout(parent, cfg.connectTimeout+cfg.settle+cfg.duration+cfg.drain+10*time.Second)
 	defer cancel()
-	res := &benchResult{Name: cfg.name, Mode: cfg.mode, Target: t.url.String(), Connections: cfg.conns}
+	res := &benchResult{Name: cfg.name, Scenario: cfg.scenario, Mode: cfg.mode, Target: t.url.String(), Connections: cfg.conns}
 	pidStr := strconv.Itoa(cfg.pid)
 	srv := func() *procStats {
 		if cfg.pid == 0 {
@@ -343,7 +347,9 @@ func benchRun(parent context.Context, cfg *benchConfig, t *benchTarget, token st
 			c.connected.Store(true)
 			connected.Add(1)
 			connecting.Done()
-			sub.read(body, i, c)
+			// A fresh goroutine reads: its stack starts small instead of
+			// keeping the depth dialing and parsing the head grew.
+			readers.Go(func() { sub.read(body, i, c) })
 		})
 	}
 	connecting.Wait()
@@ -353,6 +359,9 @@ func benchRun(parent context.Context, cfg *benchConfig, t *benchTarget, token st
 	if firstErr != nil {
 		res.ConnectError = firstErr.Error()
 	}
+	// Return what connecting left behind (response heads, dial state), so
+	// that the generator's footprint is its connections'.
+	debug.FreeOSMemory()
 	if srv != nil {
 		srv.RSSConnKiB, _ = procRSS(pidStr)
 	}
@@ -403,6 +412,7 @@ func benchRun(parent context.Context, cfg *benchConfig, t *benchTarget, token st
 			res.Dropped++ // ended before the generator closed it
 		}
 	}
+	res.Client.RSSEndKiB, _ = procRSS("self") // with every connection still open
 	if srv != nil {
 		srv.RSSEndKiB, _ = procRSS(pidStr)
 		cpu, _ := procCPU(pidStr)
@@ -416,7 +426,6 @@ func benchRun(parent context.Context, cfg *benchConfig, t *benchTarget, token st
 	res.Seconds = elapsed.Seconds()
 	res.Client.CPUSeconds = (selfCPU() - cpu0).Seconds()
 	res.Client.CPUPercent = 100 * res.Client.CPUSeconds / elapsed.Seconds()
-	res.Client.RSSEndKiB, _ = procRSS("self")
 	if srv != nil {
 		srv.CPUPercent = 100 * srv.CPUSeconds / elapsed.Seconds()
 		if res.Connected > 0 {
