@@ -173,6 +173,9 @@ func TestBinaryResumeAfterRestart(t *testing.T) {
 		t.Fatalf("exit status %d after SIGTERM", code)
 	}
 	tc := time.Now()
+	// Pooled connections to the stopped process are dead; a POST is not
+	// retried on one.
+	c.CloseIdleConnections()
 
 	p = startBinary(t, nil, args...)
 	// Published on the restarted hub while the client may or may not
@@ -314,6 +317,7 @@ func TestBinaryKeyFileReuse(t *testing.T) {
 		t.Error("first run did not log the key's generation")
 	}
 	p.stop(sigterm, waitLong)
+	c.CloseIdleConnections()
 
 	p = startBinary(t, nil, "--addr", "127.0.0.1:0", "--data", dir, "--demo=false")
 	if again, _ := os.ReadFile(path); string(again) != string(key) {
@@ -352,6 +356,7 @@ func TestBinaryConfigFromEnv(t *testing.T) {
 		t.Error("a key was generated although SSEHUB_JWT_KEY is set")
 	}
 	p.stop(sigterm, waitLong)
+	c.CloseIdleConnections()
 
 	// The flag wins over the variable.
 	p = startBinary(t, env, "--anonymous")

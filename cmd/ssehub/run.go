@@ -37,6 +37,9 @@ const (
 	healthTimeout  = 2 * time.Second
 )
 
+// minHMACKey is the shortest HMAC key accepted without a warning.
+const minHMACKey = 32
+
 // historyFileName is the bolt file in the data directory.
 const historyFileName = "history.db"
 
@@ -238,7 +241,15 @@ func cmpErr(a, b error) error {
 // data directory when none is.
 func resolveKeys(cfg Config, log *slog.Logger) (keys, error) {
 	if !cfg.GeneratesKey() {
-		return keys{pub: []byte(cfg.publisherKey()), sub: []byte(cfg.subscriberKey())}, nil
+		k := keys{pub: []byte(cfg.publisherKey()), sub: []byte(cfg.subscriberKey())}
+		if hmacAlg(cfg.JWTAlg) && (len(k.pub) < minHMACKey || len(k.sub) > 0 && len(k.sub) < minHMACKey) {
+			// RFC 7518 asks for a key at least as long as the hash.
+			log.Warn("an HMAC key shorter than 32 bytes can be guessed: use a long random one", "alg", cfg.JWTAlg)
+		}
+		return k, nil
+	}
+	if cfg.Redis != "" {
+		log.Warn("with --redis, set --jwt-key: a generated key is this node's own, so other nodes would reject its tokens")
 	}
 	kf, err := loadOrCreateKey(cfg.DataDir)
 	if err != nil {

@@ -241,7 +241,15 @@ func TestRunHealthzAndMetrics(t *testing.T) {
 	s := subscribe(t, c, r.base, "", "", "https://example.com/m")
 	mustPublish(t, c, r.base, token(t, testKey, []string{"*"}, nil, time.Minute), url.Values{"topic": {"https://example.com/m"}, "data": {"x"}})
 	s.next()
-	_, after := get(t, c, r.base+"/metrics")
+	// The hub counts a delivery once the write returns, which may be just
+	// after the client read the event: wait for the counters to settle.
+	var after string
+	for deadline := time.Now().Add(waitLong); ; time.Sleep(10 * time.Millisecond) {
+		_, after = get(t, c, r.base+"/metrics")
+		if metric(t, after, "ssehub_events_delivered_total") == 1 || time.Now().After(deadline) {
+			break
+		}
+	}
 	for name, want := range map[string]float64{
 		"ssehub_subscribers":                         1,
 		"ssehub_updates_published_total":             1,
