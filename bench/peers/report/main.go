@@ -1,0 +1,130 @@
+// Command report turns the JSON lines of sse bench runs into
+// BENCHMARKS.md: a table per scenario with each figure's ratio to
+// ssehub's, the machine, the commands, and an SVG chart of the latency
+// percentiles.
+//
+// Usage:
+//
+//	report -in results.jsonl -machine machine.txt -commands commands.txt -md BENCHMARKS.md -svg bench/latency.svg
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// result is the part of an sse bench JSON line the report uses.
+type result struct {
+	Name           string   `json:"name"`
+	Scenario       string   `json:"scenario"`
+	Mode           string   `json:"mode"`
+	Connections    int      `json:"connections"`
+	Connected      int      `json:"connected"`
+	ConnectErrors  int      `json:"connect_errors"`
+	ConnectError   string   `json:"connect_error"`
+	ConnectSeconds float64  `json:"connect_seconds"`
+	Dropped        int      `json:"dropped"`
+	Published      uint64   `json:"published"`
+	PublishErrors  uint64   `json:"publish_errors"`
+	PublishError   string   `json:"publish_error"`
+	PublishRate    float64  `json:"publishes_per_sec"`
+	PublishMs      *latency `json:"publish_ms"`
+	Expected       uint64   `json:"expected"`
+	Delivered      uint64   `json:"delivered"`
+	DeliveryRate   float64  `json:"deliveries_per_sec"`
+	Lost           uint64   `json:"lost"`
+	Duplicated     uint64   `json:"duplicated"`
+	OutOfOrder     uint64   `json:"out_of_order"`
+	LatencyMs      *latency `json:"latency_ms"`
+	Server         *proc    `json:"server"`
+	Client         proc     `json:"client"`
+	Seconds        float64  `json:"seconds"`
+	Failed         string   `json:"failed"` // set by run.sh when sse bench failed
+}
+
+type latency struct {
+	P50, P90, P99, Max float64
+	N                  uint64
+}
+
+type proc struct {
+	RSSBeforeKiB   uint64  `json:"rss_before_kib"`
+	RSSEndKiB      uint64  `json:"rss_end_kib"`
+	RSSPerConnByte float64 `json:"rss_per_conn_bytes"`
+	CPUSeconds     float64 `json:"cpu_seconds"`
+	CPUPercent     float64 `json:"cpu_percent"`
+}
+
+func main() {
+	in := flag.String("in", "", "JSON lines of sse bench (required)")
+	machine := flag.String("machine", "", "file of 'key: value' lines describing the machine")
+	commands := flag.String("commands", "", "file of the commands the run executed")
+	md := flag.String("md", "BENCHMARKS.md", "Markdown file to write")
+	svg := flag.String("svg", "bench/latency.svg", "SVG chart to write")
+	flag.Parse()
+	if *in == "" {
+		fmt.Fprintln(os.Stderr, "report: -in is required")
+		os.Exit(2)
+	}
+	rs, err := readResults(*in)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(1)
+	}
+	mach, _ := os.ReadFile(*machine)
+	cmds, _ := os.ReadFile(*commands)
+	rel, err := filepath.Rel(filepath.Dir(*md), *svg)
+	if err != nil {
+		rel = *svg
+	}
+	if err := os.WriteFile(*svg, []byte(chart(rs)), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(1)
+	}
+	if err := os.WriteFile(*md, []byte(markdown(rs, string(mach), string(cmds), filepath.ToSlash(rel))), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(1)
+	}
+}
+
+func readResults(path string) ([]result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var rs []result
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		var r result
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
+		}
+		rs = append(rs, r)
+	}
+	return rs, sc.Err()
+}
+
+// scenarios returns the scenario names in order of first appearance and
+// each one's results.
+func scenarios(rs []result) ([]string, map[string][]result) {
+	var order []string
+	by := map[string][]result{}
+	for _, r := range rs {
+		if _, ok := by[r.Scenario]; !ok {
+			order = append(order, r.Scenario)
+		}
+		by[r.Scenario] = append(by[r.Scenario], r)
+	}
+	return order, by
+}

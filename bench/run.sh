@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# run.sh builds ssehub, the sse generator and the peer servers, runs every
+# server through the same scenarios with 'sse bench', and writes
+# BENCHMARKS.md, bench/latency.svg and the raw bench/results.jsonl.
+#
+# Sizes fit a 2-core machine in a few minutes; override them with the
+# variables below, e.g. IDLE_CONNS=10000 bench/run.sh. SERVERS picks the
+# servers, TARGETS=0 skips ssehub's runs at the issue's target sizes.
+set -euo pipefail
+
+ROOT=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
+cd "$ROOT"
+
+SERVERS=${SERVERS:-"ssehub go-sse r3labs eventsource mercure mercure-local"}
+IDLE_CONNS=${IDLE_CONNS:-5000}
+IDLE_HOLD=${IDLE_HOLD:-3s}
+FANOUT_CONNS=${FANOUT_CONNS:-2000}
+FANOUT_RATE=${FANOUT_RATE:-10}
+TOPIC_CONNS=${TOPIC_CONNS:-2000}
+DURATION=${DURATION:-10s}
+PUBLISHERS=${PUBLISHERS:-64}
+FLOW_PUBLISHERS=${FLOW_PUBLISHERS:-4}
+TARGETS=${TARGETS:-1}
+PORT=${PORT:-18181}
+KEY=bench-only-key-0123456789abcdef0123
+
+WORK=$(mktemp -d /tmp/ssehub-bench.XXXXXX)
+BIN=$WORK/bin
+RESULTS=$WORK/results.jsonl
+COMMANDS=$WORK/commands.txt
+MACHINE=$WORK/machine.txt
+URL=http://127.0.0.1:$PORT/.well-known/mercure
+SERVER_PID=
+
+cleanup() {
+	if [[ -n $SERVER_PID ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+log() { printf '%s\n' "$*" >&2; }
+
+log "building into $BIN"
+mkdir -p "$BIN"
+go build -o "$BIN/ssehub" ./cmd/ssehub
+go build -o "$BIN/sse" ./cmd/sse
+(cd bench/peers && go build -o "$BIN/peers" . && go build -o "$BIN/report" ./report)
+
+{
+	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "commit: $(git rev-parse --short HEAD)"
+	echo "nproc: $(nproc)"
+	echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+	echo "memory: $(free -m | awk '/^Mem:/ {print $2 " MiB"}')"
+	echo "kernel: $(uname -sr)"
+	echo "Go: $(go version | cut -d' ' -f3-)"
+	echo "file descriptor limit: $(ulimit -n)"
+	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+	# What one durable commit costs: the floor under a synced publish.
+	secs=$(cd "$WORK" && dd if=/dev/zero of=dsync bs=4k count=100 oflag=dsync 2>&1 | awk '/copied/ {print $(NF-3)}')
+	echo "synced 4 KiB write (dd oflag=dsync, in \$WORK's file system): $(awk -v s="$secs" 'BEGIN {printf "%.2f ms", s * 10}')"
+	rm -f "$WORK/dsync"
+} >"$MACHINE"
+
+# start_server NAME DATA: starts server NAME on $PORT with a fresh data
+# directory and waits until it accepts connections.
+start_server() {
+	local name=$1 data=$WORK/data-$name-$RANDOM cmd
+	case $name in
+	ssehub) cmd=("$BIN/ssehub" --addr "127.0.0.1:$PORT" --data "$data" --jwt-key "$KEY" --demo=false --log-level warn) ;;
+	*) cmd=("$BIN/peers" -server "$name" -addr "127.0.0.1:$PORT" -data "$data" -jwt-key "$KEY") ;;
+	esac
+	echo "${cmd[*]/#$WORK/\$WORK} &" | sed "s|$KEY|\"\$KEY\"|" >>"$COMMANDS"
+	"${cmd[@]}" >"$WORK/$name.log" 2>&1 &
+	SERVER_PID=$!
+	for _ in $(seq 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	log "$name did not start:"; cat "$WORK/$name.log" >&2
+	return 1
+}
+
+stop_server() {
+	kill "$SERVER_PID" 2>/dev/null || true
+	wait "$SERVER_PID" 2>/dev/null || true
+	SERVER_PID=
+	sleep 1 # let the closed connections leave TIME_WAIT's way
+}
+
+# bench NAME SCENARIO ARGS...: runs one scenario against a fresh server.
+bench() {
+	local name=$1 scenario=$2 line
+	shift 2
+	if ! start_server "$name"; then
+		printf '{"name":"%s","scenario":"%s","failed":"server did not start"}\n' "$name" "$scenario" >>"$RESULTS"
+		return
+	fi
+	printf 'sse bench --name %q --scenario %q %s --jwt-key "$KEY" --pid "$SERVER_PID" %s\n' "$name" "$scenario" "$*" "$URL" >>"$COMMANDS"
+	log "== $name: $scenario"
+	line=$("$BIN/sse" bench --name "$name" --scenario "$scenario" "$@" --jwt-key "$KEY" --pid "$SERVER_PID" "$URL" | tail -n1) || true
+	if [[ $line != \{* ]]; then
+		line=$(printf '{"name":"%s","scenario":"%s","failed":"sse bench printed no result"}' "$name" "$scenario")
+	fi
+	echo "$line" >>"$RESULTS"
+	stop_server
+}
+
+for s in $SERVERS; do
+	bench "$s" "idle, $IDLE_CONNS subscribers" --mode idle -c "$IDLE_CONNS" --duration "$IDLE_HOLD"
+done
+for s in $SERVERS; do
+	bench "$s" "fanout, $FANOUT_CONNS subscribers, $FANOUT_RATE updates/s" --mode fanout -c "$FANOUT_CONNS" --rate "$FANOUT_RATE" --publishers "$FLOW_PUBLISHERS" --duration "$DURATION"
+done
+for s in $SERVERS; do
+	bench "$s" "fanout, $FANOUT_CONNS subscribers, $FLOW_PUBLISHERS publishers flat out" --mode fanout -c "$FANOUT_CONNS" --rate 0 --publishers "$FLOW_PUBLISHERS" --duration "$DURATION"
+done
+for s in $SERVERS; do
+	bench "$s" "topics, $TOPIC_CONNS subscribers, $FLOW_PUBLISHERS publishers flat out" --mode topics -c "$TOPIC_CONNS" --rate 0 --publishers "$FLOW_PUBLISHERS" --duration "$DURATION"
+done
+for s in $SERVERS; do
+	bench "$s" "publish only, $PUBLISHERS publishers" --mode fanout -c 0 --rate 0 --publishers "$PUBLISHERS" --duration 5s
+done
+if [[ $TARGETS == 1 ]]; then
+	bench ssehub "target: idle, 19000 subscribers" --mode idle -c 19000 --duration "$IDLE_HOLD"
+	bench ssehub "target: fanout, 10000 subscribers, 10 updates/s" --mode fanout -c 10000 --rate 10 --publishers "$FLOW_PUBLISHERS" --duration "$DURATION"
+	bench ssehub "target: fanout, 10000 subscribers, flat out" --mode fanout -c 10000 --rate 0 --publishers "$FLOW_PUBLISHERS" --duration "$DURATION"
+fi
+
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$MACHINE"
+cp "$RESULTS" bench/results.jsonl
+"$BIN/report" -in "$RESULTS" -machine "$MACHINE" -commands "$COMMANDS" -md BENCHMARKS.md -svg bench/latency.svg
+log "wrote BENCHMARKS.md, bench/latency.svg and bench/results.jsonl"
