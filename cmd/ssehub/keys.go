@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 )
@@ -92,4 +93,30 @@ func syncDir(dir string) {
 		d.Sync()
 		d.Close()
 	}
+}
+
+// resolveKeys returns the configured keys, or the key generated in the
+// data directory when none is.
+func resolveKeys(cfg Config, log *slog.Logger) (keys, error) {
+	if !cfg.GeneratesKey() {
+		k := keys{pub: []byte(cfg.publisherKey()), sub: []byte(cfg.subscriberKey())}
+		if hmacAlg(cfg.JWTAlg) && (len(k.pub) < minHMACKey || len(k.sub) > 0 && len(k.sub) < minHMACKey) {
+			// RFC 7518 asks for a key at least as long as the hash.
+			log.Warn("an HMAC key shorter than 32 bytes can be guessed: use a long random one", "alg", cfg.JWTAlg)
+		}
+		return k, nil
+	}
+	if cfg.Redis != "" {
+		log.Warn("with --redis, set --jwt-key: a generated key is this node's own, so other nodes would reject its tokens")
+	}
+	kf, err := loadOrCreateKey(cfg.DataDir)
+	if err != nil {
+		return keys{}, fmt.Errorf("--data %s: %w", cfg.DataDir, err)
+	}
+	if kf.Created {
+		log.Info("generated a signing key", "file", kf.Path)
+	} else if kf.Mode&0o077 != 0 {
+		log.Warn("the key file is readable by other users: chmod 600 it", "file", kf.Path, "mode", kf.Mode.String())
+	}
+	return keys{pub: kf.Key, sub: kf.Key, generated: &kf}, nil
 }

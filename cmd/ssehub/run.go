@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/ssehub/ssehub/bolt"
@@ -212,8 +210,17 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 	defer cancel()
 	stopDemo()
 	<-demoDone
+	// Close the hub only once the listener is closed (Shutdown runs its
+	// hooks right after), so that no new subscriber arrives to a closed
+	// hub and gets a 503, which a browser would not retry.
+	listenerClosed := make(chan struct{})
+	srv.RegisterOnShutdown(func() { close(listenerClosed) })
 	shut := make(chan error, 1)
 	go func() { shut <- srv.Shutdown(sctx) }()
+	select {
+	case <-listenerClosed:
+	case <-sctx.Done():
+	}
 	if cerr := h.Close(sctx); cerr != nil {
 		log.Warn("closing the hub", "err", cerr)
 	}
@@ -235,32 +242,6 @@ func cmpErr(a, b error) error {
 		return a
 	}
 	return b
-}
-
-// resolveKeys returns the configured keys, or the key generated in the
-// data directory when none is.
-func resolveKeys(cfg Config, log *slog.Logger) (keys, error) {
-	if !cfg.GeneratesKey() {
-		k := keys{pub: []byte(cfg.publisherKey()), sub: []byte(cfg.subscriberKey())}
-		if hmacAlg(cfg.JWTAlg) && (len(k.pub) < minHMACKey || len(k.sub) > 0 && len(k.sub) < minHMACKey) {
-			// RFC 7518 asks for a key at least as long as the hash.
-			log.Warn("an HMAC key shorter than 32 bytes can be guessed: use a long random one", "alg", cfg.JWTAlg)
-		}
-		return k, nil
-	}
-	if cfg.Redis != "" {
-		log.Warn("with --redis, set --jwt-key: a generated key is this node's own, so other nodes would reject its tokens")
-	}
-	kf, err := loadOrCreateKey(cfg.DataDir)
-	if err != nil {
-		return keys{}, fmt.Errorf("--data %s: %w", cfg.DataDir, err)
-	}
-	if kf.Created {
-		log.Info("generated a signing key", "file", kf.Path)
-	} else if kf.Mode&0o077 != 0 {
-		log.Warn("the key file is readable by other users: chmod 600 it", "file", kf.Path, "mode", kf.Mode.String())
-	}
-	return keys{pub: kf.Key, sub: kf.Key, generated: &kf}, nil
 }
 
 // openStore opens the log the configuration names: Redis, or a bolt file in
@@ -311,85 +292,4 @@ func mercureFlag(cfg Config, opts mercure.Options) string {
 		return "--jwt-key"
 	}
 	return "--cors-origins"
-}
-
-// bound applies the per-request limits the server's own timeouts cannot:
-// a deadline for reading a body, and the end of GET streams at shutdown.
-func bound(next http.Handler, streams context.Context) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			ctx, cancel := context.WithCancel(r.Context())
-			defer cancel()
-			stop := context.AfterFunc(streams, cancel)
-			defer stop()
-			next.ServeHTTP(w, r.WithContext(ctx))
-			return
-		}
-		// Errors mean the connection cannot take deadlines (HTTP/2 has
-		// its own flow control); the body limit still applies.
-		http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
-		next.ServeHTTP(w, r)
-	})
-}
-
-// healthz answers 200 "ok" when the log answers, 503 with the reason when
-// it does not.
-func healthz(l hub.Log) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
-		defer cancel()
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		if _, err := l.Last(ctx); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "log: %v\n", err)
-			return
-		}
-		io.WriteString(w, "ok")
-	})
-}
-
-// baseURL is the URL clients reach the hub at: the configured host (or
-// localhost for a wildcard one) and the port actually bound.
-func baseURL(addr string, bound net.Addr) string {
-	host, port, _ := net.SplitHostPort(addr)
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "localhost"
-	}
-	if ta, ok := bound.(*net.TCPAddr); ok {
-		port = strconv.Itoa(ta.Port)
-	}
-	return "http://" + net.JoinHostPort(host, port)
-}
-
-// announce tells the developer how to use the hub. On the development
-// defaults that includes a publish command with a ready token, both in the
-// log and on stderr, where it is easy to copy.
-func announce(w io.Writer, log *slog.Logger, cfg Config, base string, k keys) {
-	subscribe := base + mercure.Path + "?topic=" + url.QueryEscape(demo.Topic)
-	switch {
-	case cfg.DevDefaults():
-		tok, err := mintToken(k.pub, []string{"*"}, nil, printedTokenTTL, time.Now())
-		if err != nil {
-			log.Error("minting the development token", "err", err)
-			return
-		}
-		publish := fmt.Sprintf("curl -d topic=%s -d data=hello -H 'Authorization: Bearer %s' %s",
-			demo.Topic, tok, base+mercure.Path)
-		log.Info("development defaults: anyone on this machine may subscribe; publish with the printed command",
-			"publish", publish, "subscribe", subscribe, "page", base+"/", "key_file", k.generated.Path)
-		fmt.Fprintf(w, `
-ssehub is ready (development defaults)
-  demo page:  %s/
-  dashboard:  %s/dashboard
-  subscribe:  curl -N '%s'
-  publish:    %s
-  (the token is valid for %v and may publish to any topic; the key is in %s)
-
-`, base, base, subscribe, publish, printedTokenTTL, k.generated.Path)
-	case k.generated != nil:
-		log.Info("publishers need a token signed with the generated key",
-			"key_file", k.generated.Path,
-			"mint", fmt.Sprintf(`sse token --jwt-key "$(cat %s)" --publish '*'`, k.generated.Path))
-	}
 }

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/ssehub/ssehub/internal/demo"
+	"github.com/ssehub/ssehub/mercure"
+)
+
+// announce tells the developer how to use the hub. On the development
+// defaults that includes a publish command with a ready token, both in the
+// log and on stderr, where it is easy to copy.
+func announce(w io.Writer, log *slog.Logger, cfg Config, base string, k keys) {
+	subscribe := base + mercure.Path + "?topic=" + url.QueryEscape(demo.Topic)
+	switch {
+	case cfg.DevDefaults():
+		tok, err := mintToken(k.pub, []string{"*"}, nil, printedTokenTTL, time.Now())
+		if err != nil {
+			log.Error("minting the development token", "err", err)
+			return
+		}
+		publish := fmt.Sprintf("curl -d topic=%s -d data=hello -H 'Authorization: Bearer %s' %s",
+			demo.Topic, tok, base+mercure.Path)
+		log.Info("development defaults: anyone on this machine may subscribe; publish with the printed command",
+			"publish", publish, "subscribe", subscribe, "page", base+"/", "key_file", k.generated.Path)
+		fmt.Fprintf(w, `
+ssehub is ready (development defaults)
+  demo page:  %s/
+  dashboard:  %s/dashboard
+  subscribe:  curl -N '%s'
+  publish:    %s
+  (the token is valid for %v and may publish to any topic; the key is in %s)
+
+`, base, base, subscribe, publish, printedTokenTTL, k.generated.Path)
+	case k.generated != nil:
+		log.Info("publishers need a token signed with the generated key",
+			"key_file", k.generated.Path,
+			"mint", fmt.Sprintf(`sse token --jwt-key "$(cat %s)" --publish '*'`, k.generated.Path))
+	}
+}

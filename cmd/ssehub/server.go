@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/ssehub/ssehub/hub"
+)
+
+// bound applies the per-request limits the server's own timeouts cannot:
+// a deadline for reading a body, and the end of GET streams at shutdown.
+func bound(next http.Handler, streams context.Context) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			ctx, cancel := context.WithCancel(r.Context())
+			defer cancel()
+			stop := context.AfterFunc(streams, cancel)
+			defer stop()
+			next.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+		// Errors mean the connection cannot take deadlines (HTTP/2 has
+		// its own flow control); the body limit still applies.
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// healthz answers 200 "ok" when the log answers, 503 with the reason when
+// it does not.
+func healthz(l hub.Log) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if _, err := l.Last(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "log: %v\n", err)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+}
+
+// baseURL is the URL clients reach the hub at: the configured host (or
+// localhost for a wildcard one) and the port actually bound.
+func baseURL(addr string, bound net.Addr) string {
+	host, port, _ := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	if ta, ok := bound.(*net.TCPAddr); ok {
+		port = strconv.Itoa(ta.Port)
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
