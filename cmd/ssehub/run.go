@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/ssehub/ssehub/bolt"
@@ -150,6 +151,7 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 
 	streams, endStreams := context.WithCancel(context.Background())
 	defer endStreams()
+	var draining atomic.Bool
 	mux := http.NewServeMux()
 	mux.Handle(mercure.Path, mh)
 	mux.Handle(mercure.Path+"/", mh) // the subscriptions API
@@ -157,7 +159,7 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 	mux.Handle("GET /metrics", m.handler())
 	mux.Handle("/", wh)
 	srv := &http.Server{
-		Handler:           bound(mux, streams),
+		Handler:           bound(mux, streams, &draining),
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
@@ -211,8 +213,9 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 	stopDemo()
 	<-demoDone
 	// Close the hub only once the listener is closed (Shutdown runs its
-	// hooks right after), so that no new subscriber arrives to a closed
-	// hub and gets a 503, which a browser would not retry.
+	// hooks right after) and GETs on open connections are dropped, so that
+	// no subscriber meets a closed hub and gets a 503, which a browser
+	// would not retry.
 	listenerClosed := make(chan struct{})
 	srv.RegisterOnShutdown(func() { close(listenerClosed) })
 	shut := make(chan error, 1)
@@ -221,6 +224,7 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 	case <-listenerClosed:
 	case <-sctx.Done():
 	}
+	draining.Store(true)
 	if cerr := h.Close(sctx); cerr != nil {
 		log.Warn("closing the hub", "err", cerr)
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
@@ -14,9 +15,16 @@ import (
 
 // bound applies the per-request limits the server's own timeouts cannot:
 // a deadline for reading a body, and the end of GET streams at shutdown.
-func bound(next http.Handler, streams context.Context) http.Handler {
+// Once draining is set, a GET that arrives on a connection already open
+// (keep-alive) has the connection dropped instead of an answer: for a
+// stream that may be an EventSource reconnecting, which retries after a
+// network error but gives up for good after an error status.
+func bound(next http.Handler, streams context.Context, draining *atomic.Bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			if draining.Load() {
+				panic(http.ErrAbortHandler) // the server closes the connection silently
+			}
 			ctx, cancel := context.WithCancel(r.Context())
 			defer cancel()
 			stop := context.AfterFunc(streams, cancel)
