@@ -218,7 +218,7 @@ func (s *sub) ended() error {
 	}
 }
 
-// parseToken checks tok against key and returns its mercure claim, as a
+// parseClaims checks tok against key and returns its claims, as a
 // hub reads it.
 func parseClaims(t testing.TB, key, tok string) tokenClaims {
 	t.Helper()
