@@ -35,6 +35,9 @@ func ssehub(args []string, lookupEnv func(string) (string, bool), stderr io.Writ
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal starts a graceful shutdown; restoring the default
+	// handling lets a second one end the process at once.
+	context.AfterFunc(ctx, stop)
 	err = run(ctx, cfg, runEnv{Logger: newLogger(cfg, stderr), Stderr: stderr})
 	var ue *usageError
 	switch {
