@@ -159,6 +159,18 @@ func (p *hubProc) logTail() string {
 	return strings.Join(p.tail, "\n")
 }
 
+// diag describes the process for a failure message: whether it is still
+// running, how it ended, and the tail of its log.
+func (p *hubProc) diag() string {
+	state := "running"
+	select {
+	case <-p.exit:
+		state = "exited: " + p.cmd.ProcessState.String()
+	default:
+	}
+	return fmt.Sprintf("ssehub pid %d %s; log tail:\n%s", p.pid, state, p.logTail())
+}
+
 // warnings returns how many warnings or errors with msg the hub logged.
 func (p *hubProc) warnings(msg string) int {
 	p.mu.Lock()

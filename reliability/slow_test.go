@@ -168,7 +168,7 @@ func runFanout(t *testing.T, n, slow int, stall bool) fanResult {
 		<-tick.C
 		data := strconv.FormatInt(time.Now().UnixNano(), 10) + " " + pad
 		if _, err := publish(ctx, c, h.url, tok, url.Values{"topic": {topic}, "data": {data}}); err != nil {
-			t.Fatalf("publish: %v", err)
+			t.Fatalf("publish: %v\n%s", err, h.diag())
 		}
 		published++
 		if stall && slowGoneAfter == 0 && published%fanRate == 0 {
