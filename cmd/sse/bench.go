@@ -89,7 +89,8 @@ type benchResult struct {
 	Expected       uint64     `json:"expected"`
 	Delivered      uint64     `json:"delivered"`
 	DeliveryRate   float64    `json:"deliveries_per_sec"`
-	Lost           uint64     `json:"lost"`
+	Lost           uint64     `json:"lost"`        // skipped, or owed to a dropped connection
+	Undelivered    uint64     `json:"undelivered"` // not received by the end of --drain on a live connection
 	Duplicated     uint64     `json:"duplicated"`
 	OutOfOrder     uint64     `json:"out_of_order"`
 	Malformed      uint64     `json:"malformed"`
@@ -408,8 +409,9 @@ func benchRun(parent context.Context, cfg *benchConfig, t *benchTarget, token st
 		}
 	}
 	for i := range conns {
-		if conns[i].ended.Load() && conns[i].endErr != nil {
-			res.Dropped++ // ended before the generator closed it
+		if conns[i].connected.Load() && conns[i].ended.Load() {
+			conns[i].dropped = true // ended before the generator closed it
+			res.Dropped++
 		}
 	}
 	res.Client.RSSEndKiB, _ = procRSS("self") // with every connection still open
@@ -455,9 +457,18 @@ func benchRun(parent context.Context, cfg *benchConfig, t *benchTarget, token st
 			res.Duplicated += c.seq.dup
 			res.OutOfOrder += c.seq.ooo
 			res.Malformed += c.seq.malformed
-			if c.seq.unique < want {
-				res.Lost += want - c.seq.unique
+			if c.seq.unique >= want {
+				continue
 			}
+			missing := want - c.seq.unique
+			if !c.dropped && want > c.seq.max {
+				// The tail after the newest received may still be on its
+				// way on a live connection: late, not known to be lost.
+				tail := want - c.seq.max
+				res.Undelivered += tail
+				missing -= tail
+			}
+			res.Lost += missing
 		}
 		if runErr == nil && res.Published == 0 && res.PublishErrors > 0 {
 			runErr = fmt.Errorf("every publish failed: %v", pub.err)

@@ -92,8 +92,8 @@ func printBenchSummary(w io.Writer, r *benchResult) {
 		if l := r.PublishMs; l != nil {
 			fmt.Fprintf(w, "  publish      p50 %.3fms  p90 %.3fms  p99 %.3fms  max %.3fms\n", l.P50, l.P90, l.P99, l.Max)
 		}
-		fmt.Fprintf(w, "  delivered    %d of %d (%.0f/s): lost %d, duplicated %d, out of order %d, malformed %d\n",
-			r.Delivered, r.Expected, r.DeliveryRate, r.Lost, r.Duplicated, r.OutOfOrder, r.Malformed)
+		fmt.Fprintf(w, "  delivered    %d of %d (%.0f/s): lost %d, undelivered at the end %d, duplicated %d, out of order %d, malformed %d\n",
+			r.Delivered, r.Expected, r.DeliveryRate, r.Lost, r.Undelivered, r.Duplicated, r.OutOfOrder, r.Malformed)
 		if l := r.LatencyMs; l != nil {
 			fmt.Fprintf(w, "  latency      p50 %.3fms  p90 %.3fms  p99 %.3fms  max %.3fms\n", l.P50, l.P90, l.P99, l.Max)
 		}

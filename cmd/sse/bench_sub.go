@@ -69,6 +69,7 @@ type subConn struct {
 	connected atomic.Bool   // the response head was 200
 	ended     atomic.Bool   // the connection is over
 	endErr    error         // why, written before ended is set
+	dropped   bool          // ended before the run closed it; set by the run
 
 	seq seqTracker // owned by the connection's goroutine until ended
 }

@@ -237,45 +237,67 @@ func TestBenchBadFlags(t *testing.T) {
 	}
 }
 
-// TestBenchDetectsLossAndDuplicates runs the generator against a server
-// that skips, repeats and reorders updates, which it must count.
+// TestBenchDetectsLossAndDuplicates runs the generator against servers
+// that skip, repeat, reorder and withhold updates, or hang up, which it
+// must count.
 func TestBenchDetectsLossAndDuplicates(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t) })
-	updates := make(chan string, 100)
-	ctx, cancel := context.WithCancel(context.Background())
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
-			updates <- r.FormValue("data")
-			return
-		}
-		w.Header().Set("Content-Type", "text/event-stream")
-		w.WriteHeader(http.StatusOK)
-		w.(http.Flusher).Flush()
-		var seen []string
-		for {
-			select {
-			case d := <-updates:
-				seen = append(seen, d)
-			case <-r.Context().Done():
-				return
-			case <-ctx.Done():
-				return
-			}
-			if len(seen) == 6 {
-				// 1 2 2 4 3 6: 5 lost, 2 duplicated, 3 late.
-				for _, i := range []int{0, 1, 1, 3, 2, 5} {
-					w.Write([]byte("event: x\nid: 1\ndata: " + seen[i] + "\n\n"))
+	for _, tc := range []struct {
+		name                              string
+		order                             []int // indexes of the 6 published updates to send
+		hangUp                            bool
+		delivered, lost, undelivered, dup uint64
+		ooo, dropped                      int
+	}{
+		// 1 2 2 4 3 6: 5 lost, 2 duplicated, 3 late.
+		{name: "gaps", order: []int{0, 1, 1, 3, 2, 5}, delivered: 5, lost: 1, dup: 1, ooo: 1},
+		// 1 2 4: 3 skipped, 5 and 6 perhaps still coming.
+		{name: "tail", order: []int{0, 1, 3}, delivered: 3, lost: 1, undelivered: 2},
+		// The same, but the connection is gone: nothing more can come.
+		{name: "hang-up", order: []int{0, 1, 3}, hangUp: true, delivered: 3, lost: 3, dropped: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Cleanup(func() { goleak.VerifyNone(t) })
+			updates := make(chan string, 100)
+			ctx, cancel := context.WithCancel(context.Background())
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPost {
+					updates <- r.FormValue("data")
+					return
 				}
-				w.Write([]byte("data: not ours\n\n"))
+				w.Header().Set("Content-Type", "text/event-stream")
+				w.WriteHeader(http.StatusOK)
 				w.(http.Flusher).Flush()
+				var seen []string
+				for {
+					select {
+					case d := <-updates:
+						seen = append(seen, d)
+					case <-r.Context().Done():
+						return
+					case <-ctx.Done():
+						return
+					}
+					if len(seen) == 6 {
+						for _, i := range tc.order {
+							w.Write([]byte("event: x\nid: 1\ndata: " + seen[i] + "\n\n"))
+						}
+						w.Write([]byte("data: not ours\n\n"))
+						w.(http.Flusher).Flush()
+						if tc.hangUp {
+							return
+						}
+					}
+				}
+			}))
+			defer srv.Close()
+			defer cancel()
+			r, _ := benchJSON(t, "-c", "1", "--rate", "0", "--events", "6", "--drain", "300ms", "--settle", "0s", srv.URL)
+			if r.Published != 6 || r.Expected != 6 || r.Delivered != tc.delivered || r.Lost != tc.lost || r.Undelivered != tc.undelivered ||
+				r.Duplicated != tc.dup || r.OutOfOrder != uint64(tc.ooo) || r.Malformed != 1 || r.Dropped != tc.dropped {
+				t.Errorf("published %d expected %d delivered %d lost %d undelivered %d dup %d ooo %d malformed %d dropped %d, want 6 6 %d %d %d %d %d 1 %d",
+					r.Published, r.Expected, r.Delivered, r.Lost, r.Undelivered, r.Duplicated, r.OutOfOrder, r.Malformed, r.Dropped,
+					tc.delivered, tc.lost, tc.undelivered, tc.dup, tc.ooo, tc.dropped)
 			}
-		}
-	}))
-	defer srv.Close()
-	defer cancel()
-	r, _ := benchJSON(t, "-c", "1", "--rate", "0", "--events", "6", "--drain", "300ms", "--settle", "0s", srv.URL)
-	if r.Published != 6 || r.Expected != 6 || r.Delivered != 5 || r.Lost != 1 || r.Duplicated != 1 || r.OutOfOrder != 1 || r.Malformed != 1 {
-		t.Errorf("published %d expected %d delivered %d lost %d dup %d ooo %d malformed %d, want 6 6 5 1 1 1 1",
-			r.Published, r.Expected, r.Delivered, r.Lost, r.Duplicated, r.OutOfOrder, r.Malformed)
+		})
 	}
 }

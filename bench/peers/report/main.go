@@ -38,6 +38,7 @@ type result struct {
 	Delivered      uint64   `json:"delivered"`
 	DeliveryRate   float64  `json:"deliveries_per_sec"`
 	Lost           uint64   `json:"lost"`
+	Undelivered    uint64   `json:"undelivered"`
 	Duplicated     uint64   `json:"duplicated"`
 	OutOfOrder     uint64   `json:"out_of_order"`
 	LatencyMs      *latency `json:"latency_ms"`

@@ -58,6 +58,7 @@ var (
 		{"p99", latencyOf(func(l *latency) float64 { return l.P99 }), "%.1f ms", true},
 		{"max", latencyOf(func(l *latency) float64 { return l.Max }), "%.1f ms", true},
 		{"lost", func(r result) (float64, bool) { return float64(r.Lost), true }, "%.0f", false},
+		{"late at end", func(r result) (float64, bool) { return float64(r.Undelivered), true }, "%.0f", false},
 		{"dup", func(r result) (float64, bool) { return float64(r.Duplicated), true }, "%.0f", false},
 		{"out of order", func(r result) (float64, bool) { return float64(r.OutOfOrder), true }, "%.0f", false},
 		{"dropped conns", func(r result) (float64, bool) { return float64(r.Dropped), true }, "%.0f", false},

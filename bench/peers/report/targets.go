@@ -80,5 +80,11 @@ const notes = `## What differs between the servers
   duplicated are exact whatever the publishers.
 - **Rates.** Scenarios at a fixed rate hold it only while the publishers
   keep up; "publishes/s" says what was achieved.
+- **Lost and late.** "lost" counts updates skipped on a connection (a
+  later one arrived, this one never did) and everything owed to a
+  connection the server closed; "late at end" counts updates a live
+  connection had not received when the generator stopped waiting
+  (--drain, 5 s after the last publish): a server that is behind, not
+  necessarily one that drops.
 
 `
