@@ -39,7 +39,7 @@ func newMetrics(h *hub.Hub, historySize func(context.Context) (int, error), logg
 	}
 	m.reg.MustRegister(
 		m.publish,
-		&hubCollector{hub: h, historySize: historySize, log: logger},
+		newHubCollector(h, historySize, logger),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -54,22 +54,6 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-var (
-	descSubscribers = prometheus.NewDesc("ssehub_subscribers",
-		"Subscribers currently connected.", nil, nil)
-	descPublished = prometheus.NewDesc("ssehub_updates_published_total",
-		"Updates stored by this hub's publishers.", nil, nil)
-	descDelivered = prometheus.NewDesc("ssehub_events_delivered_total",
-		"Events written to subscribers, replayed ones included.", nil, nil)
-	descSlow = prometheus.NewDesc("ssehub_slow_subscribers_disconnected_total",
-		"Subscribers disconnected because they did not keep up.", nil, nil)
-	descSelectors = prometheus.NewDesc("ssehub_subscribed_selectors",
-		"Distinct topic selectors subscribed, by kind: exact topics, or templates and *.", []string{"kind"}, nil)
-	descPosition = prometheus.NewDesc("ssehub_log_position",
-		"Seq of the last update fanned out to subscribers.", nil, nil)
-	descHistory = prometheus.NewDesc("ssehub_history_updates",
-		"Updates kept in the log for replay.", nil, nil)
-)
 
 // hubCollector reads hub.Stats at scrape time, so the figures are the
 // hub's own counters rather than copies that could drift.
@@ -77,23 +61,47 @@ type hubCollector struct {
 	hub         *hub.Hub
 	historySize func(context.Context) (int, error)
 	log         *slog.Logger
+
+	subscribers, published, delivered, slow, selectors, position, history *prometheus.Desc
+}
+
+func newHubCollector(h *hub.Hub, historySize func(context.Context) (int, error), logger *slog.Logger) *hubCollector {
+	return &hubCollector{
+		hub:         h,
+		historySize: historySize,
+		log:         logger,
+		subscribers: prometheus.NewDesc("ssehub_subscribers",
+			"Subscribers currently connected.", nil, nil),
+		published: prometheus.NewDesc("ssehub_updates_published_total",
+			"Updates stored by this hub's publishers.", nil, nil),
+		delivered: prometheus.NewDesc("ssehub_events_delivered_total",
+			"Events written to subscribers, replayed ones included.", nil, nil),
+		slow: prometheus.NewDesc("ssehub_slow_subscribers_disconnected_total",
+			"Subscribers disconnected because they did not keep up.", nil, nil),
+		selectors: prometheus.NewDesc("ssehub_subscribed_selectors",
+			"Distinct topic selectors subscribed, by kind: exact topics, or templates and *.", []string{"kind"}, nil),
+		position: prometheus.NewDesc("ssehub_log_position",
+			"Seq of the last update fanned out to subscribers.", nil, nil),
+		history: prometheus.NewDesc("ssehub_history_updates",
+			"Updates kept in the log for replay.", nil, nil),
+	}
 }
 
 func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSubscribers, descPublished, descDelivered, descSlow, descSelectors, descPosition, descHistory} {
+	for _, d := range []*prometheus.Desc{c.subscribers, c.published, c.delivered, c.slow, c.selectors, c.position, c.history} {
 		ch <- d
 	}
 }
 
 func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.hub.Stats()
-	ch <- prometheus.MustNewConstMetric(descSubscribers, prometheus.GaugeValue, float64(st.Subscribers))
-	ch <- prometheus.MustNewConstMetric(descPublished, prometheus.CounterValue, float64(st.Published))
-	ch <- prometheus.MustNewConstMetric(descDelivered, prometheus.CounterValue, float64(st.Delivered))
-	ch <- prometheus.MustNewConstMetric(descSlow, prometheus.CounterValue, float64(st.SlowDisconnects))
-	ch <- prometheus.MustNewConstMetric(descSelectors, prometheus.GaugeValue, float64(st.Topics), "topic")
-	ch <- prometheus.MustNewConstMetric(descSelectors, prometheus.GaugeValue, float64(st.Templates), "template")
-	ch <- prometheus.MustNewConstMetric(descPosition, prometheus.GaugeValue, float64(st.Position))
+	ch <- prometheus.MustNewConstMetric(c.subscribers, prometheus.GaugeValue, float64(st.Subscribers))
+	ch <- prometheus.MustNewConstMetric(c.published, prometheus.CounterValue, float64(st.Published))
+	ch <- prometheus.MustNewConstMetric(c.delivered, prometheus.CounterValue, float64(st.Delivered))
+	ch <- prometheus.MustNewConstMetric(c.slow, prometheus.CounterValue, float64(st.SlowDisconnects))
+	ch <- prometheus.MustNewConstMetric(c.selectors, prometheus.GaugeValue, float64(st.Topics), "topic")
+	ch <- prometheus.MustNewConstMetric(c.selectors, prometheus.GaugeValue, float64(st.Templates), "template")
+	ch <- prometheus.MustNewConstMetric(c.position, prometheus.GaugeValue, float64(st.Position))
 	if c.historySize == nil {
 		return
 	}
@@ -106,5 +114,5 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 		c.log.Warn("metrics: cannot read the history size", "err", err)
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(descHistory, prometheus.GaugeValue, float64(n))
+	ch <- prometheus.MustNewConstMetric(c.history, prometheus.GaugeValue, float64(n))
 }
