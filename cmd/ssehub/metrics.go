@@ -54,7 +54,6 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-
 // hubCollector reads hub.Stats at scrape time, so the figures are the
 // hub's own counters rather than copies that could drift.
 type hubCollector struct {
