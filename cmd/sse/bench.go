@@ -7,11 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"runtime/debug"
-	"strconv"
-	"sync"
-	"sync/atomic"
+	"os"
 	"time"
 )
 
@@ -27,7 +23,9 @@ URL?topic=T, updates are form POSTs to URL. Modes:
   topics  --connections subscribers on a topic each, updates to random ones
 
 Every update's data is "SEQ UNIXNANOS": subscribers check the sequence and
-measure publish-to-receipt latency. The target must resolve to loopback
+measure publish-to-receipt latency. One process holds at most ~19,900
+connections (its file descriptor limit); --procs K spreads them over K
+child processes and adds their figures up. The target must resolve to loopback
 addresses only. A readable summary goes to standard error, one JSON line
 to standard output.
 
@@ -66,6 +64,9 @@ type benchConfig struct {
 	quiet          bool
 	name           string
 	scenario       string
+	procs          int
+	child          bool // a child of a --procs run
+	childFirst     int  // its first connection's number
 }
 
 // benchResult is the JSON line a run prints.
@@ -75,6 +76,7 @@ type benchResult struct {
 	Mode           string     `json:"mode"`
 	Target         string     `json:"target"`
 	Connections    int        `json:"connections"`
+	Procs          int        `json:"procs"`
 	Connected      int        `json:"connected"`
 	ConnectErrors  int        `json:"connect_errors"`
 	ConnectError   string     `json:"connect_error,omitempty"`
@@ -157,6 +159,9 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
 	fs.BoolVar(&c.quiet, "quiet", false, "print only the JSON line")
 	fs.StringVar(&c.name, "name", "", "label copied into the JSON line (e.g. the server's name)")
 	fs.StringVar(&c.scenario, "scenario", "", "second label copied into the JSON line")
+	fs.IntVar(&c.procs, "procs", 1, "generator processes to spread the connections over, for more than one process may hold")
+	fs.BoolVar(&c.child, "child", false, "internal: run as one of the processes of a --procs run")
+	fs.IntVar(&c.childFirst, "child-first", 0, "internal: the number of a --child's first connection")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -191,12 +196,28 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
 		return nil, errors.New("--jwt-key and --token: give one or the other")
 	case c.pid < 0:
 		return nil, fmt.Errorf("--pid %d: must be a process id", c.pid)
+	case c.procs < 1 || c.procs > 64:
+		return nil, fmt.Errorf("--procs %d: want 1 to 64", c.procs)
+	case c.procs > 1 && c.procs > c.conns:
+		return nil, fmt.Errorf("--procs %d: more processes than --connections %d", c.procs, c.conns)
+	case c.childFirst < 0:
+		return nil, fmt.Errorf("--child-first %d: must not be negative", c.childFirst)
 	}
 	c.url = fs.Arg(0)
 	return c, nil
 }
 
 func runBench(ctx context.Context, args []string, e env) int {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = os.Args[0]
+	}
+	return runBenchAs(ctx, args, e, []string{exe, "bench"})
+}
+
+// runBenchAs runs sse bench; self is the command that runs 'sse bench' in
+// a child process of a --procs run.
+func runBenchAs(ctx context.Context, args []string, e env, self []string) int {
 	cfg, err := parseBenchFlags(args, e.stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -208,9 +229,9 @@ func runBench(ctx context.Context, args []string, e env) int {
 	if limit, fds, err := maxConnections(); err != nil {
 		fmt.Fprintln(e.stderr, "sse bench: reading the file descriptor limit:", err)
 		return 1
-	} else if cfg.conns > limit {
-		fmt.Fprintf(e.stderr, "sse bench: --connections %d: one process may hold at most %d connections (file descriptor limit %d, %d kept for other uses); run several sse bench processes with a share each and add up their results\n",
-			cfg.conns, limit, fds, fdReserve)
+	} else if share := (cfg.conns + cfg.procs - 1) / cfg.procs; share > limit {
+		fmt.Fprintf(e.stderr, "sse bench: --connections %d over --procs %d: one process may hold at most %d connections (file descriptor limit %d, %d kept for other uses); spread them over several processes with --procs %d or more\n",
+			cfg.conns, cfg.procs, limit, fds, fdReserve, (cfg.conns+limit-1)/limit)
 		return 2
 	}
 	t, err := resolveTarget(ctx, cfg.url)
@@ -226,7 +247,14 @@ func runBench(ctx context.Context, args []string, e env) int {
 			return 1
 		}
 	}
-	res, err := benchRun(ctx, cfg, t, token, e.stderr)
+	if cfg.child {
+		if err := benchChild(ctx, cfg, t, token, e.stdin, e.stdout); err != nil {
+			fmt.Fprintln(e.stderr, "sse bench:", err)
+			return 1
+		}
+		return 0
+	}
+	res, err := benchRun(ctx, cfg, t, token, e.stderr, self)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "sse bench:", err)
 		if res == nil {
@@ -242,245 +270,4 @@ func runBench(ctx context.Context, args []string, e env) int {
 		return 1
 	}
 	return 0
-}
-
-// benchRun connects the subscribers, publishes as the mode asks and
-// gathers the figures. A non-nil result with an error is a run that went
-// wrong but measured something worth printing.
-func benchRun(parent context.Context, cfg *benchConfig, t *benchTarget, token string, stderr io.Writer) (*benchResult, error) {
-	// The hard cap: whatever happens, the run ends.
-	ctx, cancel := context.WithTimeout(parent, cfg.connectTimeout+cfg.settle+cfg.duration+cfg.drain+10*time.Second)
-	defer cancel()
-	res := &benchResult{Name: cfg.name, Scenario: cfg.scenario, Mode: cfg.mode, Target: t.url.String(), Connections: cfg.conns}
-	pidStr := strconv.Itoa(cfg.pid)
-	srv := func() *procStats {
-		if cfg.pid == 0 {
-			return nil
-		}
-		return &procStats{PID: cfg.pid}
-	}()
-	start := time.Now()
-	cpu0 := selfCPU()
-	var srvCPU0 time.Duration
-	if srv != nil {
-		var err error
-		if srv.RSSBeforeKiB, err = procRSS(pidStr); err != nil {
-			return nil, fmt.Errorf("--pid %d: %w", cfg.pid, err)
-		}
-		srvCPU0, _ = procCPU(pidStr)
-	}
-
-	ntopics := 1
-	if cfg.mode == "topics" {
-		ntopics = cfg.conns
-	}
-	topics := make([]string, ntopics)
-	for i := range topics {
-		topics[i] = cfg.topic
-		if cfg.mode == "topics" {
-			topics[i] = cfg.topic + "/" + itoa(i)
-		}
-	}
-	shards := make([]*histogram, 8)
-	for i := range shards {
-		shards[i] = new(histogram)
-	}
-	host := t.url.Host
-	sub := &subscriber{
-		target:     t.addr,
-		host:       host,
-		requestURI: func(i int) string { return topicURI(t.url, topics[i]) },
-		token:      token,
-		dialer:     t.sourceDialer(cfg.conns, cfg.connectTimeout, cfg.perSource),
-		hist:       shards,
-	}
-
-	// Connect.
-	conns := make([]subConn, cfg.conns)
-	connCtx, closeConns := context.WithCancel(ctx)
-	defer closeConns()
-	var (
-		readers     sync.WaitGroup
-		connecting  sync.WaitGroup
-		connected   atomic.Int64
-		connErrs    atomic.Int64
-		firstErrMu  sync.Mutex
-		firstErr    error
-		sem         = make(chan struct{}, cfg.dialers)
-		dialCtx, cd = context.WithTimeout(connCtx, cfg.connectTimeout)
-	)
-	defer cd()
-	stopProgress := startProgress(stderr, cfg, func() string {
-		var got uint64
-		for i := range conns {
-			got += conns[i].received.Load()
-		}
-		return fmt.Sprintf("connected %d/%d  errors %d  received %d", connected.Load(), cfg.conns, connErrs.Load(), got)
-	})
-	defer stopProgress()
-	for i := range conns {
-		c := &conns[i]
-		if cfg.mode == "topics" {
-			c.topic = i
-		}
-		connecting.Add(1)
-		readers.Go(func() {
-			select {
-			case sem <- struct{}{}:
-			case <-dialCtx.Done():
-				connErrs.Add(1)
-				connecting.Done()
-				return
-			}
-			body, err := sub.connect(dialCtx, connCtx, i, c)
-			<-sem
-			if err != nil {
-				connErrs.Add(1)
-				firstErrMu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				firstErrMu.Unlock()
-				c.ended.Store(true)
-				connecting.Done()
-				return
-			}
-			c.connected.Store(true)
-			connected.Add(1)
-			connecting.Done()
-			// A fresh goroutine reads: its stack starts small instead of
-			// keeping the depth dialing and parsing the head grew.
-			readers.Go(func() { sub.read(body, i, c) })
-		})
-	}
-	connecting.Wait()
-	res.ConnectSeconds = time.Since(start).Seconds()
-	res.Connected = int(connected.Load())
-	res.ConnectErrors = int(connErrs.Load())
-	if firstErr != nil {
-		res.ConnectError = firstErr.Error()
-	}
-	// Return what connecting left behind (response heads, dial state), so
-	// that the generator's footprint is its connections'.
-	debug.FreeOSMemory()
-	if srv != nil {
-		srv.RSSConnKiB, _ = procRSS(pidStr)
-	}
-	var runErr error
-	if cfg.conns > 0 && res.Connected == 0 {
-		runErr = fmt.Errorf("no subscriber connected: %v", firstErr)
-	}
-
-	var pub *publisher
-	var deliverySpan time.Duration // first publish to last delivery
-	if runErr == nil {
-		switch cfg.mode {
-		case "idle":
-			sleepCtx(ctx, cfg.duration)
-		default:
-			pub = newPublisher(t.url.String(), token, topics, cfg.publishers)
-			defer pub.client.CloseIdleConnections()
-			sleepCtx(ctx, cfg.settle)
-			pubStart := time.Now()
-			pctx, pcancel := context.WithTimeout(ctx, cfg.duration)
-			events := cfg.events
-			if events == 0 && cfg.rate > 0 {
-				events = max(1, int(cfg.rate*cfg.duration.Seconds()))
-			}
-			rng := rand.New(rand.NewPCG(cfg.seed, 0x5eed))
-			pick := func() int { return 0 }
-			if ntopics > 1 {
-				pick = func() int { return rng.IntN(ntopics) }
-			}
-			pub.run(ctx, pctx, events, cfg.rate, cfg.publishers, pick)
-			pcancel()
-			res.PublishSeconds = time.Since(pubStart).Seconds()
-			drainDeadline := time.Now().Add(cfg.drain)
-			for time.Now().Before(drainDeadline) && !allDelivered(conns, pub) && ctx.Err() == nil {
-				sleepCtx(ctx, 20*time.Millisecond)
-			}
-			var last int64
-			for i := range conns {
-				last = max(last, conns[i].lastRecv.Load())
-			}
-			if last > 0 {
-				deliverySpan = time.Duration(last - pubStart.UnixNano())
-			}
-		}
-	}
-	for i := range conns {
-		if conns[i].connected.Load() && conns[i].ended.Load() {
-			conns[i].dropped = true // ended before the generator closed it
-			res.Dropped++
-		}
-	}
-	res.Client.RSSEndKiB, _ = procRSS("self") // with every connection still open
-	if srv != nil {
-		srv.RSSEndKiB, _ = procRSS(pidStr)
-		cpu, _ := procCPU(pidStr)
-		srv.CPUSeconds = (cpu - srvCPU0).Seconds()
-	}
-	closeConns()
-	readers.Wait()
-	stopProgress()
-
-	elapsed := time.Since(start)
-	res.Seconds = elapsed.Seconds()
-	res.Client.CPUSeconds = (selfCPU() - cpu0).Seconds()
-	res.Client.CPUPercent = 100 * res.Client.CPUSeconds / elapsed.Seconds()
-	if srv != nil {
-		srv.CPUPercent = 100 * srv.CPUSeconds / elapsed.Seconds()
-		if res.Connected > 0 {
-			peak := max(srv.RSSConnKiB, srv.RSSEndKiB)
-			srv.RSSPerConnByte = float64(int64(peak)-int64(srv.RSSBeforeKiB)) * 1024 / float64(res.Connected)
-		}
-		res.Server = srv
-	}
-	if pub != nil {
-		res.Published = pub.total()
-		res.PublishErrors = pub.failed.Load()
-		if pub.err != nil {
-			res.PublishError = pub.err.Error()
-		}
-		if res.PublishSeconds > 0 {
-			res.PublishRate = float64(res.Published) / res.PublishSeconds
-		}
-		res.PublishMs = latencyOf(&pub.hist)
-		for i := range conns {
-			c := &conns[i]
-			if !c.connected.Load() {
-				continue
-			}
-			want := pub.ok[c.topic].Load()
-			res.Expected += want
-			res.Delivered += c.seq.unique
-			res.Duplicated += c.seq.dup
-			res.OutOfOrder += c.seq.ooo
-			res.Malformed += c.seq.malformed
-			if c.seq.unique >= want {
-				continue
-			}
-			missing := want - c.seq.unique
-			if !c.dropped && want > c.seq.max {
-				// The tail after the newest received may still be on its
-				// way on a live connection: late, not known to be lost.
-				tail := want - c.seq.max
-				res.Undelivered += tail
-				missing -= tail
-			}
-			res.Lost += missing
-		}
-		if runErr == nil && res.Published == 0 && res.PublishErrors > 0 {
-			runErr = fmt.Errorf("every publish failed: %v", pub.err)
-		}
-		var all histogram
-		for _, h := range shards {
-			all.merge(h)
-		}
-		res.LatencyMs = latencyOf(&all)
-		if deliverySpan > 0 {
-			res.DeliveryRate = float64(res.Delivered) / deliverySpan.Seconds()
-		}
-	}
-	return res, runErr
 }

@@ -18,18 +18,6 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
-// allDelivered reports whether every live connection received every update
-// published to its topic.
-func allDelivered(conns []subConn, p *publisher) bool {
-	for i := range conns {
-		c := &conns[i]
-		if c.connected.Load() && !c.ended.Load() && c.received.Load() < p.ok[c.topic].Load() {
-			return false
-		}
-	}
-	return true
-}
-
 // isTerminal reports whether w is a character device, where a progress
 // line that rewrites itself is welcome.
 func isTerminal(w io.Writer) bool {

@@ -208,7 +208,7 @@ func TestBenchRefusesTooManyConnections(t *testing.T) {
 		t.Skip(err)
 	}
 	code, stdout, stderr := bench(t, "-c", strconv.Itoa(limit+1), "http://127.0.0.1:1/")
-	if code != 2 || stdout != "" || !strings.Contains(stderr, "--connections") || !strings.Contains(stderr, "several sse bench processes") {
+	if code != 2 || stdout != "" || !strings.Contains(stderr, "--connections") || !strings.Contains(stderr, "--procs 2") {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
@@ -299,5 +299,76 @@ func TestBenchDetectsLossAndDuplicates(t *testing.T) {
 					tc.delivered, tc.lost, tc.undelivered, tc.dup, tc.ooo, tc.dropped)
 			}
 		})
+	}
+}
+
+// TestBenchChildHelper is not a test: it is the child process of the
+// --procs tests, running sse with the arguments after "--".
+func TestBenchChildHelper(t *testing.T) {
+	if os.Getenv("SSE_BENCH_CHILD_HELPER") != "1" {
+		t.Skip("the child process of the --procs tests")
+	}
+	args := os.Args
+	for i, a := range args {
+		if a == "--" {
+			args = args[i+1:]
+			break
+		}
+	}
+	os.Exit(run(context.Background(), args, env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}))
+}
+
+// benchProcs runs 'sse bench args' in-process with child processes that
+// are this test binary.
+func benchProcs(t *testing.T, args ...string) benchResult {
+	t.Helper()
+	t.Setenv("SSE_BENCH_CHILD_HELPER", "1")
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	self := []string{os.Args[0], "-test.run=^TestBenchChildHelper$", "--", "bench"}
+	code := runBenchAs(ctx, args, env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb}, self)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out.String(), errb.String())
+	}
+	var r benchResult
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("JSON line: %v: %s", err, out.String())
+	}
+	t.Logf("summary:\n%s", errb.String())
+	return r
+}
+
+func TestBenchProcsFanout(t *testing.T) {
+	url := benchHub(t)
+	r := benchProcs(t, "--procs", "3", "-c", "100", "--rate", "0", "--events", "30", "--settle", "50ms", "--jwt-key", benchKey, url)
+	if r.Procs != 3 || r.Connected != 100 || r.Published != 30 {
+		t.Fatalf("procs %d connected %d published %d: %s %s", r.Procs, r.Connected, r.Published, r.ConnectError, r.PublishError)
+	}
+	if r.Expected != 3000 || r.Delivered != 3000 || r.Lost != 0 || r.Undelivered != 0 || r.Duplicated != 0 || r.OutOfOrder != 0 {
+		t.Errorf("expected %d delivered %d lost %d undelivered %d dup %d ooo %d", r.Expected, r.Delivered, r.Lost, r.Undelivered, r.Duplicated, r.OutOfOrder)
+	}
+	checkLatency(t, r.LatencyMs, 3000)
+	if r.DeliveryRate <= 0 || r.Client.CPUSeconds <= 0 || r.Client.RSSEndKiB == 0 {
+		t.Errorf("deliveries/s %v, generator %+v", r.DeliveryRate, r.Client)
+	}
+}
+
+func TestBenchProcsTopics(t *testing.T) {
+	url := benchHub(t)
+	// 25 connections per source address: the children's connections
+	// 0-39 and 40-79 come from 127.0.0.2-5 by their global numbers.
+	r := benchProcs(t, "--mode", "topics", "--procs", "2", "-c", "80", "--per-source", "25", "--rate", "0", "--events", "200",
+		"--settle", "50ms", "--jwt-key", benchKey, url)
+	if r.Connected != 80 || r.Published != 200 || r.Expected != 200 || r.Delivered != 200 || r.Lost != 0 || r.Duplicated != 0 {
+		t.Errorf("connected %d published %d expected %d delivered %d lost %d dup %d", r.Connected, r.Published, r.Expected, r.Delivered, r.Lost, r.Duplicated)
+	}
+}
+
+func TestBenchProcsIdle(t *testing.T) {
+	url := benchHub(t)
+	r := benchProcs(t, "--mode", "idle", "--procs", "2", "-c", "60", "--duration", "100ms", "--jwt-key", benchKey, "--pid", strconv.Itoa(os.Getpid()), url)
+	if r.Connected != 60 || r.Dropped != 0 || r.Server == nil || r.Server.RSSEndKiB == 0 {
+		t.Errorf("connected %d dropped %d server %+v", r.Connected, r.Dropped, r.Server)
 	}
 }

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"time"
+)
+
+// benchTopics returns the topic names of a run's connections first to
+// first+n: one shared topic in fanout and idle modes, one per connection in
+// topics mode.
+func benchTopics(cfg *benchConfig, first, n int) []string {
+	if cfg.mode != "topics" {
+		return []string{cfg.topic}
+	}
+	topics := make([]string, n)
+	for i := range topics {
+		topics[i] = cfg.topic + "/" + strconv.Itoa(first+i)
+	}
+	return topics
+}
+
+// newBenchSubscriber returns the dialing and reading side of connections
+// first to first+n.
+func newBenchSubscriber(cfg *benchConfig, t *benchTarget, token string, first, n int) *subscriber {
+	topics := benchTopics(cfg, first, n)
+	dial := t.sourceDialer(first+n, cfg.connectTimeout, cfg.perSource)
+	shards := make([]*histogram, 8)
+	for i := range shards {
+		shards[i] = new(histogram)
+	}
+	return &subscriber{
+		target:     t.addr,
+		host:       t.url.Host,
+		requestURI: func(i int) string { return topicURI(t.url, topics[i]) },
+		token:      token,
+		dialer:     func(i int) *net.Dialer { return dial(first + i) },
+		hist:       shards,
+	}
+}
+
+// benchRun connects the subscribers, publishes as the mode asks and
+// gathers the figures. A non-nil result with an error is a run that went
+// wrong but measured something worth printing.
+func benchRun(parent context.Context, cfg *benchConfig, t *benchTarget, token string, stderr io.Writer, self []string) (*benchResult, error) {
+	// The hard cap: whatever happens, the run ends.
+	ctx, cancel := context.WithTimeout(parent, cfg.connectTimeout+cfg.settle+cfg.duration+cfg.drain+10*time.Second)
+	defer cancel()
+	res := &benchResult{Name: cfg.name, Scenario: cfg.scenario, Mode: cfg.mode, Target: t.url.String(), Connections: cfg.conns, Procs: max(cfg.procs, 1)}
+	var srv *serverWatch
+	if cfg.pid != 0 {
+		var err error
+		if srv, err = watchServer(cfg.pid); err != nil {
+			return nil, err
+		}
+	}
+	start := time.Now()
+	cpu0 := selfCPU()
+
+	var fl fleet
+	if cfg.procs > 1 {
+		fl = newProcFleet(cfg, self, token, stderr)
+	} else {
+		fl = newLocalFleet(newBenchSubscriber(cfg, t, token, 0, cfg.conns), cfg.conns, cfg.mode == "topics", cfg.dialers, cfg.connectTimeout)
+	}
+	stopProgress := startProgress(stderr, cfg, fl.status)
+	defer stopProgress()
+	cs := fl.connect(ctx)
+	res.ConnectSeconds = time.Since(start).Seconds()
+	res.Connected, res.ConnectErrors, res.ConnectError = cs.connected, cs.errors, cs.firstErr
+	srv.connected()
+	var runErr error
+	if cfg.conns > 0 && res.Connected == 0 {
+		runErr = fmt.Errorf("no subscriber connected: %s", cs.firstErr)
+	}
+
+	var pub *publisher
+	var want []uint64
+	var pubStart time.Time
+	if runErr == nil {
+		switch cfg.mode {
+		case "idle":
+			sleepCtx(ctx, cfg.duration)
+		default:
+			topics := benchTopics(cfg, 0, cfg.conns)
+			pub = newPublisher(t.url.String(), token, topics, cfg.publishers)
+			defer pub.client.CloseIdleConnections()
+			sleepCtx(ctx, cfg.settle)
+			pubStart = time.Now()
+			stop, stopCancel := context.WithTimeout(ctx, cfg.duration)
+			events := cfg.events
+			if events == 0 && cfg.rate > 0 {
+				events = max(1, int(cfg.rate*cfg.duration.Seconds()))
+			}
+			rng := rand.New(rand.NewPCG(cfg.seed, 0x5eed))
+			pick := func() int { return 0 }
+			if len(topics) > 1 {
+				pick = func() int { return rng.IntN(len(topics)) }
+			}
+			pub.run(ctx, stop, events, cfg.rate, cfg.publishers, pick)
+			stopCancel()
+			res.PublishSeconds = time.Since(pubStart).Seconds()
+			want = make([]uint64, len(topics))
+			for i := range want {
+				want[i] = pub.ok[i].Load()
+			}
+		}
+	}
+	tl := fl.finish(ctx, want, cfg.drain, srv.end)
+	stopProgress()
+
+	elapsed := time.Since(start)
+	res.Seconds = elapsed.Seconds()
+	res.Dropped = tl.dropped
+	res.Client.CPUSeconds = (selfCPU() - cpu0 + tl.clientCPU).Seconds()
+	res.Client.CPUPercent = 100 * res.Client.CPUSeconds / elapsed.Seconds()
+	res.Client.RSSEndKiB = tl.clientRSSKiB
+	res.Server = srv.stats(elapsed, res.Connected)
+	if pub != nil {
+		res.Published = pub.total()
+		res.PublishErrors = pub.failed.Load()
+		if pub.err != nil {
+			res.PublishError = pub.err.Error()
+		}
+		if res.PublishSeconds > 0 {
+			res.PublishRate = float64(res.Published) / res.PublishSeconds
+		}
+		res.PublishMs = latencyOf(&pub.hist)
+		res.Expected, res.Delivered, res.Lost, res.Undelivered = tl.expected, tl.delivered, tl.lost, tl.undelivered
+		res.Duplicated, res.OutOfOrder, res.Malformed = tl.dup, tl.ooo, tl.malformed
+		res.LatencyMs = latencyOf(tl.hist)
+		if span := time.Duration(tl.lastRecv - pubStart.UnixNano()); tl.lastRecv > 0 && span > 0 {
+			res.DeliveryRate = float64(res.Delivered) / span.Seconds()
+		}
+		if runErr == nil && res.Published == 0 && res.PublishErrors > 0 {
+			runErr = fmt.Errorf("every publish failed: %v", pub.err)
+		}
+	}
+	return res, runErr
+}
+
+// serverWatch samples the server process's memory and CPU over a run. Its
+// methods do nothing on a nil *serverWatch (no --pid).
+type serverWatch struct {
+	pid  string
+	cpu0 time.Duration
+	s    procStats
+}
+
+func watchServer(pid int) (*serverWatch, error) {
+	w := &serverWatch{pid: strconv.Itoa(pid), s: procStats{PID: pid}}
+	var err error
+	if w.s.RSSBeforeKiB, err = procRSS(w.pid); err != nil {
+		return nil, fmt.Errorf("--pid %d: %w", pid, err)
+	}
+	w.cpu0, _ = procCPU(w.pid)
+	return w, nil
+}
+
+// connected samples the memory once every subscriber has connected.
+func (w *serverWatch) connected() {
+	if w != nil {
+		w.s.RSSConnKiB, _ = procRSS(w.pid)
+	}
+}
+
+// end samples memory and CPU at the end, connections still open.
+func (w *serverWatch) end() {
+	if w != nil {
+		w.s.RSSEndKiB, _ = procRSS(w.pid)
+		cpu, _ := procCPU(w.pid)
+		w.s.CPUSeconds = (cpu - w.cpu0).Seconds()
+	}
+}
+
+func (w *serverWatch) stats(elapsed time.Duration, connected int) *procStats {
+	if w == nil {
+		return nil
+	}
+	s := w.s
+	s.CPUPercent = 100 * s.CPUSeconds / elapsed.Seconds()
+	if connected > 0 {
+		peak := max(s.RSSConnKiB, s.RSSEndKiB)
+		s.RSSPerConnByte = float64(int64(peak)-int64(s.RSSBeforeKiB)) * 1024 / float64(connected)
+	}
+	return &s
+}
