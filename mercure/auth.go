@@ -51,7 +51,7 @@ type tokenClaims struct {
 	Mercure *Claims `json:"mercure"`
 	// Namespaced is the same claim under its collision-resistant name,
 	// which Mercure 0.x accepts too and prefers when both are present.
-	Namespaced *Claims `json:"https://mercure.rocks/"`
+	Namespaced *Claims `json:"https://mercure.rocks/,omitempty"`
 }
 
 // verifier checks tokens signed for one role (publisher or subscriber) with

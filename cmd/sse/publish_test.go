@@ -262,3 +262,10 @@ func newHTTPClient(t *testing.T) *http.Client {
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr}
 }
+
+// mercureToken is the JWT body as a Mercure hub reads it, declared here so
+// the test checks the wire shape independently of the signing code.
+type mercureToken struct {
+	jwt.RegisteredClaims
+	Mercure mercure.Claims `json:"mercure"`
+}

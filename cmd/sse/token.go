@@ -7,8 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/ssehub/ssehub/mercure"
 )
 
@@ -26,33 +24,13 @@ flags:
 // defaultTokenTTL is how long a token from 'sse token' lasts by default.
 const defaultTokenTTL = time.Hour
 
-// mercureToken is the JWT body a Mercure hub verifies: the registered
-// claims and the mercure claim, in mercure's own shape.
-type mercureToken struct {
-	jwt.RegisteredClaims
-	Mercure mercure.Claims `json:"mercure"`
-}
-
 // signToken returns an HS256 token signed with key. A ttl of 0 gives a
 // token that never expires.
 func signToken(key []byte, publish, subscribe []string, subject string, ttl time.Duration, now time.Time) (string, error) {
 	if len(key) == 0 {
 		return "", errors.New("--jwt-key: must not be empty")
 	}
-	c := mercureToken{Mercure: mercure.Claims{Publish: publish, Subscribe: subscribe}}
-	// Empty lists rather than null: some hubs reject a null claim.
-	if c.Mercure.Publish == nil {
-		c.Mercure.Publish = []string{}
-	}
-	if c.Mercure.Subscribe == nil {
-		c.Mercure.Subscribe = []string{}
-	}
-	c.Subject = subject
-	c.IssuedAt = jwt.NewNumericDate(now)
-	if ttl > 0 {
-		c.ExpiresAt = jwt.NewNumericDate(now.Add(ttl))
-	}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(key)
+	return mercure.NewToken(key, mercure.Claims{Publish: publish, Subscribe: subscribe}, subject, now, ttl)
 }
 
 // runToken implements 'sse token'.

@@ -229,3 +229,10 @@ func parseClaims(t testing.TB, key, tok string) tokenClaims {
 	}
 	return c
 }
+
+// tokenClaims is the JWT body as a Mercure hub reads it, declared here so
+// the tests check the wire shape independently of the signing code.
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	Mercure mercure.Claims `json:"mercure"`
+}
