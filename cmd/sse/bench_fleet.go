@@ -48,6 +48,7 @@ type localFleet struct {
 	conns   []subConn
 	dialers int
 	timeout time.Duration
+	ordered bool // updates are published one at a time, so in sequence order
 
 	readers   sync.WaitGroup
 	connected atomic.Int64
@@ -55,9 +56,9 @@ type localFleet struct {
 	close     context.CancelFunc
 }
 
-func newLocalFleet(sub *subscriber, n int, topicPerConn bool, dialers int, timeout time.Duration) *localFleet {
-	f := &localFleet{sub: sub, conns: make([]subConn, n), dialers: dialers, timeout: timeout}
-	if topicPerConn {
+func newLocalFleet(sub *subscriber, n int, cfg *benchConfig) *localFleet {
+	f := &localFleet{sub: sub, conns: make([]subConn, n), dialers: cfg.dialers, timeout: cfg.connectTimeout, ordered: cfg.publishers == 1}
+	if cfg.mode == "topics" {
 		for i := range f.conns {
 			f.conns[i].topic = i
 		}
@@ -177,9 +178,17 @@ func (f *localFleet) finish(ctx context.Context, want []uint64, drain time.Durat
 			continue
 		}
 		missing := w - c.seq.unique
-		if !c.dropped && w > c.seq.max {
-			// The tail after the newest received may still be on its way
-			// on a live connection: late, not known to be lost.
+		switch {
+		case c.dropped:
+			// Nothing more can come.
+		case !f.ordered:
+			// Concurrent publishes may be stored in any order: a number
+			// skipped over may still be on its way.
+			t.undelivered += missing
+			missing = 0
+		case w > c.seq.max:
+			// The tail after the newest received may still be on its way;
+			// numbers skipped over will not come.
 			tail := w - c.seq.max
 			t.undelivered += tail
 			missing -= tail

@@ -61,7 +61,7 @@ func benchChild(ctx context.Context, cfg *benchConfig, t *benchTarget, token str
 	defer cancel()
 	cpu0 := selfCPU()
 	sub := newBenchSubscriber(cfg, t, token, cfg.childFirst, cfg.conns)
-	fl := newLocalFleet(sub, cfg.conns, cfg.mode == "topics", cfg.dialers, cfg.connectTimeout)
+	fl := newLocalFleet(sub, cfg.conns, cfg)
 	cs := fl.connect(ctx)
 	enc := json.NewEncoder(out)
 	if err := enc.Encode(childMsg{Ready: true, Connected: cs.connected, Errors: cs.errors, FirstErr: cs.firstErr}); err != nil {
@@ -134,7 +134,8 @@ func (f *procFleet) childArgs(first, n int) []string {
 		"--mode", c.mode, "--connections", strconv.Itoa(n), "--topic", c.topic,
 		"--connect-timeout", c.connectTimeout.String(), "--duration", c.duration.String(),
 		"--settle", c.settle.String(), "--drain", c.drain.String(),
-		"--dial-concurrency", strconv.Itoa(c.dialers), "--per-source", strconv.Itoa(c.perSource), "--quiet")
+		"--dial-concurrency", strconv.Itoa(c.dialers), "--per-source", strconv.Itoa(c.perSource),
+		"--publishers", strconv.Itoa(c.publishers), "--quiet")
 	if f.token != "" {
 		args = append(args, "--token", f.token)
 	}

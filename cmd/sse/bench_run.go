@@ -65,7 +65,7 @@ func benchRun(parent context.Context, cfg *benchConfig, t *benchTarget, token st
 	if cfg.procs > 1 {
 		fl = newProcFleet(cfg, self, token, stderr)
 	} else {
-		fl = newLocalFleet(newBenchSubscriber(cfg, t, token, 0, cfg.conns), cfg.conns, cfg.mode == "topics", cfg.dialers, cfg.connectTimeout)
+		fl = newLocalFleet(newBenchSubscriber(cfg, t, token, 0, cfg.conns), cfg.conns, cfg)
 	}
 	stopProgress := startProgress(stderr, cfg, fl.status)
 	defer stopProgress()
