@@ -3,7 +3,7 @@
 # server through the same scenarios with 'sse bench', and writes
 # BENCHMARKS.md, bench/latency.svg and the raw bench/results.jsonl.
 #
-# Sizes fit a 2-core machine in a few minutes; override them with the
+# Sizes fit a 2-core machine in about ten minutes; override them with the
 # variables below, e.g. IDLE_CONNS=10000 bench/run.sh. SERVERS picks the
 # servers, TARGETS=0 skips ssehub's runs at the target sizes.
 set -euo pipefail
@@ -114,6 +114,9 @@ for s in $SERVERS; do
 done
 for s in $SERVERS; do
 	bench "$s" "fanout, $FANOUT_CONNS subscribers, $FLOW_PUBLISHERS publishers flat out" --mode fanout -c "$FANOUT_CONNS" --rate 0 --publishers "$FLOW_PUBLISHERS" --duration "$DURATION"
+done
+for s in $SERVERS; do
+	bench "$s" "fanout, $FANOUT_CONNS subscribers, 1 publisher flat out" --mode fanout -c "$FANOUT_CONNS" --rate 0 --publishers 1 --duration "$DURATION"
 done
 for s in $SERVERS; do
 	bench "$s" "topics, $TOPIC_CONNS subscribers, $FLOW_PUBLISHERS publishers flat out" --mode topics -c "$TOPIC_CONNS" --rate 0 --publishers "$FLOW_PUBLISHERS" --duration "$DURATION"

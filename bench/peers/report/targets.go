@@ -76,15 +76,15 @@ const notes = `## What differs between the servers
   updates an id as the hubs do.
 - **Ordering.** With several publishers, updates sent at the same time
   may be stored in either order, so "out of order" then counts concurrent
-  publishes overtaking each other, not reordering by the server; lost and
-  duplicated are exact whatever the publishers.
+  publishes overtaking each other, not reordering by the server. Only the
+  one-publisher scenario checks order and tells losses from late arrivals
+  exactly; duplicates are exact in every scenario.
 - **Rates.** Scenarios at a fixed rate hold it only while the publishers
   keep up; "publishes/s" says what was achieved.
-- **Lost and late.** "lost" counts updates skipped on a connection (a
-  later one arrived, this one never did) and everything owed to a
-  connection the server closed; "late at end" counts updates a live
-  connection had not received when the generator stopped waiting
-  (--drain, 5 s after the last publish): a server that is behind, not
-  necessarily one that drops.
-
+- **Lost and late.** "lost" counts updates a connection will not get: ones
+  skipped over (a later one arrived first; one publisher only) and
+  everything owed to a connection the server closed. "late at end" counts
+  updates a live connection had not received when the generator stopped
+  waiting (--drain, 5 s after the last publish): a server that is behind,
+  not necessarily one that drops.
 `
