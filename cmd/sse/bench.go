@@ -67,6 +67,7 @@ type benchConfig struct {
 	procs          int
 	child          bool // a child of a --procs run
 	childFirst     int  // its first connection's number
+	cpuProfile     string
 }
 
 // benchResult is the JSON line a run prints.
@@ -159,6 +160,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
 	fs.BoolVar(&c.quiet, "quiet", false, "print only the JSON line")
 	fs.StringVar(&c.name, "name", "", "label copied into the JSON line (e.g. the server's name)")
 	fs.StringVar(&c.scenario, "scenario", "", "second label copied into the JSON line")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the generator's CPU profile to `file`")
 	fs.IntVar(&c.procs, "procs", 1, "generator processes to spread the connections over, for more than one process may hold")
 	fs.BoolVar(&c.child, "child", false, "internal: run as one of the processes of a --procs run")
 	fs.IntVar(&c.childFirst, "child-first", 0, "internal: the number of a --child's first connection")
@@ -246,6 +248,14 @@ func runBenchAs(ctx context.Context, args []string, e env, self []string) int {
 			fmt.Fprintln(e.stderr, "sse bench: minting the token:", err)
 			return 1
 		}
+	}
+	if cfg.cpuProfile != "" {
+		stop, err := startCPUProfile(cfg.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(e.stderr, "sse bench: --cpuprofile:", err)
+			return 2
+		}
+		defer stop()
 	}
 	if cfg.child {
 		if err := benchChild(ctx, cfg, t, token, e.stdin, e.stdout); err != nil {

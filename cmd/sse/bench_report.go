@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"time"
 )
@@ -91,4 +92,21 @@ func printBenchSummary(w io.Writer, r *benchResult) {
 			s.PID, s.RSSBeforeKiB, s.RSSConnKiB, s.RSSEndKiB, s.RSSPerConnByte, s.CPUSeconds, s.CPUPercent)
 	}
 	fmt.Fprintf(w, "  generator    RSS %d KiB, CPU %.2fs (%.0f%%), %.2fs in all\n", r.Client.RSSEndKiB, r.Client.CPUSeconds, r.Client.CPUPercent, r.Seconds)
+}
+
+// startCPUProfile profiles this process into file until the returned
+// function is called.
+func startCPUProfile(file string) (func(), error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

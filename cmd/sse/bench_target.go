@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"runtime"
 	"strconv"
 	"time"
 )
@@ -71,7 +72,9 @@ func resolveTarget(ctx context.Context, raw string) (*benchTarget, error) {
 // their number is not bounded by one address's ephemeral port range.
 func (t *benchTarget) sourceDialer(n int, timeout time.Duration, perSource int) func(i int) *net.Dialer {
 	base := &net.Dialer{Timeout: timeout}
-	if t.ip.To4() == nil || perSource <= 0 {
+	// Only Linux routes all of 127.0.0.0/8 to the loopback interface
+	// without configuration.
+	if t.ip.To4() == nil || perSource <= 0 || runtime.GOOS != "linux" {
 		return func(int) *net.Dialer { return base }
 	}
 	dialers := make([]*net.Dialer, (n+perSource-1)/perSource)

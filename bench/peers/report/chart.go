@@ -70,14 +70,14 @@ func chart(rs []result) string {
 		}
 		group := by[s]
 		slot := plotW / float64(len(group))
-		bw := slot / 4
+		bw := min(slot/4, 24.0)
 		for i, r := range group {
 			sx := x0 + float64(i)*slot
 			if l := r.LatencyMs; l != nil {
 				for k, v := range []float64{l.P50, l.P90, l.P99} {
 					yy := y(v)
 					fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s %s: %.2f ms</title></rect>`+"\n",
-						sx+bw/2+float64(k)*bw, yy, bw, rowTop+top+plotH-yy, colors[k], html.EscapeString(s), html.EscapeString(r.Name), names[k], v)
+						sx+slot/2-1.5*bw+float64(k)*bw, yy, bw, rowTop+top+plotH-yy, colors[k], html.EscapeString(s), html.EscapeString(r.Name), names[k], v)
 				}
 			}
 			ly := rowTop + top + plotH + 16
