@@ -25,9 +25,9 @@ URL?topic=T, updates are form POSTs to URL. Modes:
 Every update's data is "SEQ UNIXNANOS": subscribers check the sequence and
 measure publish-to-receipt latency. One process holds at most ~19,900
 connections (its file descriptor limit); --procs K spreads them over K
-child processes and adds their figures up. The target must resolve to loopback
-addresses only. A readable summary goes to standard error, one JSON line
-to standard output.
+child processes and adds their figures up. The target must resolve to
+loopback addresses only. A readable summary goes to standard error, one
+JSON line to standard output.
 
 Exit status: 0 after a run, 1 if it could not run (no subscriber
 connected, every publish failed), 2 on bad usage or a refused target.

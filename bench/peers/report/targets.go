@@ -81,6 +81,12 @@ const notes = `## What differs between the servers
   exactly; duplicates are exact in every scenario.
 - **Rates.** Scenarios at a fixed rate hold it only while the publishers
   keep up; "publishes/s" says what was achieved.
+- **The generator** holds one goroutine and 4 KiB of buffers per
+  connection (its RSS per connection is in the idle tables) and spends
+  about two thirds of its CPU in read(2), one read per event per
+  connection. In the flat-out scenarios it takes 60–90 % of a core of the
+  two the machine has, CPU the server does not get: those figures are
+  the pair's, not the server's ceiling.
 - **Lost and late.** "lost" counts updates a connection will not get: ones
   skipped over (a later one arrived first; one publisher only) and
   everything owed to a connection the server closed. "late at end" counts
