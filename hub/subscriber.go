@@ -68,11 +68,13 @@ type Subscriber struct {
 	skip       uint64 // fan-out ignores updates with Seq ≤ skip (already replayed)
 	mark       uint64 // the last Seq fan-out considered: dedupes across selectors
 
-	// Under mu: the queue the fan-out fills and Run drains.
-	mu    sync.Mutex
-	q     [][]byte
-	state int
-	wake  chan struct{} // buffered(1): there is something for Run to look at
+	// Under mu: the queue the fan-out fills and Run or Drain empties.
+	mu       sync.Mutex
+	q        [][]byte
+	state    int
+	wake     chan struct{} // buffered(1): there is something for Run to look at
+	ready    func()        // Attach's callback, nil if none
+	notified bool          // ready was called and Drain has not run since
 
 	// Run's own.
 	ran   atomic.Bool
@@ -82,7 +84,8 @@ type Subscriber struct {
 
 // Subscribe validates s and resolves its LastEventID against the log. A
 // live-only subscriber is subscribed at once: from the moment Subscribe
-// returns it queues every new update it matches, so call Run or Close soon.
+// returns it queues every new update it matches, so call Run (or Replay
+// and Attach) or Close soon.
 // A subscriber with a LastEventID goes live when Run has replayed its
 // history.
 //
@@ -352,13 +355,15 @@ func (s *Subscriber) enqueue(e []byte, limit int) bool {
 	case len(s.q) >= limit:
 		s.state = stateSlow
 		s.q = nil
+		ready := s.notifyLocked()
 		s.mu.Unlock()
-		s.signal()
+		s.signal(ready)
 		return false
 	}
 	s.q = append(s.q, e)
+	ready := s.notifyLocked()
 	s.mu.Unlock()
-	s.signal()
+	s.signal(ready)
 	return true
 }
 
@@ -369,14 +374,29 @@ func (s *Subscriber) hubClosed() {
 		s.state = stateHubClosed
 		s.q = nil
 	}
+	ready := s.notifyLocked()
 	s.mu.Unlock()
-	s.signal()
+	s.signal(ready)
 }
 
-func (s *Subscriber) signal() {
+// notifyLocked returns Attach's callback if it is due: the first change
+// since the last Drain. s.mu must be held.
+func (s *Subscriber) notifyLocked() func() {
+	if s.ready == nil || s.notified {
+		return nil
+	}
+	s.notified = true
+	return s.ready
+}
+
+// signal wakes Run, and calls ready, Attach's callback, unless it is nil.
+func (s *Subscriber) signal(ready func()) {
 	select {
 	case s.wake <- struct{}{}:
 	default:
+	}
+	if ready != nil {
+		ready()
 	}
 }
 
@@ -398,8 +418,9 @@ func (s *Subscriber) Close() {
 		s.state = stateClosed
 		s.q = nil
 	}
+	ready := s.notifyLocked()
 	s.mu.Unlock()
-	s.signal()
+	s.signal(ready)
 }
 
 func eventOf(u *Update) sse.Event {
