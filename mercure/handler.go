@@ -85,6 +85,15 @@ type Options struct {
 	// means DefaultRetryAfter.
 	RetryAfter time.Duration
 
+	// NoHijack serves every subscriber through net/http's ResponseWriter.
+	// By default an HTTP/1.1 subscriber's connection is taken over
+	// (hijacked) once its stream opens, on Linux, so that an idle
+	// subscriber holds no goroutine and none of net/http's per-connection
+	// buffers: its events and heartbeats are written by a few shared
+	// goroutines, and its hang-up is noticed through one shared epoll
+	// instance. HTTP/2 subscribers always go through net/http.
+	NoHijack bool
+
 	// Logger receives the handler's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// ObservePublish, if set, is called with the duration of every
@@ -116,6 +125,9 @@ type Handler struct {
 	observePub   func(time.Duration)
 	onSubChange  func(int)
 	subs         registry
+	noHijack     bool
+	pool         writerPool
+	hangups      hangupWatcher
 }
 
 // New checks opts, parses the keys and returns a Handler.
@@ -150,6 +162,7 @@ func New(opts Options) (*Handler, error) {
 		log:          opts.Logger,
 		observePub:   opts.ObservePublish,
 		onSubChange:  opts.OnSubscriberChange,
+		noHijack:     opts.NoHijack,
 	}
 	var err error
 	if h.pub, err = newVerifier("publisher", opts.PublisherKey, alg); err != nil {

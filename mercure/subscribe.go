@@ -48,18 +48,21 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 		h.refuseSubscription(w, status)
 		return
 	}
-	defer release()
-
 	ctx := r.Context()
 	s, err := h.hub.Subscribe(ctx, hub.Subscription{Topics: topics, Authorized: claims.Subscribe, LastEventID: lastID})
 	if err != nil {
+		release()
 		h.subscribeFailed(w, r, err)
 		return
 	}
-	defer s.Close()
 	if id := s.LastEventID(); id != "" {
 		w.Header().Set("Last-Event-ID", id)
 	}
+	if h.hijacks(r) && h.serveHijacked(w, r, s, topics, claims, release) {
+		return
+	}
+	defer release()
+	defer s.Close()
 	stream, err := sse.NewStream(w, r, sse.StreamOptions{Heartbeat: h.heartbeat, WriteTimeout: h.writeTimeout})
 	if err != nil {
 		h.log.ErrorContext(ctx, "mercure: cannot stream", "err", err)

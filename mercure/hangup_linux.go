@@ -1,0 +1,139 @@
+package mercure
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"syscall"
+)
+
+// canWatchHangups reports whether this platform has a hangupWatcher, which
+// hijacked streams need: without one a client's hang-up would go unnoticed
+// until the next heartbeat.
+const canWatchHangups = true
+
+// watchPoll is how long the watcher's epoll_wait sleeps at most, so that it
+// notices it has nothing left to watch and exits.
+const watchPoll = 100 // milliseconds
+
+// hangupWatcher notices clients that hang up on hijacked streams, all of
+// them with one goroutine and one epoll instance: per connection it costs a
+// map entry, not a goroutine blocked in Read. It registers each socket for
+// EPOLLRDHUP only (plus the always-reported EPOLLHUP and EPOLLERR), one
+// shot, so that a client sending data does not wake it. The goroutine runs
+// only while something is watched.
+type hangupWatcher struct {
+	mu      sync.Mutex
+	epfd    int
+	running bool
+	next    uint64
+	conns   map[uint64]func() // by registration ID, not fd: fds are reused
+}
+
+// watch calls gone, from the watcher's goroutine, once the client of conn
+// hangs up. It returns the registration to pass to unwatch, or 0 when conn
+// cannot be watched: the hang-up is then noticed at the next write.
+func (w *hangupWatcher) watch(conn net.Conn, gone func()) uint64 {
+	raw := rawConn(conn)
+	if raw == nil {
+		return 0
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.running {
+		fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+		if err != nil {
+			return 0
+		}
+		w.epfd, w.running = fd, true
+		if w.conns == nil {
+			w.conns = make(map[uint64]func())
+		}
+		go w.loop(fd)
+	}
+	w.next++
+	id := w.next
+	ev := syscall.EpollEvent{Events: syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
+	var cerr error
+	err := raw.Control(func(fd uintptr) {
+		cerr = syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
+	})
+	if err != nil || cerr != nil {
+		return 0
+	}
+	w.conns[id] = gone
+	return id
+}
+
+// unwatch forgets the registration id of conn. Call it before closing conn.
+func (w *hangupWatcher) unwatch(conn net.Conn, id uint64) {
+	if id == 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.conns[id]; !ok {
+		return
+	}
+	delete(w.conns, id)
+	if raw := rawConn(conn); raw != nil {
+		// Closing the socket would drop it from the interest list too, but
+		// only once no other reference to it is left.
+		raw.Control(func(fd uintptr) {
+			syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
+		})
+	}
+}
+
+// loop waits for hang-ups on epfd until nothing is watched.
+func (w *hangupWatcher) loop(epfd int) {
+	events := make([]syscall.EpollEvent, 256)
+	var gone []func()
+	for {
+		n, err := syscall.EpollWait(epfd, events, watchPoll)
+		w.mu.Lock()
+		if err != nil && !errors.Is(err, syscall.EINTR) {
+			// Cannot happen with a valid epfd; the streams still end at
+			// their next write.
+			clear(w.conns)
+			n = 0
+		}
+		for _, ev := range events[:max(n, 0)] {
+			id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+			if f, ok := w.conns[id]; ok {
+				delete(w.conns, id)
+				gone = append(gone, f)
+			}
+		}
+		if len(w.conns) == 0 && len(gone) == 0 {
+			w.running = false
+			syscall.Close(epfd)
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
+		for i, f := range gone {
+			f()
+			gone[i] = nil
+		}
+		gone = gone[:0]
+	}
+}
+
+// rawConn returns the socket under conn, looking through TLS.
+func rawConn(conn net.Conn) syscall.RawConn {
+	for {
+		switch c := conn.(type) {
+		case syscall.Conn:
+			raw, err := c.SyscallConn()
+			if err != nil {
+				return nil
+			}
+			return raw
+		case interface{ NetConn() net.Conn }:
+			conn = c.NetConn()
+		default:
+			return nil
+		}
+	}
+}

@@ -1,0 +1,17 @@
+//go:build !linux
+
+package mercure
+
+import "net"
+
+// canWatchHangups reports whether this platform has a hangupWatcher. Here it
+// has none, so subscribers keep the sse.Stream path, whose net/http read
+// goroutine notices hang-ups.
+const canWatchHangups = false
+
+// hangupWatcher watches nothing on this platform.
+type hangupWatcher struct{}
+
+func (w *hangupWatcher) watch(net.Conn, func()) uint64 { return 0 }
+
+func (w *hangupWatcher) unwatch(net.Conn, uint64) {}
