@@ -56,6 +56,9 @@ type Config struct {
 	MaxSubscriptions          int
 	MaxSubscriptionsPerClient int
 	TrustedProxies            []netip.Prefix
+	// NoHijack keeps HTTP/1.1 subscribers on net/http's connection
+	// handling instead of the hijacked, goroutine-free streams.
+	NoHijack bool
 
 	LogFormat string // "text" or "json"
 	LogLevel  slog.Level
@@ -145,6 +148,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", 0, "most subscriptions open at once; one more gets 503 and Retry-After (0: no bound)")
 	fs.IntVar(&c.MaxSubscriptionsPerClient, "max-subscriptions-per-client", 0, "most subscriptions open at once from one client address; one more gets 429 (0: no bound)")
 	fs.StringVar(&proxies, "trusted-proxies", "", "comma-separated proxy `addresses` or CIDR prefixes whose X-Forwarded-For names the client")
+	fs.BoolVar(&c.NoHijack, "no-hijack", false, "serve HTTP/1.1 subscribers through net/http rather than on taken-over connections (more memory per idle subscriber)")
 	fs.BoolVar(&c.Demo, "demo", false, "publish the demo topic every second (default: true on the development defaults)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log `format`: text or json")
 	fs.StringVar(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")

@@ -125,6 +125,7 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 		MaxSubscriptions:          cfg.MaxSubscriptions,
 		MaxSubscriptionsPerClient: cfg.MaxSubscriptionsPerClient,
 		TrustedProxies:            cfg.TrustedProxies,
+		NoHijack:                  cfg.NoHijack,
 	}
 	if cfg.Heartbeat == 0 {
 		mopts.Heartbeat = -1 // mercure reads 0 as its default
