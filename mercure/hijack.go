@@ -1,17 +1,24 @@
 package mercure
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/sse"
 )
+
+// poolWriteWait is how long a pool worker waits for room in a client's
+// socket buffer before it hands the write to a goroutine of its own: a
+// client that reads is never that far behind.
+const poolWriteWait = 20 * time.Millisecond
 
 // Why a hijacked stream ended, besides the hub's errors and write errors.
 var (
@@ -35,8 +42,10 @@ const (
 // their buffers are collected. Events are written by the handler's pool of
 // workers when the subscriber has some (hub.Subscriber.Attach), a heartbeat
 // is due or the stream ends; a hang-up is noticed by the handler's
-// hangupWatcher. The response has no Content-Length and no chunked
-// encoding: its body ends when the connection closes, as HTTP/1.1 allows.
+// hangupWatcher. A client too slow to take a write within poolWriteWait
+// gets a goroutine of its own until that write completes or times out. The
+// response has no Content-Length and no chunked encoding: its body ends
+// when the connection closes, as HTTP/1.1 allows.
 type hijacked struct {
 	h            *Handler
 	conn         net.Conn
@@ -154,10 +163,16 @@ func (b *headBuffer) Write(p []byte) (int, error) {
 }
 
 // Write writes p to the connection under the write timeout. The replay
-// writes through it in the handler's goroutine, the pool in a worker's.
+// writes through it in the handler's goroutine.
 func (c *hijacked) Write(p []byte) (int, error) {
+	return c.write(p, c.writeTimeout)
+}
+
+// write writes p to the connection, waiting at most wait for room in its
+// socket buffer.
+func (c *hijacked) write(p []byte, wait time.Duration) (int, error) {
 	now := time.Now()
-	if err := c.conn.SetWriteDeadline(now.Add(c.writeTimeout)); err != nil {
+	if err := c.conn.SetWriteDeadline(now.Add(wait)); err != nil {
 		return 0, fmt.Errorf("mercure: set write deadline: %w", err)
 	}
 	n, err := c.conn.Write(p)
@@ -166,6 +181,29 @@ func (c *hijacked) Write(p []byte) (int, error) {
 	}
 	c.last = now
 	return n, nil
+}
+
+// wrote pushes the heartbeat back after a successful write.
+func (c *hijacked) wrote() {
+	if c.hb != nil {
+		c.hb.Reset(c.heartbeat)
+	}
+}
+
+// writeRest finishes, under the write timeout, a write the socket buffer
+// had no room for, and then ends the turn serve began: with after, Drain's
+// terminal error, if any.
+func (c *hijacked) writeRest(p []byte, after error) {
+	_, err := c.Write(p)
+	if err == nil {
+		c.wrote()
+		err = after
+	}
+	if err != nil {
+		c.finish(err)
+		return
+	}
+	c.yield()
 }
 
 // serve is a pool worker's turn on c: write what the subscriber queued, or
@@ -190,10 +228,18 @@ func (c *hijacked) serve(buf []byte) []byte {
 			buf = sse.AppendComment(buf, "")
 		}
 		if len(buf) > 0 {
-			if _, werr := c.Write(buf); werr != nil {
+			n, werr := c.write(buf, poolWriteWait)
+			switch {
+			case werr == nil:
+				c.wrote()
+			case errors.Is(werr, os.ErrDeadlineExceeded):
+				// The client's socket buffer is full: it gets a goroutine
+				// of its own for the rest of the write, so that no worker,
+				// and no other stream, waits on it.
+				go c.writeRest(bytes.Clone(buf[n:]), err)
+				return buf
+			default:
 				err = cmpError(err, werr)
-			} else if c.hb != nil {
-				c.hb.Reset(c.heartbeat)
 			}
 		}
 	}

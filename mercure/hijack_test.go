@@ -206,3 +206,34 @@ func skipUnlessHijacking(t *testing.T, noHijack bool) {
 		t.Skip("no hijacked streams on this platform")
 	}
 }
+
+// TestStalledClientsDoNotHoldUpOthers stalls more clients than the pool
+// has workers: a subscriber that reads must still get its events while
+// they are connected, not once their writes time out.
+func TestStalledClientsDoNotHoldUpOthers(t *testing.T) {
+	skipUnlessHijacking(t, false)
+	stalled := 2*runtime.GOMAXPROCS(0) + 1
+	e := newEnv(t, Options{Anonymous: true, MaxSubscriptions: 100, WriteTimeout: 4 * waitTimeout, Heartbeat: -1}, hmacPair(), hmacPair())
+	for range stalled {
+		conn, _, _ := e.rawSubscribe("topic=a")
+		if tc, ok := conn.(*net.TCPConn); ok {
+			tc.SetReadBuffer(4 << 10)
+		}
+	}
+	s := e.mustOpen(e.subscribeReq("topic=a", ""))
+	e.waitOpen(stalled + 1)
+	// More than a stalled connection's socket buffers hold (4 MiB for the
+	// sender at most on Linux).
+	big := strings.Repeat("x", 64<<10)
+	for i := range 100 {
+		e.publish(url.Values{"topic": {"a"}, "data": {big}})
+		if i%10 == 0 {
+			s.next() // keep the reader's channel from filling
+		}
+	}
+	e.publish(url.Values{"topic": {"a"}, "data": {"marker"}})
+	s.until("marker")
+	if n := e.h.limits.open(); n != stalled+1 {
+		t.Fatalf("%d subscriptions open when the reader got its events, want %d: the stalled ones were dropped first", n, stalled+1)
+	}
+}
