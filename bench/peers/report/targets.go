@@ -79,6 +79,10 @@ const notes = `## What differs between the servers
   publishes overtaking each other, not reordering by the server. Only the
   one-publisher scenario checks order and tells losses from late arrivals
   exactly; duplicates are exact in every scenario.
+- **Noise.** The machine is shared with other work (see the load
+  averages): between runs of the same code, tail latencies and flat-out
+  rates have differed by up to several times. Compare servers within one
+  run, where they met the same conditions, rather than across runs.
 - **Rates.** Scenarios at a fixed rate hold it only while the publishers
   keep up; "publishes/s" says what was achieved.
 - **The generator** holds one goroutine and 4 KiB of buffers per
