@@ -48,7 +48,8 @@ go build -o "$BIN/sse" ./cmd/sse
 
 {
 	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-	echo "commit: $(git rev-parse --short HEAD)"
+	# The binaries are built from the work tree: say so when it differs from HEAD.
+	echo "commit: $(git describe --always --dirty=" (work tree with uncommitted changes)")"
 	echo "nproc: $(nproc)"
 	echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 	echo "memory: $(free -m | awk '/^Mem:/ {print $2 " MiB"}')"
