@@ -72,27 +72,45 @@ func (s *Subscriber) Attach(ready func()) {
 	}
 }
 
-// Drain appends every queued event to dst, in order and in wire form, and
-// returns it. Once the subscriber is over it also returns why: an error
-// wrapping ErrSlowSubscriber, ErrClosed when the hub closed, or
-// ErrUnsubscribed after Close; the caller then stops and calls Close. Events
-// drained are counted as delivered in the hub's Stats.
-func (s *Subscriber) Drain(dst []byte) ([]byte, error) {
+// Drain appends queued events to dst, oldest first and in wire form, and
+// returns it: all of them if limit <= 0, else as many as fit with dst no
+// longer than limit (at least one), so that one turn of a writer shared by
+// many subscribers stays short and a stalled client cannot make it copy its
+// whole backlog. If events are left, Drain calls Attach's callback again.
+// Once the subscriber is over and its queue empty it also returns why: an
+// error wrapping ErrSlowSubscriber, ErrClosed when the hub closed, or
+// ErrUnsubscribed after Close; the caller then stops and calls Close.
+// Events drained are counted as delivered in the hub's Stats.
+func (s *Subscriber) Drain(dst []byte, limit int) ([]byte, error) {
 	s.mu.Lock()
 	q, state := s.q, s.state
-	s.notified = false
-	if cap(q) > maxIdleQueue {
+	k := 0
+	for ; k < len(q); k++ {
+		if limit > 0 && k > 0 && len(dst)+len(q[k]) > limit {
+			break
+		}
+		dst = append(dst, q[k]...)
+	}
+	// Keep the rest at the front: the fan-out appends to s.q.
+	n := copy(q, q[k:])
+	clear(q[n:])
+	s.q = q[:n]
+	if n == 0 && cap(q) > maxIdleQueue {
 		s.q = nil
-	} else {
-		s.q = q[:0]
 	}
-	for _, e := range q {
-		dst = append(dst, e...)
+	s.notified = false
+	var again func()
+	if n > 0 {
+		again = s.notifyLocked()
 	}
-	// The fan-out may reuse q's array once s.mu is released.
-	clear(q)
 	s.mu.Unlock()
-	s.h.delivered.Add(uint64(len(q)))
+	s.h.delivered.Add(uint64(k))
+	if again != nil {
+		again()
+	}
+	if n > 0 {
+		return dst, nil
+	}
 	switch state {
 	case stateSlow:
 		return dst, fmt.Errorf("%w (queue of %d events full)", ErrSlowSubscriber, s.h.queueSize)

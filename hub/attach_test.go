@@ -18,6 +18,7 @@ type attached struct {
 	ready chan struct{}
 	buf   []byte
 	err   error
+	limit int // Drain's
 }
 
 func attach(s *hub.Subscriber) *attached {
@@ -51,7 +52,7 @@ func (a *attached) drainUntil(t *testing.T, n int) []event {
 		case <-deadline:
 			t.Fatalf("drained %d events, want %d", len(evs), n)
 		}
-		a.buf, a.err = a.s.Drain(a.buf)
+		a.buf, a.err = a.s.Drain(a.buf, a.limit)
 	}
 }
 
@@ -154,7 +155,7 @@ func TestDrainTerminalErrors(t *testing.T) {
 		}
 		waitDispatched(t, h, l)
 		<-ready
-		if _, err := s.Drain(nil); !errors.Is(err, hub.ErrSlowSubscriber) {
+		if _, err := s.Drain(nil, 0); !errors.Is(err, hub.ErrSlowSubscriber) {
 			t.Fatalf("Drain after overflow: %v", err)
 		}
 		if got := h.Stats().SlowDisconnects; got != 1 {
@@ -185,5 +186,40 @@ func TestReplayOnClosedHub(t *testing.T) {
 	}
 	if err := s.Replay(t.Context(), nil); !errors.Is(err, hub.ErrClosed) {
 		t.Fatalf("Replay on a closed hub: %v", err)
+	}
+}
+
+func TestDrainLimit(t *testing.T) {
+	l := newLog(t, hub.MemoryLogOptions{})
+	h := newHub(t, hub.Options{Log: l})
+	s := subscribe(t, h, hub.Subscription{Topics: []string{"a"}})
+	defer s.Close()
+	for i := range 10 {
+		publish(t, h, &hub.Update{Topics: []string{"a"}, ID: fmt.Sprint("u", i), Data: "0123456789"})
+	}
+	waitDispatched(t, h, l)
+	calls := make(chan struct{}, 20)
+	s.Attach(func() { calls <- struct{}{} })
+	var all []event
+	for len(all) < 10 {
+		select {
+		case <-calls:
+		case <-time.After(wait):
+			t.Fatalf("no ready call after %d events", len(all))
+		}
+		b, err := s.Drain(nil, 40)
+		evs, whole := parseEvents(b)
+		if err != nil || !whole || len(evs) != 1 && len(b) > 40 {
+			t.Fatalf("Drain(nil, 40) = %q, %v", b, err)
+		}
+		all = append(all, evs...)
+	}
+	for i, e := range all {
+		if e.id != fmt.Sprint("u", i) {
+			t.Fatalf("event %d is %s", i, e.id)
+		}
+	}
+	if len(calls) != 0 {
+		t.Fatal("ready called with nothing left")
 	}
 }
