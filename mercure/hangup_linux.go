@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // canWatchHangups reports whether this platform has a hangupWatcher, which
@@ -136,4 +137,43 @@ func rawConn(conn net.Conn) syscall.RawConn {
 			return nil
 		}
 	}
+}
+
+// writeNow writes as much of p as conn's socket takes at once, without
+// waiting for room. ok is false if conn is no socket of its own (TLS, a
+// wrapper): the caller then writes with a short deadline instead.
+func writeNow(conn net.Conn, p []byte) (n int, err error, ok bool) {
+	sc, isSocket := conn.(syscall.Conn)
+	if !isSocket {
+		return 0, nil, false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return 0, nil, false
+	}
+	// An expired deadline would fail RawConn.Write before it tries.
+	if err := conn.SetWriteDeadline(time.Time{}); err != nil {
+		return 0, err, true
+	}
+	var werr error
+	err = raw.Write(func(fd uintptr) bool {
+		for n < len(p) {
+			m, e := syscall.Write(int(fd), p[n:])
+			if m > 0 {
+				n += m
+			}
+			switch {
+			case e == syscall.EINTR:
+			case e == syscall.EAGAIN:
+				return true // full: the caller hands the rest over
+			case e != nil:
+				werr = e
+				return true
+			case m <= 0:
+				return true
+			}
+		}
+		return true
+	})
+	return n, cmpError(err, werr), true
 }

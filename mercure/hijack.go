@@ -15,10 +15,16 @@ import (
 	"github.com/ssehub/ssehub/sse"
 )
 
-// poolWriteWait is how long a pool worker waits for room in a client's
-// socket buffer before it hands the write to a goroutine of its own: a
-// client that reads is never that far behind.
-const poolWriteWait = 20 * time.Millisecond
+// Bounds on one pool worker's turn on a stream. drainLimit caps the bytes
+// it drains, so that a backlog is written a slice at a time, round-robin
+// with the other streams, and never copied whole. A worker does not wait
+// for room in a client's socket buffer: what the socket does not take at
+// once goes to a goroutine of the stream's own. Where the socket cannot
+// be written without waiting (TLS), poolWriteWait bounds the wait.
+const (
+	drainLimit    = 64 << 10
+	poolWriteWait = 5 * time.Millisecond
+)
 
 // Why a hijacked stream ended, besides the hub's errors and write errors.
 var (
@@ -42,8 +48,8 @@ const (
 // their buffers are collected. Events are written by the handler's pool of
 // workers when the subscriber has some (hub.Subscriber.Attach), a heartbeat
 // is due or the stream ends; a hang-up is noticed by the handler's
-// hangupWatcher. A client too slow to take a write within poolWriteWait
-// gets a goroutine of its own until that write completes or times out. The
+// hangupWatcher. A client whose socket buffer is full gets a goroutine of
+// its own until the write completes or times out. The
 // response has no Content-Length and no chunked encoding: its body ends
 // when the connection closes, as HTTP/1.1 allows.
 type hijacked struct {
@@ -183,6 +189,23 @@ func (c *hijacked) write(p []byte, wait time.Duration) (int, error) {
 	return n, nil
 }
 
+// tryWrite writes what the socket takes of p without waiting, or waiting
+// poolWriteWait at most. A short count with a nil or deadline error means
+// the socket is full.
+func (c *hijacked) tryWrite(p []byte) (int, error) {
+	n, err, ok := writeNow(c.conn, p)
+	if !ok {
+		return c.write(p, poolWriteWait)
+	}
+	if err != nil {
+		return n, fmt.Errorf("mercure: write: %w", err)
+	}
+	if n == len(p) {
+		c.last = time.Now()
+	}
+	return n, nil
+}
+
 // wrote pushes the heartbeat back after a successful write.
 func (c *hijacked) wrote() {
 	if c.hb != nil {
@@ -222,17 +245,17 @@ func (c *hijacked) serve(buf []byte) []byte {
 	case expired:
 		err = errTokenExpired
 	default:
-		buf, err = c.sub.Drain(buf)
+		buf, err = c.sub.Drain(buf, drainLimit)
 		// The timer may have fired just as a write pushed it back.
 		if len(buf) == 0 && beat && time.Since(c.last) >= c.heartbeat {
 			buf = sse.AppendComment(buf, "")
 		}
 		if len(buf) > 0 {
-			n, werr := c.write(buf, poolWriteWait)
+			n, werr := c.tryWrite(buf)
 			switch {
-			case werr == nil:
+			case werr == nil && n == len(buf):
 				c.wrote()
-			case errors.Is(werr, os.ErrDeadlineExceeded):
+			case werr == nil, errors.Is(werr, os.ErrDeadlineExceeded):
 				// The client's socket buffer is full: it gets a goroutine
 				// of its own for the rest of the write, so that no worker,
 				// and no other stream, waits on it.
