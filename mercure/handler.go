@@ -91,7 +91,9 @@ type Options struct {
 	// subscriber holds no goroutine and none of net/http's per-connection
 	// buffers: its events and heartbeats are written by a few shared
 	// goroutines, and its hang-up is noticed through one shared epoll
-	// instance. HTTP/2 subscribers always go through net/http.
+	// instance. HTTP/2 subscribers always go through net/http. Taken-over
+	// connections are not tracked by http.Server: Shutdown and Close leave
+	// them open, and closing the Hub ends them.
 	NoHijack bool
 
 	// Logger receives the handler's logs; nil means slog.Default().
