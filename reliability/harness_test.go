@@ -36,6 +36,11 @@ const (
 // binPath is the ssehub binary TestMain builds for this run.
 var binPath string
 
+// sourcesSeen makes the first test that runs the binary stat its sources
+// (see statSources). It must happen in a test: go test records the files a
+// test binary touches only once m.Run has begun, not in TestMain.
+var sourcesSeen = sync.OnceValue(statSources)
+
 func TestMain(m *testing.M) {
 	os.Exit(buildAndRun(m))
 }
@@ -57,6 +62,36 @@ func buildAndRun(m *testing.M) int {
 	return m.Run()
 }
 
+// statSources stats every file of this module that the binary is built
+// from. TestMain builds it in a subprocess, out of sight of go test's
+// cache, which would otherwise replay a pass of this package after the
+// hub's code changed; files a test stats are part of the cache key.
+func statSources() error {
+	const tmpl = `{{if and .Module .Module.Main}}{{$d := .Dir}}` +
+		`{{range .GoFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}` +
+		`{{range .EmbedFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}` +
+		`{{.Module.GoMod}}{{"\n"}}{{end}}`
+	out, err := exec.Command("go", "list", "-deps", "-f", tmpl, "github.com/ssehub/ssehub/cmd/ssehub").Output()
+	if err != nil {
+		return fmt.Errorf("listing the sources of cmd/ssehub: %w", err)
+	}
+	files := strings.Fields(string(out))
+	if len(files) == 0 {
+		return errors.New("listing the sources of cmd/ssehub: none found")
+	}
+	for _, f := range files {
+		if _, err := os.Stat(f); err != nil {
+			return err
+		}
+		if strings.HasSuffix(f, "go.mod") {
+			if _, err := os.Stat(strings.TrimSuffix(f, "mod") + "sum"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // hubProc is one running ssehub process.
 type hubProc struct {
 	t    testing.TB
@@ -75,6 +110,9 @@ type hubProc struct {
 // name an --addr) and waits until it serves /healthz.
 func startHub(t testing.TB, args ...string) *hubProc {
 	t.Helper()
+	if err := sourcesSeen(); err != nil {
+		t.Fatal(err)
+	}
 	hasAddr := false
 	for _, a := range args {
 		hasAddr = hasAddr || strings.HasPrefix(a, "--addr")
