@@ -53,6 +53,7 @@ func TestConfigEnvAndFlags(t *testing.T) {
 		"SSEHUB_LOG_LEVEL":     "debug",
 		"SSEHUB_DEMO":          "true",
 		"SSEHUB_HEARTBEAT":     "0",
+		"SSEHUB_NO_HIJACK":     "true",
 	})
 	c, err := parseConfig([]string{"--addr", "127.0.0.1:9001", "--history-size=60", "--demo=false"}, env, &strings.Builder{})
 	if err != nil {
@@ -63,7 +64,7 @@ func TestConfigEnvAndFlags(t *testing.T) {
 		t.Errorf("flags did not override the environment: %+v", c)
 	}
 	if c.JWTKey != "env key" || c.HistoryAge != time.Hour || !c.Subscriptions || c.LogFormat != "json" ||
-		c.LogLevel != slog.LevelDebug || c.Heartbeat != 0 ||
+		c.LogLevel != slog.LevelDebug || c.Heartbeat != 0 || !c.NoHijack ||
 		!slices.Equal(c.CORSOrigins, []string{"https://a.example", "https://b.example"}) {
 		t.Errorf("environment not applied: %+v", c)
 	}
