@@ -96,6 +96,14 @@ type Options struct {
 	// them open, and closing the Hub ends them.
 	NoHijack bool
 
+	// SendBuffer caps the kernel's send buffer (SO_SNDBUF) of a taken-over
+	// subscriber connection. Left to autotuning, Linux grows it to several
+	// MiB per connection: a client that stops reading then pins that much
+	// of the machine's memory, and the hub spends CPU filling it, before a
+	// write blocks and the client is found out. 0 means DefaultSendBuffer;
+	// negative leaves the kernel's autotuning.
+	SendBuffer int
+
 	// Logger receives the handler's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// ObservePublish, if set, is called with the duration of every
@@ -128,6 +136,7 @@ type Handler struct {
 	onSubChange  func(int)
 	subs         registry
 	noHijack     bool
+	sendBuffer   int
 	pool         writerPool
 	hangups      hangupWatcher
 }
@@ -165,6 +174,10 @@ func New(opts Options) (*Handler, error) {
 		observePub:   opts.ObservePublish,
 		onSubChange:  opts.OnSubscriberChange,
 		noHijack:     opts.NoHijack,
+		sendBuffer:   opts.SendBuffer,
+	}
+	if h.sendBuffer == 0 {
+		h.sendBuffer = DefaultSendBuffer
 	}
 	var err error
 	if h.pub, err = newVerifier("publisher", opts.PublisherKey, alg); err != nil {

@@ -15,6 +15,11 @@ import (
 	"github.com/ssehub/ssehub/sse"
 )
 
+// DefaultSendBuffer is the send buffer Options.SendBuffer sets when zero:
+// room for bursts of events, a bounded price for a client that stops
+// reading. Linux doubles the value for its bookkeeping.
+const DefaultSendBuffer = 128 << 10
+
 // Bounds on one pool worker's turn on a stream. drainLimit caps the bytes
 // it drains, so that a backlog is written a slice at a time, round-robin
 // with the other streams, and never copied whole. A worker does not wait
@@ -92,6 +97,10 @@ func (h *Handler) serveHijacked(w http.ResponseWriter, r *http.Request, s *hub.S
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return false
+	}
+	if tc, ok := conn.(*net.TCPConn); ok && h.sendBuffer > 0 {
+		// Best effort: a connection keeps the kernel's default if refused.
+		tc.SetWriteBuffer(h.sendBuffer)
 	}
 	ctx := r.Context()
 	c := &hijacked{
