@@ -111,15 +111,7 @@ func (s *Subscriber) Drain(dst []byte, limit int) ([]byte, error) {
 	if n > 0 {
 		return dst, nil
 	}
-	switch state {
-	case stateSlow:
-		return dst, fmt.Errorf("%w (queue of %d events full)", ErrSlowSubscriber, s.h.queueSize)
-	case stateClosed:
-		return dst, ErrUnsubscribed
-	case stateHubClosed:
-		return dst, ErrClosed
-	}
-	return dst, nil
+	return dst, s.endErr(state)
 }
 
 // over reports whether s has ended (Drain would say why).

@@ -214,13 +214,11 @@ func (s *Subscriber) Run(ctx context.Context, w io.Writer) error {
 				return err
 			}
 		}
-		switch state {
-		case stateSlow:
-			return fmt.Errorf("%w (queue of %d events full)", ErrSlowSubscriber, h.queueSize)
-		case stateClosed:
-			return nil
-		case stateHubClosed:
-			return ErrClosed
+		if err := s.endErr(state); err != nil {
+			if errors.Is(err, ErrUnsubscribed) {
+				return nil // Close was called: not a failure for Run's caller
+			}
+			return err
 		}
 		// Hub.Close wakes registered subscribers itself, so an idle Run
 		// waits on its own channels only, never on one shared by all.
@@ -381,6 +379,20 @@ func (s *Subscriber) hubClosed() {
 
 // notifyLocked returns Attach's callback if it is due: the first change
 // since the last Drain. s.mu must be held.
+// endErr returns why a subscriber in the given state has ended, nil while
+// it is live.
+func (s *Subscriber) endErr(state int) error {
+	switch state {
+	case stateSlow:
+		return fmt.Errorf("%w (queue of %d events full)", ErrSlowSubscriber, s.h.queueSize)
+	case stateClosed:
+		return ErrUnsubscribed
+	case stateHubClosed:
+		return ErrClosed
+	}
+	return nil
+}
+
 func (s *Subscriber) notifyLocked() func() {
 	if s.ready == nil || s.notified {
 		return nil
