@@ -43,6 +43,26 @@ func TestRetentionConformance(t *testing.T) {
 	})
 }
 
+// waitLen waits, at most 10 s, until the background retention has brought
+// l down to want updates, and fails with what otherwise.
+func waitLen(t *testing.T, l *Log, want int, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := l.Len(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: Len %d, want %d", what, n, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func reopen(t *testing.T, l *Log, path string, opts Options) *Log {
 	t.Helper()
 	if err := l.Close(); err != nil {
@@ -89,20 +109,7 @@ func TestSeqNotReusedAfterTrimmingAll(t *testing.T) {
 	l, path := openTest(t, opts)
 	appendN(t, l, 5, "id")
 	ctx := context.Background()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		n, err := l.Len(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sweep left %d updates", n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitLen(t, l, 0, "sweep left updates")
 	l = reopen(t, l, path, opts)
 	if n, _ := l.Len(ctx); n != 0 {
 		t.Fatalf("Len after restart = %d", n)
@@ -128,20 +135,7 @@ func TestLowerMaxLenOnReopen(t *testing.T) {
 	bulkLoad(t, l, 3*trimPerTx+7)
 	l = reopen(t, l, path, Options{MaxLen: 10})
 	ctx := context.Background()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		n, err := l.Len(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 10 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("backlog not worked off: Len %d", n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitLen(t, l, 10, "backlog not worked off")
 	got := collect(t, l.Read(ctx, 0))
 	if len(got) != 10 || got[9].Seq != uint64(3*trimPerTx+7) {
 		t.Errorf("Read after trimming gave %v", seqs(got))
