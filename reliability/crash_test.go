@@ -46,24 +46,7 @@ func TestCrashBolt(t *testing.T) {
 	defer subDone.Wait()
 	defer cancel()
 
-	pubCtx, stopPubs := context.WithCancel(ctx)
-	var pubs sync.WaitGroup
-	var failures atomic.Int64
-	for k := range crashPublishers {
-		p := &publisher{k: k, topic: topic, tok: tok, pick: pick, ledger: l}
-		pubs.Go(func() {
-			p.run(pubCtx)
-			failures.Add(p.failures.Load())
-		})
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			stopPubs()
-			pubs.Wait()
-		}
-	}
+	stop, failures := startPublishers(ctx, topic, tok, func(int) func() string { return pick }, l)
 	defer stop()
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
@@ -94,7 +77,7 @@ func TestCrashBolt(t *testing.T) {
 	sub.mu.Unlock()
 	t.Logf("bolt crash: %d SIGKILL rounds, %d updates acknowledged, %d received, lost %d, duplicated %d, out of order %d, "+
 		"wrong ID %d; %d stored without acknowledgement; %d publish attempts failed; subscriber connected %d times",
-		rounds, v.acked, v.received, v.lost, v.duplicated, v.outOfOrder, v.wrongID, v.unacked, failures.Load(), connects)
+		rounds, v.acked, v.received, v.lost, v.duplicated, v.outOfOrder, v.wrongID, v.unacked, failures(), connects)
 	if !v.ok() {
 		t.Fatalf("delivery broken: %+v", v)
 	}

@@ -78,6 +78,25 @@ type publisher struct {
 	failures atomic.Int64
 }
 
+// startPublishers runs crashPublishers publishers of topic into l,
+// publisher k sending to whichever hub pick(k) names, until stop is called;
+// stop is idempotent and waits for them. failures then tells how many of
+// their publishes failed.
+func startPublishers(ctx context.Context, topic, tok string, pick func(k int) func() string, l *ledger) (stop func(), failures func() int64) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for k := range crashPublishers {
+		p := &publisher{k: k, topic: topic, tok: tok, pick: pick(k), ledger: l}
+		wg.Go(func() {
+			p.run(ctx)
+			failed.Add(p.failures.Load())
+		})
+	}
+	var once sync.Once
+	return func() { once.Do(func() { cancel(); wg.Wait() }) }, failed.Load
+}
+
 func (p *publisher) run(ctx context.Context) {
 	c := &http.Client{Timeout: 5 * time.Second}
 	defer c.CloseIdleConnections()

@@ -56,24 +56,7 @@ func TestCrashRedisNode(t *testing.T) {
 		subsDone.Go(func() { subs[i].run(ctx) })
 	}
 
-	pubCtx, stopPubs := context.WithCancel(ctx)
-	var pubs sync.WaitGroup
-	var failures atomic.Int64
-	for k := range crashPublishers {
-		p := &publisher{k: k, topic: topic, tok: tok, pick: prefer(k % 2), ledger: l}
-		pubs.Go(func() {
-			p.run(pubCtx)
-			failures.Add(p.failures.Load())
-		})
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			stopPubs()
-			pubs.Wait()
-		}
-	}
+	stop, failures := startPublishers(ctx, topic, tok, func(k int) func() string { return prefer(k % 2) }, l)
 	defer stop()
 
 	const markers = crashPublishers
@@ -119,7 +102,7 @@ func TestCrashRedisNode(t *testing.T) {
 	}
 	t.Logf("redis node crash: 2 nodes, %d SIGKILL rounds, %d updates acknowledged, %d subscribers received %d events, "+
 		"lost %d, duplicated %d; %d publish attempts failed; %d subscriber connections",
-		rounds, len(l.snapshot()), len(subs), received, lost, dup, failures.Load(), connects)
+		rounds, len(l.snapshot()), len(subs), received, lost, dup, failures(), connects)
 	for i := range nodes {
 		nodes[i].Load().stop()
 	}
