@@ -36,7 +36,7 @@ func (e *UpdateError) Unwrap() error { return ErrInvalidUpdate }
 // field; a log failure is returned wrapped, and a closed hub returns
 // ErrClosed.
 func (h *Hub) Publish(ctx context.Context, u *Update) (id string, err error) {
-	if err := validateUpdate(u); err != nil {
+	if err := u.Validate(); err != nil {
 		return "", err
 	}
 	if h.ctx.Err() != nil {
@@ -56,7 +56,10 @@ func (h *Hub) Publish(ctx context.Context, u *Update) (id string, err error) {
 	return u.ID, nil
 }
 
-func validateUpdate(u *Update) error {
+// Validate reports the first field of u that Publish would reject, as an
+// *UpdateError naming it (which wraps ErrInvalidUpdate), or nil. Transports
+// call it to reject a request before doing further work on it.
+func (u *Update) Validate() error {
 	if u == nil {
 		return &UpdateError{Field: "topic", Reason: "no update"}
 	}

@@ -1,9 +1,9 @@
 package mercure
 
 import (
+	"errors"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
@@ -35,17 +35,13 @@ func parseUpdate(form url.Values, maxTopics int) (*hub.Update, error) {
 		Data:   form.Get("data"),
 	}
 	_, u.Private = form["private"]
-	if strings.ContainsAny(u.ID, "\r\n\x00") {
-		return nil, badField("id", "must not contain CR, LF or NUL")
-	}
-	if strings.HasPrefix(u.ID, "#") {
-		return nil, badField("id", "must not start with '#', which is kept for IDs the hub assigns")
-	}
-	if u.ID == "earliest" {
-		return nil, badField("id", "\"earliest\" is reserved for resuming from the oldest update")
-	}
-	if strings.ContainsAny(u.Type, "\r\n") {
-		return nil, badField("type", "must not contain CR or LF")
+	// The id, type and topic rules are the hub's: one definition, here
+	// turned into an error that names the form field.
+	if err := u.Validate(); err != nil {
+		if ue, ok := errors.AsType[*hub.UpdateError](err); ok {
+			return nil, badField(ue.Field, "%s", ue.Reason)
+		}
+		return nil, err
 	}
 	if s := form.Get("retry"); s != "" {
 		ms, err := parseDigits(s)
