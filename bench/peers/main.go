@@ -9,8 +9,9 @@
 //
 // Servers: go-sse (github.com/tmaxmax/go-sse), r3labs (github.com/r3labs/sse/v2),
 // eventsource (github.com/launchdarkly/eventsource), mercure (the Mercure
-// hub as a library with its bolt transport) and mercure-local (its
-// in-memory transport).
+// hub as a library with its bolt transport), mercure-local (its
+// in-memory transport) and floor (no library: one write(2) per subscriber
+// and nothing else, the yardstick under every server's figures).
 //
 // The three plain SSE libraries have no authorization: their adapters
 // ignore tokens. Every adapter gives each update an id, as the hubs do.
@@ -48,6 +49,7 @@ var adapters = map[string]func(cfg config) (*adapter, error){
 	"eventsource":   newEventsource,
 	"mercure":       func(cfg config) (*adapter, error) { return newMercure(cfg, true) },
 	"mercure-local": func(cfg config) (*adapter, error) { return newMercure(cfg, false) },
+	"floor":         newFloor,
 }
 
 type config struct {
