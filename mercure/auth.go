@@ -59,6 +59,7 @@ type tokenClaims struct {
 type verifier struct {
 	key    crypto.PublicKey // []byte for HMAC
 	parser *jwt.Parser
+	cache  tokenCache // tokens this verifier has accepted
 }
 
 // newVerifier parses key for alg. HMAC algorithms take key as the secret
@@ -125,11 +126,26 @@ func curveFor(alg string) elliptic.Curve {
 }
 
 // verify checks the signature, algorithm and time claims of raw and returns
-// its Mercure claims (empty, never nil, when the token has none).
+// its Mercure claims (empty, never nil, when the token has none). A token
+// accepted before and unexpired now is answered from the cache. The claims
+// returned may be shared with other requests and must not be modified.
 func (v *verifier) verify(raw string) (*Claims, error) {
 	if len(raw) > maxTokenLen {
 		return nil, fmt.Errorf("%w: longer than %d bytes", errInvalidToken, maxTokenLen)
 	}
+	if c, ok := v.cache.get(raw, time.Now()); ok {
+		return c, nil
+	}
+	c, err := v.parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	v.cache.put(raw, c)
+	return c, nil
+}
+
+// parse verifies raw in full, without the cache.
+func (v *verifier) parse(raw string) (*Claims, error) {
 	var tc tokenClaims
 	_, err := v.parser.ParseWithClaims(raw, &tc, func(*jwt.Token) (any, error) { return v.key, nil })
 	if err != nil {
