@@ -355,13 +355,13 @@ func (s *Subscriber) enqueue(e []byte, limit int) bool {
 		s.q = nil
 		ready := s.notifyLocked()
 		s.mu.Unlock()
-		s.signal(ready)
+		signal(ready)
 		return false
 	}
 	s.q = append(s.q, e)
 	ready := s.notifyLocked()
 	s.mu.Unlock()
-	s.signal(ready)
+	signal(ready)
 	return true
 }
 
@@ -374,11 +374,9 @@ func (s *Subscriber) hubClosed() {
 	}
 	ready := s.notifyLocked()
 	s.mu.Unlock()
-	s.signal(ready)
+	signal(ready)
 }
 
-// notifyLocked returns Attach's callback if it is due: the first change
-// since the last Drain. s.mu must be held.
 // endErr returns why a subscriber in the given state has ended, nil while
 // it is live.
 func (s *Subscriber) endErr(state int) error {
@@ -393,20 +391,26 @@ func (s *Subscriber) endErr(state int) error {
 	return nil
 }
 
+// notifyLocked wakes Run, or returns Attach's callback if it is due: the
+// first change since the last Drain. The caller calls it once s.mu is
+// released. s.mu must be held.
 func (s *Subscriber) notifyLocked() func() {
-	if s.ready == nil || s.notified {
+	if s.ready == nil {
+		select {
+		case s.wake <- struct{}{}:
+		default: // buffered(1): Run has a wake-up pending already
+		}
+		return nil
+	}
+	if s.notified {
 		return nil
 	}
 	s.notified = true
 	return s.ready
 }
 
-// signal wakes Run, and calls ready, Attach's callback, unless it is nil.
-func (s *Subscriber) signal(ready func()) {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+// signal calls ready, Attach's callback, if notifyLocked returned it.
+func signal(ready func()) {
 	if ready != nil {
 		ready()
 	}
@@ -432,7 +436,7 @@ func (s *Subscriber) Close() {
 	}
 	ready := s.notifyLocked()
 	s.mu.Unlock()
-	s.signal(ready)
+	signal(ready)
 }
 
 func eventOf(u *Update) sse.Event {

@@ -65,7 +65,7 @@ func BenchmarkPublish(b *testing.B) {
 // BenchmarkPublishToSubscribers measures, over loopback HTTP, the time from
 // sending a publish request until every subscriber has read the event.
 func BenchmarkPublishToSubscribers(b *testing.B) {
-	for _, n := range []int{1, 100} {
+	for _, n := range []int{1, 100, 1000} {
 		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
 			log := hub.NewMemoryLog(hub.MemoryLogOptions{MaxLen: 1000})
 			hb, err := hub.New(hub.Options{Log: log, Logger: quietLogger()})

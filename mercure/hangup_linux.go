@@ -5,7 +5,6 @@ import (
 	"net"
 	"sync"
 	"syscall"
-	"time"
 )
 
 // canWatchHangups reports whether this platform has a hangupWatcher, which
@@ -139,22 +138,25 @@ func rawConn(conn net.Conn) syscall.RawConn {
 	}
 }
 
-// writeNow writes as much of p as conn's socket takes at once, without
-// waiting for room. ok is false if conn is no socket of its own (TLS, a
-// wrapper): the caller then writes with a short deadline instead.
-func writeNow(conn net.Conn, p []byte) (n int, err error, ok bool) {
-	sc, isSocket := conn.(syscall.Conn)
-	if !isSocket {
-		return 0, nil, false
+// socketOf returns the socket writeNow writes to for conn, nil if conn is
+// no socket of its own (TLS, a wrapper): a stream then writes with a short
+// deadline instead.
+func socketOf(conn net.Conn) syscall.RawConn {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return nil
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return 0, nil, false
+		return nil
 	}
-	// An expired deadline would fail RawConn.Write before it tries.
-	if err := conn.SetWriteDeadline(time.Time{}); err != nil {
-		return 0, err, true
-	}
+	return raw
+}
+
+// writeNow writes as much of p as the socket takes at once, without
+// waiting for room. The connection must have no write deadline set: an
+// expired one would fail the write before it tries.
+func writeNow(raw syscall.RawConn, p []byte) (n int, err error) {
 	var werr error
 	err = raw.Write(func(fd uintptr) bool {
 		for n < len(p) {
@@ -175,5 +177,5 @@ func writeNow(conn net.Conn, p []byte) (n int, err error, ok bool) {
 		}
 		return true
 	})
-	return n, cmpError(err, werr), true
+	return n, cmpError(err, werr)
 }

@@ -2,7 +2,10 @@
 
 package mercure
 
-import "net"
+import (
+	"net"
+	"syscall"
+)
 
 // canWatchHangups reports whether this platform has a hangupWatcher. Here it
 // has none, so subscribers keep the sse.Stream path, whose net/http read
@@ -16,4 +19,7 @@ func (w *hangupWatcher) watch(net.Conn, func()) uint64 { return 0 }
 
 func (w *hangupWatcher) unwatch(net.Conn, uint64) {}
 
-func writeNow(net.Conn, []byte) (int, error, bool) { return 0, nil, false }
+// socketOf returns nil: streams write with a short deadline instead.
+func socketOf(net.Conn) syscall.RawConn { return nil }
+
+func writeNow(syscall.RawConn, []byte) (int, error) { return 0, nil }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
@@ -60,6 +61,7 @@ const (
 type hijacked struct {
 	h            *Handler
 	conn         net.Conn
+	raw          syscall.RawConn // conn's socket for writeNow, nil if none
 	sub          *hub.Subscriber
 	remote       string
 	heartbeat    time.Duration // <= 0: none
@@ -69,6 +71,7 @@ type hijacked struct {
 	watch        uint64 // the hangupWatcher registration, 0 if none
 	hb, exp      *time.Timer
 	last         time.Time // last successful write
+	deadline     bool      // conn has a write deadline set
 
 	mu      sync.Mutex
 	state   int
@@ -106,6 +109,7 @@ func (h *Handler) serveHijacked(w http.ResponseWriter, r *http.Request, s *hub.S
 	c := &hijacked{
 		h:            h,
 		conn:         conn,
+		raw:          socketOf(conn),
 		sub:          s,
 		remote:       r.RemoteAddr,
 		heartbeat:    h.heartbeat,
@@ -190,6 +194,7 @@ func (c *hijacked) write(p []byte, wait time.Duration) (int, error) {
 	if err := c.conn.SetWriteDeadline(now.Add(wait)); err != nil {
 		return 0, fmt.Errorf("mercure: set write deadline: %w", err)
 	}
+	c.deadline = true
 	n, err := c.conn.Write(p)
 	if err != nil {
 		return n, fmt.Errorf("mercure: write: %w", err)
@@ -202,10 +207,18 @@ func (c *hijacked) write(p []byte, wait time.Duration) (int, error) {
 // poolWriteWait at most. A short count with a nil or deadline error means
 // the socket is full.
 func (c *hijacked) tryWrite(p []byte) (int, error) {
-	n, err, ok := writeNow(c.conn, p)
-	if !ok {
+	if c.raw == nil {
 		return c.write(p, poolWriteWait)
 	}
+	// Deadlines are set rarely (the replay, a full socket): clearing one
+	// costs a trip through the runtime's poller, so only when set.
+	if c.deadline {
+		if err := c.conn.SetWriteDeadline(time.Time{}); err != nil {
+			return 0, fmt.Errorf("mercure: clear write deadline: %w", err)
+		}
+		c.deadline = false
+	}
+	n, err := writeNow(c.raw, p)
 	if err != nil {
 		return n, fmt.Errorf("mercure: write: %w", err)
 	}
@@ -215,20 +228,12 @@ func (c *hijacked) tryWrite(p []byte) (int, error) {
 	return n, nil
 }
 
-// wrote pushes the heartbeat back after a successful write.
-func (c *hijacked) wrote() {
-	if c.hb != nil {
-		c.hb.Reset(c.heartbeat)
-	}
-}
-
 // writeRest finishes, under the write timeout, a write the socket buffer
 // had no room for, and then ends the turn serve began: with after, Drain's
 // terminal error, if any.
 func (c *hijacked) writeRest(p []byte, after error) {
 	_, err := c.Write(p)
 	if err == nil {
-		c.wrote()
 		err = after
 	}
 	if err != nil {
@@ -255,24 +260,31 @@ func (c *hijacked) serve(buf []byte) []byte {
 		err = errTokenExpired
 	default:
 		buf, err = c.sub.Drain(buf, drainLimit)
-		// The timer may have fired just as a write pushed it back.
 		if len(buf) == 0 && beat && time.Since(c.last) >= c.heartbeat {
 			buf = sse.AppendComment(buf, "")
 		}
+		var n int
+		var werr error
 		if len(buf) > 0 {
-			n, werr := c.tryWrite(buf)
-			switch {
-			case werr == nil && n == len(buf):
-				c.wrote()
-			case werr == nil, errors.Is(werr, os.ErrDeadlineExceeded):
-				// The client's socket buffer is full: it gets a goroutine
-				// of its own for the rest of the write, so that no worker,
-				// and no other stream, waits on it.
-				go c.writeRest(bytes.Clone(buf[n:]), err)
-				return buf
-			default:
-				err = cmpError(err, werr)
-			}
+			n, werr = c.tryWrite(buf)
+		}
+		if beat {
+			// The timer is not pushed back on every write, which would
+			// cost a timer update per event: when it fires, a stream
+			// written to meanwhile gets no comment, and the timer is set
+			// for what is left of the interval since the last write.
+			c.hb.Reset(max(c.heartbeat-time.Since(c.last), time.Millisecond))
+		}
+		switch {
+		case werr == nil && n == len(buf):
+		case werr == nil, errors.Is(werr, os.ErrDeadlineExceeded):
+			// The client's socket buffer is full: it gets a goroutine of
+			// its own for the rest of the write, so that no worker, and
+			// no other stream, waits on it.
+			go c.writeRest(bytes.Clone(buf[n:]), err)
+			return buf
+		default:
+			err = cmpError(err, werr)
 		}
 	}
 	if err != nil {

@@ -237,3 +237,49 @@ func TestStalledClientsDoNotHoldUpOthers(t *testing.T) {
 		t.Fatalf("%d subscriptions open when the reader got its events, want %d: the stalled ones were dropped first", n, stalled+1)
 	}
 }
+
+// TestHeartbeatOnlyWhenIdle checks that a stream gets keep-alive comments
+// only after a full interval without writes, whatever the timer did
+// meanwhile, and that they resume once events stop.
+func TestHeartbeatOnlyWhenIdle(t *testing.T) {
+	for _, noHijack := range []bool{false, true} {
+		t.Run(map[bool]string{false: "hijacked", true: "net/http"}[noHijack], func(t *testing.T) {
+			skipUnlessHijacking(t, noHijack)
+			const beat = 300 * time.Millisecond
+			e := newEnv(t, Options{Anonymous: true, NoHijack: noHijack, Heartbeat: beat}, hmacPair(), hmacPair())
+			conn, _, resp := e.rawSubscribe("topic=a")
+			defer conn.Close()
+			conn.SetReadDeadline(time.Now().Add(waitTimeout))
+			stop := time.Now().Add(4 * beat)
+			go func() {
+				for time.Now().Before(stop) {
+					e.publish(url.Values{"topic": {"a"}, "data": {"x"}})
+					time.Sleep(beat / 6)
+				}
+				e.publish(url.Values{"topic": {"a"}, "data": {"last"}})
+			}()
+			body := bufio.NewReader(resp.Body)
+			prev := time.Now()
+			var sawLast bool
+			for {
+				s, err := body.ReadString('\n')
+				if err != nil {
+					t.Fatalf("reading the stream: %v (last event seen: %v)", err, sawLast)
+				}
+				now := time.Now()
+				if strings.HasPrefix(s, ":") {
+					if gap := now.Sub(prev); gap < beat/2 {
+						t.Fatalf("a heartbeat %v after the previous line; the interval is %v", gap, beat)
+					}
+					if sawLast {
+						return // resumed once the events stopped
+					}
+				}
+				sawLast = sawLast || strings.Contains(s, "data: last")
+				if s != "\n" {
+					prev = now
+				}
+			}
+		})
+	}
+}
