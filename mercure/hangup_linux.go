@@ -138,44 +138,45 @@ func rawConn(conn net.Conn) syscall.RawConn {
 	}
 }
 
-// socketOf returns the socket writeNow writes to for conn, nil if conn is
-// no socket of its own (TLS, a wrapper): a stream then writes with a short
-// deadline instead.
-func socketOf(conn net.Conn) syscall.RawConn {
+// socketOf returns the descriptor of conn's socket for writeNow, -1 if
+// conn is no socket of its own (TLS, a wrapper): a stream then writes with
+// a short deadline instead.
+func socketOf(conn net.Conn) int {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
-		return nil
+		return -1
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return nil
+		return -1
 	}
-	return raw
+	fd := -1
+	if err := raw.Control(func(s uintptr) { fd = int(s) }); err != nil {
+		return -1
+	}
+	return fd
 }
 
-// writeNow writes as much of p as the socket takes at once, without
-// waiting for room. The connection must have no write deadline set: an
-// expired one would fail the write before it tries.
-func writeNow(raw syscall.RawConn, p []byte) (n int, err error) {
-	var werr error
-	err = raw.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			m, e := syscall.Write(int(fd), p[n:])
-			if m > 0 {
-				n += m
-			}
-			switch {
-			case e == syscall.EINTR:
-			case e == syscall.EAGAIN:
-				return true // full: the caller hands the rest over
-			case e != nil:
-				werr = e
-				return true
-			case m <= 0:
-				return true
-			}
+// writeNow writes as much of p as socket fd takes at once, without waiting
+// for room. It goes around the runtime's poller and the net.Conn's locks,
+// whose bookkeeping is a good part of the cost of a small write to one of
+// many sockets: the caller guarantees that no one else writes to or
+// closes the connection meanwhile (a hijacked stream's turn owner).
+func writeNow(fd int, p []byte) (n int, err error) {
+	for n < len(p) {
+		m, e := syscall.Write(fd, p[n:])
+		if m > 0 {
+			n += m
 		}
-		return true
-	})
-	return n, cmpError(err, werr)
+		switch {
+		case e == syscall.EINTR:
+		case e == syscall.EAGAIN:
+			return n, nil // full: the caller hands the rest over
+		case e != nil:
+			return n, e
+		case m <= 0:
+			return n, nil
+		}
+	}
+	return n, nil
 }

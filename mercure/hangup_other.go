@@ -2,10 +2,7 @@
 
 package mercure
 
-import (
-	"net"
-	"syscall"
-)
+import "net"
 
 // canWatchHangups reports whether this platform has a hangupWatcher. Here it
 // has none, so subscribers keep the sse.Stream path, whose net/http read
@@ -19,7 +16,7 @@ func (w *hangupWatcher) watch(net.Conn, func()) uint64 { return 0 }
 
 func (w *hangupWatcher) unwatch(net.Conn, uint64) {}
 
-// socketOf returns nil: streams write with a short deadline instead.
-func socketOf(net.Conn) syscall.RawConn { return nil }
+// socketOf returns -1: streams write with a short deadline instead.
+func socketOf(net.Conn) int { return -1 }
 
-func writeNow(syscall.RawConn, []byte) (int, error) { return 0, nil }
+func writeNow(int, []byte) (int, error) { return 0, nil }

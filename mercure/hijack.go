@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
@@ -40,7 +39,9 @@ var (
 
 // Service states of a hijacked stream, under hijacked.mu. At most one
 // goroutine serves a stream at a time: the handler while it sets the stream
-// up and replays, then one pool worker per wake-up.
+// up and replays, then one pool worker per wake-up (or the goroutine it
+// hands a full socket's write to). Only that goroutine writes to or closes
+// the connection, which lets writeNow go around net.Conn's locks.
 const (
 	svcIdle    = iota // waiting for a wake-up
 	svcQueued         // in the pool's queue
@@ -61,7 +62,7 @@ const (
 type hijacked struct {
 	h            *Handler
 	conn         net.Conn
-	raw          syscall.RawConn // conn's socket for writeNow, nil if none
+	fd           int // conn's socket for writeNow, -1 if none
 	sub          *hub.Subscriber
 	remote       string
 	heartbeat    time.Duration // <= 0: none
@@ -71,7 +72,6 @@ type hijacked struct {
 	watch        uint64 // the hangupWatcher registration, 0 if none
 	hb, exp      *time.Timer
 	last         time.Time // last successful write
-	deadline     bool      // conn has a write deadline set
 
 	mu      sync.Mutex
 	state   int
@@ -109,7 +109,7 @@ func (h *Handler) serveHijacked(w http.ResponseWriter, r *http.Request, s *hub.S
 	c := &hijacked{
 		h:            h,
 		conn:         conn,
-		raw:          socketOf(conn),
+		fd:           socketOf(conn),
 		sub:          s,
 		remote:       r.RemoteAddr,
 		heartbeat:    h.heartbeat,
@@ -194,7 +194,6 @@ func (c *hijacked) write(p []byte, wait time.Duration) (int, error) {
 	if err := c.conn.SetWriteDeadline(now.Add(wait)); err != nil {
 		return 0, fmt.Errorf("mercure: set write deadline: %w", err)
 	}
-	c.deadline = true
 	n, err := c.conn.Write(p)
 	if err != nil {
 		return n, fmt.Errorf("mercure: write: %w", err)
@@ -207,18 +206,10 @@ func (c *hijacked) write(p []byte, wait time.Duration) (int, error) {
 // poolWriteWait at most. A short count with a nil or deadline error means
 // the socket is full.
 func (c *hijacked) tryWrite(p []byte) (int, error) {
-	if c.raw == nil {
+	if c.fd < 0 {
 		return c.write(p, poolWriteWait)
 	}
-	// Deadlines are set rarely (the replay, a full socket): clearing one
-	// costs a trip through the runtime's poller, so only when set.
-	if c.deadline {
-		if err := c.conn.SetWriteDeadline(time.Time{}); err != nil {
-			return 0, fmt.Errorf("mercure: clear write deadline: %w", err)
-		}
-		c.deadline = false
-	}
-	n, err := writeNow(c.raw, p)
+	n, err := writeNow(c.fd, p)
 	if err != nil {
 		return n, fmt.Errorf("mercure: write: %w", err)
 	}
