@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,17 @@ type tallies struct {
 	clientRSSKiB                           uint64        // of the fleet's processes, with connections open
 }
 
+// readerEnv names the environment variable that picks how a localFleet
+// reads its connections once their response heads are in, for comparing
+// the two: readerEpoll (Linux's default), a few epoll loops for all, or
+// readerGoroutine, a goroutine each. Children of a --procs run inherit it.
+const readerEnv = "SSE_BENCH_READER"
+
+const (
+	readerEpoll     = "epoll"
+	readerGoroutine = "goroutine"
+)
+
 // localFleet holds subscriber connections in this process. Connection i
 // has global number first+i, which picks its source address and, in topics
 // mode, its topic.
@@ -48,7 +60,8 @@ type localFleet struct {
 	conns   []subConn
 	dialers int
 	timeout time.Duration
-	ordered bool // updates are published one at a time, so in sequence order
+	ordered bool   // updates are published one at a time, so in sequence order
+	reader  string // readerEpoll or readerGoroutine
 
 	readers   sync.WaitGroup
 	connected atomic.Int64
@@ -58,6 +71,10 @@ type localFleet struct {
 
 func newLocalFleet(sub *subscriber, n int, cfg *benchConfig) *localFleet {
 	f := &localFleet{sub: sub, conns: make([]subConn, n), dialers: cfg.dialers, timeout: cfg.connectTimeout, ordered: cfg.publishers == 1}
+	f.reader = os.Getenv(readerEnv)
+	if f.reader == "" {
+		f.reader = defaultReader
+	}
 	if cfg.mode == "topics" {
 		for i := range f.conns {
 			f.conns[i].topic = i
@@ -69,6 +86,18 @@ func newLocalFleet(sub *subscriber, n int, cfg *benchConfig) *localFleet {
 func (f *localFleet) connect(ctx context.Context) connectStats {
 	life, closeAll := context.WithCancel(ctx)
 	f.close = closeAll
+	var ep *epollReader
+	switch f.reader {
+	case readerGoroutine:
+	case readerEpoll:
+		var err error
+		if ep, err = newEpollReader(f.conns, f.sub.hist, defaultLoops(len(f.conns)), &f.readers); err != nil {
+			return connectStats{errors: len(f.conns), firstErr: err.Error()}
+		}
+		context.AfterFunc(life, ep.stop)
+	default:
+		return connectStats{errors: len(f.conns), firstErr: fmt.Sprintf("%s=%q: want %s or %s", readerEnv, f.reader, readerEpoll, readerGoroutine)}
+	}
 	dialCtx, cancel := context.WithTimeout(life, f.timeout)
 	defer cancel()
 	var (
@@ -88,7 +117,10 @@ func (f *localFleet) connect(ctx context.Context) connectStats {
 				f.errs.Add(1)
 				return
 			}
-			body, err := f.sub.connect(dialCtx, life, i, c)
+			h, err := f.sub.connect(dialCtx, life, i, c)
+			if err == nil && ep != nil {
+				err = ep.add(h, i, c)
+			}
 			<-sem
 			if err != nil {
 				f.errs.Add(1)
@@ -101,9 +133,12 @@ func (f *localFleet) connect(ctx context.Context) connectStats {
 			}
 			c.connected.Store(true)
 			f.connected.Add(1)
-			// A fresh goroutine reads: its stack starts small instead of
-			// keeping the depth dialing and parsing the head grew.
-			f.readers.Go(func() { f.sub.read(body, i, c) })
+			if ep == nil {
+				// A fresh goroutine reads: its stack starts small instead
+				// of keeping the depth dialing and parsing the head grew.
+				body := h.resp.Body
+				f.readers.Go(func() { f.sub.read(body, i, c) })
+			}
 		}()
 	}
 	connecting.Wait()

@@ -4,6 +4,7 @@ package main
 
 import (
 	"errors"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -20,3 +21,21 @@ func selfCPU() time.Duration { return 0 }
 func procRSS(pid string) (uint64, error) { return 0, errNoProc }
 
 func procCPU(pid string) (time.Duration, error) { return 0, errNoProc }
+
+// defaultReader is the subscriber reader of a run: see readerEnv.
+const defaultReader = readerGoroutine
+
+// epollReader is Linux's: elsewhere the goroutine reader serves.
+type epollReader struct{}
+
+func newEpollReader(conns []subConn, hist []*histogram, k int, wg *sync.WaitGroup) (*epollReader, error) {
+	return nil, errors.New("the epoll reader needs Linux")
+}
+
+func defaultLoops(conns int) int { return 1 }
+
+func (r *epollReader) add(h *subHead, i int, c *subConn) error {
+	return errors.New("the epoll reader needs Linux")
+}
+
+func (r *epollReader) stop() {}

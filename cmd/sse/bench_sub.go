@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -71,7 +72,11 @@ type subConn struct {
 	endErr    error         // why, written before ended is set
 	dropped   bool          // ended before the run closed it; set by the run
 
-	seq seqTracker // owned by the connection's goroutine until ended
+	seq seqTracker // owned by the connection's reader until ended
+
+	// The epoll reader's state, owned by the connection's loop.
+	fd     int32 // the socket, -1 once closed
+	parser pushParser
 }
 
 // subscriber dials and reads subscriber connections.
@@ -87,16 +92,35 @@ type subscriber struct {
 // errConnectStatus wraps a subscribe answer other than 200.
 var errConnectStatus = errors.New("subscribe: unexpected status")
 
+// subHead is a subscriber connection whose response head was read.
+type subHead struct {
+	conn net.Conn
+	br   *bufio.Reader // may hold the first bytes of the body
+	resp *http.Response
+	stop func() bool // detaches conn from the run's life
+}
+
+// framing returns how the body of h's response is delimited.
+func (h *subHead) framing() (bodyFraming, uint64) {
+	switch {
+	case slices.Contains(h.resp.TransferEncoding, "chunked"):
+		return framingChunked, 0
+	case h.resp.ContentLength >= 0:
+		return framingLength, uint64(h.resp.ContentLength)
+	}
+	return framingClose, 0
+}
+
 // connect opens connection i within dialCtx and reads its response head.
-// The connection lives until life ends; connect returns the reader
-// positioned at the response body.
-func (s *subscriber) connect(dialCtx, life context.Context, i int, c *subConn) (io.Reader, error) {
+// The connection lives until life ends or, once detached, until its reader
+// closes it.
+func (s *subscriber) connect(dialCtx, life context.Context, i int, c *subConn) (*subHead, error) {
 	conn, err := s.dialer(i).DialContext(dialCtx, "tcp", s.target)
 	if err != nil {
 		return nil, err
 	}
 	stop := context.AfterFunc(life, func() { conn.Close() })
-	fail := func(err error) (io.Reader, error) {
+	fail := func(err error) (*subHead, error) {
 		stop()
 		conn.Close()
 		return nil, err
@@ -122,7 +146,8 @@ func (s *subscriber) connect(dialCtx, life context.Context, i int, c *subConn) (
 	}
 	br := bufio.NewReaderSize(conn, subReadBuffer)
 	// The head is parsed once per connection, so net/http's parser costs
-	// nothing that matters and handles the chunked framing of the body.
+	// nothing that matters; the goroutine reader lets it unframe the body
+	// too.
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		return fail(fmt.Errorf("subscribe: reading the response: %w", err))
@@ -132,34 +157,55 @@ func (s *subscriber) connect(dialCtx, life context.Context, i int, c *subConn) (
 		return fail(fmt.Errorf("%w %s: %s", errConnectStatus, resp.Status, strings.TrimSpace(string(msg))))
 	}
 	conn.SetDeadline(time.Time{})
-	return resp.Body, nil
+	return &subHead{conn: conn, br: br, resp: resp, stop: stop}, nil
 }
 
 // read consumes connection i's events until it ends, recording latencies
-// into the connection's histogram shard.
+// into the connection's histogram shard. It is the goroutine reader.
 func (s *subscriber) read(body io.Reader, i int, c *subConn) {
 	h := s.hist[i%len(s.hist)]
 	sc := newDataScanner(body, subLineBuffer)
 	for {
 		v, err := sc.next()
 		if err != nil {
-			c.endErr = err
-			c.ended.Store(true)
+			c.end(err)
 			return
 		}
-		now := time.Now().UnixNano()
-		seq, ts, err := parsePayload(v)
-		if err != nil {
-			c.seq.malformed++
-			continue
-		}
-		if d := now - ts; d > 0 {
-			h.record(uint64(d))
-		} else {
-			h.record(0)
-		}
-		c.seq.add(seq)
-		c.lastRecv.Store(now)
-		c.received.Add(1)
+		c.record(h, time.Now().UnixNano(), v)
 	}
 }
+
+// record accounts for data value v received at now.
+func (c *subConn) record(h *histogram, now int64, v []byte) {
+	seq, ts, err := parsePayload(v)
+	if err != nil {
+		c.seq.malformed++
+		return
+	}
+	if d := now - ts; d > 0 {
+		h.record(uint64(d))
+	} else {
+		h.record(0)
+	}
+	c.seq.add(seq)
+	c.lastRecv.Store(now)
+	c.received.Add(1)
+}
+
+// end marks the connection over because of err.
+func (c *subConn) end(err error) {
+	c.endErr = err
+	c.ended.Store(true)
+}
+
+// connSink records the data values a pushParser finds on connection c,
+// received at now.
+type connSink struct {
+	c   *subConn
+	h   *histogram
+	now int64
+}
+
+func (s *connSink) data(v []byte) { s.c.record(s.h, s.now, v) }
+
+func (s *connSink) oversized() { s.c.seq.malformed++ }

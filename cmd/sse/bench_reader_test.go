@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// TestFleetReaders runs a fleet of each reader against a server framing
+// bodies chunked, by length and by closing, sending events in one write
+// with the response head (so that they wait in the head's buffer), byte
+// by byte, or in single writes, and hanging up on one connection after
+// the first. Both
+// readers must count the same, close every connection at the end and
+// leave no goroutine behind.
+func TestFleetReaders(t *testing.T) {
+	readers := []string{readerGoroutine}
+	if defaultReader == readerEpoll {
+		readers = append(readers, readerEpoll)
+	}
+	for _, reader := range readers {
+		for _, framing := range []string{"chunked", "length", "close"} {
+			t.Run(reader+"/"+framing, func(t *testing.T) {
+				t.Cleanup(func() { goleak.VerifyNone(t) })
+				t.Setenv(readerEnv, reader)
+				testFleetReader(t, framing)
+			})
+		}
+	}
+}
+
+const fleetEvents = 40
+
+func testFleetReader(t *testing.T, framing string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const n = 12
+	start := make(chan struct{})
+	closed := make(chan error, n)
+	var served sync.WaitGroup
+	served.Go(func() {
+		for k := range n {
+			conn, err := ln.Accept()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			served.Go(func() {
+				defer conn.Close()
+				closed <- serveFleetConn(conn, k, n, framing, start)
+			})
+		}
+	})
+	sub := &subscriber{
+		target:     ln.Addr().String(),
+		host:       ln.Addr().String(),
+		requestURI: func(int) string { return "/events" },
+		dialer:     func(int) *net.Dialer { return new(net.Dialer) },
+		hist:       []*histogram{new(histogram), new(histogram), new(histogram)},
+	}
+	fl := newLocalFleet(sub, n, &benchConfig{mode: "fanout", dialers: 4, connectTimeout: 10 * time.Second, publishers: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if cs := fl.connect(ctx); cs.connected != n {
+		t.Fatalf("connected %+v", cs)
+	}
+	close(start)
+	tl := fl.finish(ctx, []uint64{fleetEvents}, 10*time.Second, nil)
+	// Every connection but the one the server hung up on is closed by
+	// the fleet, which the server sees as the end of the request stream.
+	for range n {
+		if err := <-closed; err != nil {
+			t.Error(err)
+		}
+	}
+	served.Wait()
+	delivered := uint64((n-1)*fleetEvents + 1)
+	if tl.expected != n*fleetEvents || tl.delivered != delivered || tl.lost != fleetEvents-1 || tl.undelivered != 0 || tl.dup != 0 || tl.ooo != 0 ||
+		tl.malformed != n-1 || tl.dropped != 1 || tl.hist.total() != delivered {
+		t.Errorf("tallies %+v, want %d delivered, %d lost, %d malformed, 1 dropped", tl, delivered, fleetEvents-1, n-1)
+	}
+	for i := range fl.conns {
+		c := &fl.conns[i]
+		if !c.ended.Load() || c.endErr == nil {
+			t.Errorf("connection %d: ended %v (%v) after the run", i, c.ended.Load(), c.endErr)
+		}
+		if defaultReader == readerEpoll && fl.reader == readerEpoll && c.fd != -1 {
+			t.Errorf("connection %d: socket %d still open", i, c.fd)
+		}
+	}
+}
+
+// serveFleetConn answers one subscriber of testFleetReader and returns nil
+// once the client closed the connection (or, for the last connection,
+// once it hung up itself).
+func serveFleetConn(conn net.Conn, k, n int, framing string, start <-chan struct{}) error {
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(conn)
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		return err
+	}
+	req.Body.Close()
+	head := "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+	switch framing {
+	case "chunked":
+		head += "Transfer-Encoding: chunked\r\n"
+	case "length":
+		head += "Content-Length: 100000\r\n"
+	}
+	frame := func(s string) string {
+		if framing == "chunked" {
+			return fmt.Sprintf("%x;k=%d\r\n%s\r\n", len(s), k, s)
+		}
+		return s
+	}
+	event := func(seq int) string {
+		return "id: " + strconv.Itoa(seq) + "\r\ndata: " + strconv.Itoa(seq) + " " + strconv.FormatInt(time.Now().UnixNano(), 10) + "\r\n\r\n"
+	}
+	// The head and the first event in one write.
+	if _, err := io.WriteString(conn, head+"\r\n"+frame(": hello\n\n"+event(1))); err != nil {
+		return err
+	}
+	if k == n-1 {
+		return nil // hang up: the connection drops with 39 updates lost
+	}
+	<-start
+	for seq := 2; seq <= fleetEvents; seq++ {
+		b := frame(event(seq))
+		if seq == fleetEvents {
+			b += frame("data: not ours\n\n")
+		}
+		if k%3 == 0 {
+			for i := range len(b) {
+				if _, err := conn.Write([]byte{b[i]}); err != nil {
+					return err
+				}
+			}
+		} else if _, err := io.WriteString(conn, b); err != nil {
+			return err
+		}
+	}
+	// Wait for the fleet to close the connection.
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		return fmt.Errorf("connection %d: waiting for the client to close: %w", k, err)
+	}
+	return nil
+}
+
+func TestFleetReaderEnv(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	t.Setenv(readerEnv, "threads")
+	sub := &subscriber{hist: []*histogram{new(histogram)}}
+	fl := newLocalFleet(sub, 3, &benchConfig{mode: "fanout", dialers: 1, connectTimeout: time.Second, publishers: 1})
+	cs := fl.connect(context.Background())
+	if cs.connected != 0 || cs.errors != 3 || !strings.Contains(cs.firstErr, readerEnv) || !strings.Contains(cs.firstErr, `"threads"`) {
+		t.Errorf("connect = %+v", cs)
+	}
+	fl.finish(context.Background(), nil, 0, nil)
+}
