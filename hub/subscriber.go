@@ -55,26 +55,31 @@ const (
 // ends it without Run. Its methods are safe for concurrent use, but Run may
 // be called only once.
 type Subscriber struct {
+	// The fan-out touches these for every subscriber of every update:
+	// they come first, together, to share as few cache lines as can be.
+
+	// Under h.mu.
+	mark uint64 // the last Seq fan-out considered: dedupes across selectors
+	skip uint64 // fan-out ignores updates with Seq ≤ skip (already replayed)
+
+	// Under mu: the queue the fan-out fills and Run or Drain empties.
+	mu       sync.Mutex
+	q        [][]byte
+	ready    func() // Attach's callback, nil if none
+	state    int32
+	notified bool // ready was called and Drain has not run since
+
+	// Under h.mu.
+	registered bool // in the hub's indexes
+	closed     bool // Close was called
+
 	h           *Hub
 	topics      []string
 	authorized  []string
 	lastEventID string
 	incomplete  bool
-	after       uint64 // replay starts after this Seq
-
-	// Under h.mu.
-	registered bool   // in the hub's indexes
-	closed     bool   // Close was called
-	skip       uint64 // fan-out ignores updates with Seq ≤ skip (already replayed)
-	mark       uint64 // the last Seq fan-out considered: dedupes across selectors
-
-	// Under mu: the queue the fan-out fills and Run or Drain empties.
-	mu       sync.Mutex
-	q        [][]byte
-	state    int
-	wake     chan struct{} // buffered(1): there is something for Run to look at
-	ready    func()        // Attach's callback, nil if none
-	notified bool          // ready was called and Drain has not run since
+	after       uint64        // replay starts after this Seq
+	wake        chan struct{} // buffered(1): there is something for Run to look at
 
 	// Run's own.
 	ran   atomic.Bool
@@ -379,7 +384,7 @@ func (s *Subscriber) hubClosed() {
 
 // endErr returns why a subscriber in the given state has ended, nil while
 // it is live.
-func (s *Subscriber) endErr(state int) error {
+func (s *Subscriber) endErr(state int32) error {
 	switch state {
 	case stateSlow:
 		return fmt.Errorf("%w (queue of %d events full)", ErrSlowSubscriber, s.h.queueSize)

@@ -60,25 +60,28 @@ const (
 // response has no Content-Length and no chunked encoding: its body ends
 // when the connection closes, as HTTP/1.1 allows.
 type hijacked struct {
-	h            *Handler
+	// A pool turn touches these for every event: first and together.
+	mu      sync.Mutex
+	state   int32
+	beat    bool // the heartbeat timer fired
+	expired bool // the token expired
+	gone    bool // the client hung up
+	ended   bool // under mu, like the four above
+
+	h         *Handler
+	sub       *hub.Subscriber
+	fd        int           // conn's socket for writeNow, -1 if none
+	last      time.Time     // last successful write
+	heartbeat time.Duration // <= 0: none
+	hb        *time.Timer
+
 	conn         net.Conn
-	fd           int // conn's socket for writeNow, -1 if none
-	sub          *hub.Subscriber
 	remote       string
-	heartbeat    time.Duration // <= 0: none
 	writeTimeout time.Duration
 	release      func() // the limiter's count
 	untrack      func() // the subscription's registration, nil if none
 	watch        uint64 // the hangupWatcher registration, 0 if none
-	hb, exp      *time.Timer
-	last         time.Time // last successful write
-
-	mu      sync.Mutex
-	state   int
-	beat    bool // the heartbeat timer fired
-	expired bool // the token expired
-	gone    bool // the client hung up
-	ended   bool
+	exp          *time.Timer
 }
 
 // hijacks reports whether r's subscription may be served on a hijacked
