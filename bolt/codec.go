@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
@@ -39,8 +40,9 @@ const (
 // encodeUpdate appends the record form of u to dst, with a zero time; the
 // committer stamps the time with setRecordTime.
 func encodeUpdate(dst []byte, u *hub.Update) []byte {
+	dst = slices.Grow(dst, recordLen(u))
 	dst = append(dst, recordV1)
-	dst = append(dst, make([]byte, 8)...)
+	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0)
 	var flags byte
 	if u.Private {
 		flags |= flagPrivate
@@ -55,6 +57,36 @@ func encodeUpdate(dst []byte, u *hub.Update) []byte {
 	}
 	dst = appendString(dst, u.Data)
 	return dst
+}
+
+// recordLen returns the length of the record form of u, so that encoding
+// it takes one allocation.
+func recordLen(u *hub.Update) int {
+	n := headerLen + stringLen(u.ID) + varintLen(int64(u.Retry)) + stringLen(u.Type) +
+		uvarintLen(uint64(len(u.Topics))) + stringLen(u.Data)
+	for _, t := range u.Topics {
+		n += stringLen(t)
+	}
+	return n
+}
+
+func stringLen(s string) int { return uvarintLen(uint64(len(s))) + len(s) }
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
+}
+
+// varintLen mirrors binary.AppendVarint's zig-zag encoding.
+func varintLen(v int64) int {
+	ux := uint64(v) << 1
+	if v < 0 {
+		ux = ^ux
+	}
+	return uvarintLen(ux)
 }
 
 func appendString(dst []byte, s string) []byte {

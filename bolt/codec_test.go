@@ -87,3 +87,17 @@ func FuzzDecodeUpdate(f *testing.F) {
 		}
 	})
 }
+
+func TestRecordLenIsExact(t *testing.T) {
+	samples := append(codecSamples(),
+		&hub.Update{ID: "r", Topics: []string{"t"}, Retry: 1<<63 - 1},
+		&hub.Update{ID: "r", Topics: []string{"t"}, Retry: -1 << 63},
+		&hub.Update{ID: strings.Repeat("i", 1<<14), Topics: make([]string, 200), Data: strings.Repeat("d", 1<<21)},
+	)
+	for i, u := range samples {
+		rec := encodeUpdate(nil, u)
+		if n := recordLen(u); n != len(rec) {
+			t.Errorf("sample %d: recordLen = %d, record is %d bytes", i, n, len(rec))
+		}
+	}
+}
