@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -14,10 +15,12 @@ import (
 
 // appendReq is one Append waiting for the committer. The committer never
 // touches the caller's Update: a caller that gave up on ctx may be using it
-// again, so the result travels back on done.
+// again, so the result travels back on done, and the committer works on a
+// copy, which it hands to followers once committed.
 type appendReq struct {
-	id   []byte
-	rec  []byte // encoded update; the committer stamps the time
+	u    *hub.Update // the log's own copy; the committer sets Seq and Time
+	id   []byte      // aliases rec
+	rec  []byte      // encoded update; the committer stamps the time
 	done chan appendResult
 }
 
@@ -47,11 +50,14 @@ func (l *Log) Append(ctx context.Context, u *hub.Update) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	req := &appendReq{
-		id:   []byte(u.ID),
-		rec:  encodeUpdate(nil, u),
-		done: make(chan appendResult, 1),
+	c := *u
+	c.Topics = slices.Clone(u.Topics)
+	rec := encodeUpdate(nil, u)
+	id, err := recordID(rec)
+	if err != nil {
+		return fmt.Errorf("bolt: append: %w", err) // a bug in the codec
 	}
+	req := &appendReq{u: &c, id: id, rec: rec, done: make(chan appendResult, 1)}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -189,6 +195,14 @@ func (l *Log) commitQueued(lastTime int64) (int64, bool) {
 	}
 	l.commits.Add(1)
 	l.appends.Add(uint64(n))
+	ups := make([]*hub.Update, n)
+	for i, r := range batch {
+		r.u.Seq, r.u.Time = first+uint64(i), time.Unix(0, now)
+		ups[i] = r.u
+	}
+	// Before last is stored: a follower that sees the new last finds the
+	// updates here.
+	l.recent.add(ups)
 	l.last.Store(last)
 	l.broadcast()
 	for i, r := range batch {

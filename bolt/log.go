@@ -99,6 +99,8 @@ type Log struct {
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced after every commit
 
+	recent recent // the newest committed updates, for followers
+
 	// Counters, for tests and the benchmark.
 	commits atomic.Uint64 // append transactions committed
 	appends atomic.Uint64 // appends committed
@@ -129,6 +131,7 @@ func Open(path string, opts Options) (*Log, error) {
 	if opts.MaxLen > 0 {
 		l.maxLen = uint64(opts.MaxLen)
 	}
+	l.recent.limit = int(min(l.maxLen, maxRecent))
 	if opts.NoGroupCommit {
 		l.batch = 1
 	}

@@ -51,8 +51,13 @@ func (l *Log) Read(ctx context.Context, after uint64) iter.Seq2[*hub.Update, err
 // ends without error when ctx is done and with hub.ErrClosed when the log is
 // closed; another failure is yielded as the final element. Updates removed
 // by retention before Follow reaches them are skipped.
+//
+// The newest updates are yielded from memory, as the committer stored them,
+// rather than read back from the file; they are shared with other followers
+// and must not be modified.
 func (l *Log) Follow(ctx context.Context, after uint64) iter.Seq2[*hub.Update, error] {
 	return func(yield func(*hub.Update, error) bool) {
+		var buf []*hub.Update
 		for {
 			if ctx.Err() != nil {
 				return
@@ -65,7 +70,12 @@ func (l *Log) Follow(ctx context.Context, after uint64) iter.Seq2[*hub.Update, e
 				return
 			}
 			if after < l.last.Load() {
-				chunk, err := l.readChunk(after, math.MaxUint64)
+				var err error
+				chunk, ok := l.recent.get(buf[:0], after, l.cutoff(), readChunk)
+				if !ok {
+					chunk, err = l.readChunk(after, math.MaxUint64)
+				}
+				buf = chunk
 				for _, u := range chunk {
 					if ctx.Err() != nil {
 						return
@@ -75,6 +85,7 @@ func (l *Log) Follow(ctx context.Context, after uint64) iter.Seq2[*hub.Update, e
 					}
 					after = u.Seq
 				}
+				clear(chunk) // buf must not keep yielded updates alive
 				if err != nil {
 					if ctx.Err() == nil {
 						yield(nil, err)
