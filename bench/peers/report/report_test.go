@@ -38,3 +38,34 @@ func TestReport(t *testing.T) {
 		t.Error("missing input accepted")
 	}
 }
+
+// TestTargets checks the relative targets against the best peer, with the
+// floor shown but never counted as a peer.
+func TestTargets(t *testing.T) {
+	line := func(name, scenario, mode string, conns int, rate, p99 float64) result {
+		return result{Name: name, Scenario: scenario, Mode: mode, Connections: conns, Connected: conns, DeliveryRate: rate, LatencyMs: &latency{P99: p99}}
+	}
+	const flat, paced = "target: fanout, 10000 subscribers, flat out, 16 publishers", "target: fanout, 10000 subscribers, 10 updates/s"
+	rs := []result{
+		line("ssehub", flat, "fanout", 10000, 1.6e6, 700),
+		line("peer", flat, "fanout", 10000, 0.5e6, 900),
+		line("floor", flat, "fanout", 10000, 3e6, 100), // would win, but is no peer
+		line("ssehub", paced, "fanout", 10000, 1e5, 40),
+		line("peer", paced, "fanout", 10000, 1e5, 110),
+		line("other", paced, "fanout", 10000, 1e5, 100),
+		line("floor", paced, "fanout", 10000, 1e5, 30),
+	}
+	var b strings.Builder
+	targets(&b, rs)
+	md := b.String()
+	for _, want := range []string{
+		"| fan-out to 10,000 subscribers ≥ 1,000,000 deliveries/s | 1600000/s (10000 connected, 0 lost) | met |",
+		"| fan-out to 10,000 subscribers ≥ 3 × the best peer's | 1600000/s vs peer's 500000/s (×3.20); floor: 3000000/s | met |",
+		"| p99 latency ≤ 50 ms at 10 updates/s to 10,000 subscribers | 40.0 ms (0.0 updates/s published); floor: 30.0 ms | met |",
+		"| that p99 ≤ 1/3 of the best peer's | 40.0 ms vs other's 100.0 ms (×0.40); floor: 30.0 ms | **not met** |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("targets lack %q:\n%s", want, md)
+		}
+	}
+}
