@@ -64,6 +64,7 @@ type Config struct {
 	LogLevel  slog.Level
 
 	Redis           string // Redis URL; empty keeps the history in DataDir
+	Memory          bool   // keep the history in process memory only
 	ReusePort       bool
 	ShutdownTimeout time.Duration
 }
@@ -153,6 +154,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log `format`: text or json")
 	fs.StringVar(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&c.Redis, "redis", "", "keep the history in the Redis at this `URL` (redis://host:port/db) instead of the data directory, shared by every hub using it")
+	fs.BoolVar(&c.Memory, "memory", false, "keep the history in process memory only: no disk write before a publish is answered, and lost at exit (bounded by --history-size and --history-age)")
 	fs.BoolVar(&c.ReusePort, "reuse-port", false, "listen with SO_REUSEPORT, so several hubs (sharing --redis) can serve one port")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "bound on a graceful shutdown")
 	fs.Usage = func() {
@@ -266,6 +268,9 @@ func (c *Config) validate() error {
 	case "text", "json":
 	default:
 		return usagef("--log-format %q: want text or json", c.LogFormat)
+	}
+	if c.Memory && c.Redis != "" {
+		return usagef("--memory and --redis: the history is kept in one place; choose one")
 	}
 	if c.Redis != "" {
 		if _, err := goredis.ParseURL(c.Redis); err != nil {

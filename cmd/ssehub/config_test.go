@@ -159,6 +159,7 @@ func TestConfigInvalid(t *testing.T) {
 		{[]string{"--log-level", "loud"}, nil, "--log-level"},
 		{[]string{"--cors-origins", "example.com"}, nil, "--cors-origins"},
 		{[]string{"--redis", "http://localhost:6379"}, nil, "--redis"},
+		{[]string{"--redis", "redis://localhost:6379/0", "--memory"}, nil, "--memory and --redis"},
 		{[]string{"--max-subscriptions", "-1"}, nil, "--max-subscriptions"},
 		{[]string{"--max-subscriptions-per-client", "-1"}, nil, "--max-subscriptions-per-client"},
 		{[]string{"--trusted-proxies", "10.0.0.0/8,proxy.local"}, nil, "--trusted-proxies"},

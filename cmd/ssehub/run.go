@@ -249,9 +249,13 @@ func cmpErr(a, b error) error {
 	return b
 }
 
-// openStore opens the log the configuration names: Redis, or a bolt file in
-// the data directory. where describes it for the logs.
+// openStore opens the log the configuration names: Redis, memory, or a
+// bolt file in the data directory. where describes it for the logs.
 func openStore(ctx context.Context, cfg Config, noGroupCommit bool, log *slog.Logger) (s store, where string, err error) {
+	if cfg.Memory {
+		l := hub.NewMemoryLog(hub.MemoryLogOptions{MaxLen: cfg.HistorySize, MaxAge: cfg.HistoryAge})
+		return memoryStore{l}, "memory", nil
+	}
 	if cfg.Redis != "" {
 		where = cfg.Redis
 		if u, err := url.Parse(cfg.Redis); err == nil {
@@ -278,6 +282,11 @@ func openStore(ctx context.Context, cfg Config, noGroupCommit bool, log *slog.Lo
 	}
 	return l, where, nil
 }
+
+// memoryStore gives a MemoryLog the store's Len.
+type memoryStore struct{ *hub.MemoryLog }
+
+func (m memoryStore) Len(context.Context) (int, error) { return m.MemoryLog.Len(), nil }
 
 // mercureFlag names the flag behind mercure.New's complaint about opts by
 // trying the options one group at a time.

@@ -435,3 +435,29 @@ func TestRunSubscriptionLimits(t *testing.T) {
 		t.Errorf("third subscription from one address: %v, want 429", err)
 	}
 }
+
+// TestRunMemoryHistory serves from --memory: replay works while the
+// process lives, and nothing is written to the data directory but the key.
+func TestRunMemoryHistory(t *testing.T) {
+	data := t.TempDir()
+	r := startRun(t, "--data", data, "--memory", "--jwt-key", testKey, "--anonymous", "--history-size", "2")
+	c := newClient(t)
+	topic := "https://example.com/m"
+	tok := token(t, testKey, []string{topic}, nil, time.Minute)
+	for i := range 3 {
+		mustPublish(t, c, r.base, tok, url.Values{"topic": {topic}, "data": {fmt.Sprint(i)}, "id": {fmt.Sprint("m", i)}})
+	}
+	// Two kept, m1 and m2: a replay after m1 finds it and sends m2.
+	s := subscribe(t, c, r.base, "", "m1", topic)
+	if ev := s.next(); ev.ID != "m2" || ev.Data != "2" {
+		t.Fatalf("replayed %+v, want m2", ev)
+	}
+	resp, err := c.Get(r.base + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if _, err := os.Stat(filepath.Join(data, historyFileName)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a history file in the data directory: %v", err)
+	}
+}
