@@ -12,7 +12,7 @@ set -euo pipefail
 ROOT=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 cd "$ROOT"
 
-SERVERS=${SERVERS:-"ssehub go-sse r3labs eventsource mercure mercure-local floor"}
+SERVERS=${SERVERS:-"ssehub ssehub-memory go-sse r3labs eventsource mercure mercure-local floor"}
 # The servers run at the issue's target sizes too, for its relative
 # targets (3 × the best peer's fan-out, a third of its p99): about five
 # minutes more with every peer.
@@ -79,6 +79,7 @@ start_server() {
 	local name=$1 data=$WORK/data-$name-$RANDOM cmd
 	case $name in
 	ssehub) cmd=("$BIN/ssehub" --addr "127.0.0.1:$PORT" --data "$data" --jwt-key "$KEY" --demo=false --log-level warn) ;;
+	ssehub-memory) cmd=("$BIN/ssehub" --addr "127.0.0.1:$PORT" --data "$data" --memory --jwt-key "$KEY" --demo=false --log-level warn) ;;
 	*) cmd=("$BIN/peers" -server "$name" -addr "127.0.0.1:$PORT" -data "$data" -jwt-key "$KEY") ;;
 	esac
 	echo "${cmd[*]/#$WORK/\$WORK} &" | sed "s|$KEY|\"\$KEY\"|" >>"$COMMANDS"
