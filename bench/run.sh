@@ -3,7 +3,7 @@
 # server through the same scenarios with 'sse bench', and writes
 # BENCHMARKS.md, bench/latency.svg and the raw bench/results.jsonl.
 #
-# Sizes fit a 2-core machine in about fifteen minutes; override them with the
+# Sizes fit a 2-core machine in about twenty minutes; override them with the
 # variables below, e.g. IDLE_CONNS=10000 bench/run.sh. SERVERS picks the
 # servers, TARGET_SERVERS those run at the target sizes (idle at
 # 19,000 is ssehub's alone), TARGETS=0 skips those runs.

@@ -159,7 +159,7 @@ for time, memory and CPU. Latency is publish-to-receipt: the publisher
 stamps each update's data with the time before its POST and every
 subscriber subtracts it on receipt, so it includes the publish request.
 
-To reproduce: ` + "`bench/run.sh`" + ` from the repository (about fifteen minutes; the
+To reproduce: ` + "`bench/run.sh`" + ` from the repository (about twenty minutes; the
 sizes are variables at the top of the script, e.g.
 ` + "`IDLE_CONNS=10000 SERVERS=\"ssehub go-sse\" bench/run.sh`" + `). The raw JSON
 lines are in ` + "`bench/results.jsonl`" + `.
