@@ -14,9 +14,10 @@ import (
 	"time"
 )
 
-// Buffer sizes of one subscriber connection: the response head and the
-// chunked framing are read through the first, event lines through the
-// second. Together they stay within the 4 KiB budget per connection.
+// Buffer sizes of one subscriber connection of the goroutine reader: the
+// response head and the chunked framing are read through the first, event
+// lines through the second. Together they stay within the 4 KiB budget per
+// connection. The epoll reader needs the first only while reading the head.
 const (
 	subReadBuffer = 2048
 	subLineBuffer = 2048
