@@ -28,8 +28,11 @@ var errRunOver = errors.New("subscribe: the run is over")
 // epollReader reads a fleet's connections without a goroutine each: the
 // sockets leave Go's poller for one of K epoll instances, each served by a
 // goroutine that reads whatever is ready into its one buffer and pushes
-// the bytes through the connection's pushParser. Level-triggered, one
-// read per readiness: what a read leaves is reported again.
+// the bytes through the connection's pushParser. Edge-triggered: a read
+// shorter than the buffer drained the socket, and data arriving after it
+// raises a new event, so one read per event is the rule; level-triggered
+// epoll would poll each socket again at the next wait to learn it is
+// drained, costing as much as the read.
 type epollReader struct {
 	conns []subConn
 	hist  []*histogram
@@ -219,7 +222,7 @@ func (l *epollLoop) takePending(r *epollReader) bool {
 	for _, i := range pending {
 		c := &r.conns[i]
 		l.own = append(l.own, i)
-		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: i}
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: i}
 		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(c.fd), &ev); err != nil {
 			r.closeConn(c, fmt.Errorf("epoll_ctl: %w", err))
 		}
@@ -233,22 +236,30 @@ func (l *epollLoop) read(r *epollReader, i int) {
 	if c.fd < 0 {
 		return // closed earlier in this batch of events
 	}
-	// A raw read: the socket is non-blocking, so the scheduler need not
-	// hear of it.
-	n, _, errno := unix.RawSyscall(unix.SYS_READ, uintptr(c.fd), uintptr(unsafe.Pointer(&l.buf[0])), uintptr(len(l.buf)))
-	switch {
-	case errno == unix.EAGAIN || errno == unix.EINTR:
-		return
-	case errno != 0:
-		r.closeConn(c, fmt.Errorf("read: %w", errno))
-		return
-	case n == 0:
-		r.closeConn(c, c.parser.eof())
-		return
-	}
-	l.sink = connSink{c: c, h: r.hist[i%len(r.hist)], now: time.Now().UnixNano()}
-	if err := c.parser.feed(l.buf[:n], &l.sink); err != nil {
-		r.closeConn(c, err)
+	for {
+		// A raw read: the socket is non-blocking, so the scheduler need
+		// not hear of it.
+		n, _, errno := unix.RawSyscall(unix.SYS_READ, uintptr(c.fd), uintptr(unsafe.Pointer(&l.buf[0])), uintptr(len(l.buf)))
+		switch {
+		case errno == unix.EINTR:
+			continue
+		case errno == unix.EAGAIN:
+			return
+		case errno != 0:
+			r.closeConn(c, fmt.Errorf("read: %w", errno))
+			return
+		case n == 0:
+			r.closeConn(c, c.parser.eof())
+			return
+		}
+		l.sink = connSink{c: c, h: r.hist[i%len(r.hist)], now: time.Now().UnixNano()}
+		if err := c.parser.feed(l.buf[:n], &l.sink); err != nil {
+			r.closeConn(c, err)
+			return
+		}
+		if int(n) < len(l.buf) {
+			return // drained
+		}
 	}
 }
 

@@ -19,7 +19,7 @@ import (
 // TestFleetReaders runs a fleet of each reader against a server framing
 // bodies chunked, by length and by closing, sending events in one write
 // with the response head (so that they wait in the head's buffer), byte
-// by byte, or in single writes, and hanging up on one connection after
+// by byte, in single writes or in one write of over 64 KiB, and hanging up on one connection after
 // the first. Both
 // readers must count the same, close every connection at the end and
 // leave no goroutine behind.
@@ -119,7 +119,7 @@ func serveFleetConn(conn net.Conn, k, n int, framing string, start <-chan struct
 	case "chunked":
 		head += "Transfer-Encoding: chunked\r\n"
 	case "length":
-		head += "Content-Length: 100000\r\n"
+		head += "Content-Length: 1000000\r\n"
 	}
 	frame := func(s string) string {
 		if framing == "chunked" {
@@ -138,10 +138,17 @@ func serveFleetConn(conn net.Conn, k, n int, framing string, start <-chan struct
 		return nil // hang up: the connection drops with 39 updates lost
 	}
 	<-start
+	var burst []byte
 	for seq := 2; seq <= fleetEvents; seq++ {
 		b := frame(event(seq))
 		if seq == fleetEvents {
 			b += frame("data: not ours\n\n")
+		}
+		if k%3 == 1 {
+			// Padded and in one write: more than a read of the epoll
+			// reader takes at once.
+			burst = append(burst, frame(": "+strings.Repeat("p", 4<<10)+"\n")+b...)
+			continue
 		}
 		if k%3 == 0 {
 			for i := range len(b) {
@@ -152,6 +159,9 @@ func serveFleetConn(conn net.Conn, k, n int, framing string, start <-chan struct
 		} else if _, err := io.WriteString(conn, b); err != nil {
 			return err
 		}
+	}
+	if _, err := conn.Write(burst); err != nil {
+		return err
 	}
 	// Wait for the fleet to close the connection.
 	if _, err := io.Copy(io.Discard, br); err != nil {
