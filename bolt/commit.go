@@ -162,6 +162,11 @@ func (l *Log) commitQueued(lastTime int64) (int64, bool) {
 	var behind bool
 	err := l.db.Update(func(tx *bbolt.Tx) error {
 		ub, ib := tx.Bucket(bucketUpdates), tx.Bucket(bucketIDs)
+		// Seqs only ever grow, so pages split at the end are never
+		// inserted into again: filling them (instead of bbolt's half, meant
+		// for random inserts) halves the pages the updates take and trims
+		// the pages each commit writes.
+		ub.FillPercent = 0.95
 		for i, r := range batch {
 			seq, err := ub.NextSequence()
 			if err != nil {
