@@ -144,12 +144,15 @@ const notes = `## What differs between the servers
   run, where they met the same conditions, rather than across runs.
 - **Rates.** Scenarios at a fixed rate hold it only while the publishers
   keep up; "publishes/s" says what was achieved.
-- **The generator** holds one goroutine and 4 KiB of buffers per
-  connection (its RSS per connection is in the idle tables) and spends
-  about two thirds of its CPU in read(2), one read per event per
-  connection. In the flat-out scenarios it takes 60–90 % of a core of the
-  two the machine has, CPU the server does not get: those figures are
-  the pair's, not the server's ceiling.
+- **The generator** reads its subscribers from one epoll loop per core,
+  with no goroutine per connection and about 2 KiB of memory per
+  connection (the idle tables have its RSS). Two thirds of its CPU is
+  read(2), one read per event per connection, and a good part of that
+  is the ACK the kernel sends back for each read. Its CPU is in every
+  table. It is CPU the server does not get, since both share the
+  machine's two cores, so the figures are the pair's, not the server's
+  ceiling. The floor server shows what the pair costs with nothing
+  between the publish and the writes.
 - **Lost and late.** "lost" counts updates a connection will not get: ones
   skipped over (a later one arrived first; one publisher only) and
   everything owed to a connection the server closed. "late at end" counts
