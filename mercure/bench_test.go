@@ -14,6 +14,8 @@ import (
 	"github.com/ssehub/ssehub/sse"
 )
 
+// BenchmarkVerify measures a full verification, signature and claims, as
+// for a token the cache has not seen (BenchmarkVerifyCache has the hits).
 func BenchmarkVerify(b *testing.B) {
 	for _, p := range []keyPair{hmacPair(), rsaPair(b), ecPair(b, elliptic.P256(), "ES256"), edPair(b)} {
 		b.Run(p.alg, func(b *testing.B) {
@@ -24,7 +26,7 @@ func BenchmarkVerify(b *testing.B) {
 			tok := p.mint(b, pubClaims("https://example.com/books/{id}"), nil)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := v.verify(tok); err != nil {
+				if _, err := v.parse(tok); err != nil {
 					b.Fatal(err)
 				}
 			}
