@@ -23,43 +23,69 @@ const (
 	subLineBuffer = 2048
 )
 
+// seqWindow is how far behind the newest number a late arrival is still
+// told from a duplicate: 4096 numbers, a 512-byte bitmap per connection,
+// allocated at its first gap. Publishers overtaking each other reorder
+// by a few numbers; a lossy server leaves gaps that never fill, which a
+// set of pending numbers would hold forever.
+const seqWindow = 1 << 12
+
 // seqTracker classifies the sequence numbers one subscriber receives. In
-// the common in-order case it holds two integers; numbers skipped over are
-// remembered only until they arrive late.
+// the common in-order case it holds two integers; after a first gap, a
+// bitmap of the last seqWindow numbers says which have arrived.
 type seqTracker struct {
-	max       uint64              // highest received, 0 for none
-	unique    uint64              // distinct numbers received
-	dup, ooo  uint64              // duplicates, late arrivals
-	missing   map[uint64]struct{} // skipped over and not yet received
-	malformed uint64              // data lines that were not ours
+	max       uint64   // highest received, 0 for none
+	unique    uint64   // distinct numbers received
+	dup, ooo  uint64   // duplicates, late arrivals
+	seen      []uint64 // bit n%seqWindow: n arrived, for max-seqWindow < n <= max; nil before a gap
+	malformed uint64   // data lines that were not ours
 }
 
-// add records sequence number seq (from 1).
+// add records sequence number seq (from 1). A number arriving more than
+// seqWindow behind the newest counts as a duplicate: too old to tell.
 func (t *seqTracker) add(seq uint64) {
 	switch {
-	case seq == t.max+1:
+	case seq == t.max+1 && t.seen == nil:
 		t.max = seq
 		t.unique++
 	case seq > t.max:
-		if t.missing == nil {
-			t.missing = make(map[uint64]struct{})
+		if t.seen == nil {
+			// Everything up to max arrived in order.
+			t.seen = make([]uint64, seqWindow/64)
+			for i := range t.seen {
+				t.seen[i] = ^uint64(0)
+			}
 		}
-		// Bound the memory a server skipping huge ranges can cost us:
-		// beyond 1M pending gaps, late arrivals count as duplicates.
-		for s := t.max + 1; s < seq && len(t.missing) < 1<<20; s++ {
-			t.missing[s] = struct{}{}
+		if seq-t.max >= seqWindow {
+			clear(t.seen)
+		} else {
+			for n := t.max + 1; n < seq; n++ {
+				t.mark(n, false)
+			}
 		}
+		t.mark(seq, true)
 		t.max = seq
 		t.unique++
-	default:
-		if _, ok := t.missing[seq]; ok {
-			delete(t.missing, seq)
-			t.ooo++
-			t.unique++
-			return
-		}
+	case t.seen == nil || t.max-seq >= seqWindow || t.arrived(seq):
 		t.dup++
+	default:
+		t.mark(seq, true)
+		t.ooo++
+		t.unique++
 	}
+}
+
+func (t *seqTracker) mark(n uint64, arrived bool) {
+	i, bit := n%seqWindow/64, uint64(1)<<(n%64)
+	if arrived {
+		t.seen[i] |= bit
+	} else {
+		t.seen[i] &^= bit
+	}
+}
+
+func (t *seqTracker) arrived(n uint64) bool {
+	return t.seen[n%seqWindow/64]&(1<<(n%64)) != 0
 }
 
 // subConn is one subscriber connection of the generator.
