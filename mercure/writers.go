@@ -35,15 +35,9 @@ func (p *writerPool) push(c *hijacked) {
 	}
 }
 
-// popMax bounds the streams a worker takes from the queue at once: one
-// lock round for several streams, while the other workers still get their
-// share of a short queue.
-const popMax = 16
-
 // work serves queued streams until the queue is empty.
 func (p *writerPool) work() {
 	var buf []byte
-	var batch [popMax]*hijacked
 	for {
 		p.mu.Lock()
 		if len(p.queue) == 0 {
@@ -54,16 +48,13 @@ func (p *writerPool) work() {
 			p.mu.Unlock()
 			return
 		}
-		k := copy(batch[:min(popMax, max(1, len(p.queue)/p.workers))], p.queue)
-		clear(p.queue[:k])
-		p.queue = p.queue[k:]
+		c := p.queue[0]
+		p.queue[0] = nil
+		p.queue = p.queue[1:]
 		p.mu.Unlock()
-		for i, c := range batch[:k] {
-			batch[i] = nil
-			buf = c.serve(buf[:0])
-			if cap(buf) > maxPoolBuf {
-				buf = nil
-			}
+		buf = c.serve(buf[:0])
+		if cap(buf) > maxPoolBuf {
+			buf = nil
 		}
 	}
 }
