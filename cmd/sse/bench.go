@@ -29,6 +29,10 @@ child processes and adds their figures up. The target must resolve to
 loopback addresses only. A readable summary goes to standard error, one
 JSON line to standard output.
 
+On Linux the subscribers are read by one epoll loop per processor, with
+no goroutine per connection; SSE_BENCH_READER=goroutine in the
+environment reads each with a goroutine instead, to compare the two.
+
 Exit status: 0 after a run, 1 if it could not run (no subscriber
 connected, every publish failed), 2 on bad usage or a refused target.
 
