@@ -5,8 +5,8 @@
 #
 # Sizes fit a 2-core machine in about twenty minutes; override them with the
 # variables below, e.g. IDLE_CONNS=10000 bench/run.sh. SERVERS picks the
-# servers, TARGET_SERVERS those run at the issue's target sizes (idle at
-# 19,000 is ssehub's alone), TARGETS=0 skips those runs.
+# servers, TARGET_SERVERS those run at the issue's target sizes, TARGETS=0
+# skips those runs.
 set -euo pipefail
 
 ROOT=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
@@ -14,8 +14,8 @@ cd "$ROOT"
 
 SERVERS=${SERVERS:-"ssehub ssehub-memory go-sse r3labs eventsource mercure mercure-local floor"}
 # The servers run at the issue's target sizes too, for its relative
-# targets (3 × the best peer's fan-out, a third of its p99): about five
-# minutes more with every peer.
+# targets (a quarter of the best peer's memory, 3 × its fan-out, a third
+# of its p99): about six minutes more with every peer.
 TARGET_SERVERS=${TARGET_SERVERS:-$SERVERS}
 IDLE_CONNS=${IDLE_CONNS:-5000}
 IDLE_HOLD=${IDLE_HOLD:-3s}
@@ -137,7 +137,9 @@ for s in $SERVERS; do
 	bench "$s" "publish only, $PUBLISHERS publishers" --mode fanout -c 0 --rate 0 --publishers "$PUBLISHERS" --duration 5s
 done
 if [[ $TARGETS == 1 ]]; then
-	bench ssehub "target: idle, 19000 subscribers" --mode idle -c 19000 --duration "$IDLE_HOLD"
+	for s in $TARGET_SERVERS; do
+		bench "$s" "target: idle, 19000 subscribers" --mode idle -c 19000 --duration "$IDLE_HOLD"
+	done
 	for s in $TARGET_SERVERS; do
 		bench "$s" "target: fanout, 10000 subscribers, 10 updates/s" --mode fanout -c 10000 --rate 10 --publishers "$FLOW_PUBLISHERS" --duration "$DURATION"
 	done

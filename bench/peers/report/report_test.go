@@ -55,10 +55,23 @@ func TestTargets(t *testing.T) {
 		line("other", paced, "fanout", 10000, 1e5, 100),
 		line("floor", paced, "fanout", 10000, 1e5, 30),
 	}
+	idle := func(name, scenario string, conns int, perConn float64) result {
+		return result{Name: name, Scenario: scenario, Mode: "idle", Connections: conns, Connected: conns, Server: &proc{RSSPerConnByte: perConn}}
+	}
+	rs = append(rs,
+		idle("ssehub", "idle, 5000 subscribers", 5000, 5<<10),
+		idle("peer", "idle, 5000 subscribers", 5000, 25<<10),
+		idle("ssehub", "target: idle, 19000 subscribers", 19000, 4<<10),
+		idle("peer", "target: idle, 19000 subscribers", 19000, 15<<10),
+		idle("floor", "target: idle, 19000 subscribers", 19000, 1<<10),
+	)
 	var b strings.Builder
 	targets(&b, rs)
 	md := b.String()
 	for _, want := range []string{
+		"| RSS per idle subscriber ≤ 6 KiB at 19,000 connections | 4.0 KiB (19000 connected) | met |",
+		// At the target size, where the peers ran too.
+		"| RSS per idle subscriber ≤ 1/4 of the best peer's | 4.0 KiB vs peer's 15.0 KiB (×0.27) at 19000 connections | **not met** |",
 		"| fan-out to 10,000 subscribers ≥ 1,000,000 deliveries/s | 1600000/s (10000 connected, 0 lost) | met |",
 		"| fan-out to 10,000 subscribers ≥ 3 × the best peer's | 1600000/s vs peer's 500000/s (×3.20) | met |",
 		"| p99 latency ≤ 50 ms at 10 updates/s to 10,000 subscribers | 40.0 ms (0.0 updates/s published); floor: 30.0 ms | met |",
@@ -67,5 +80,23 @@ func TestTargets(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("targets lack %q:\n%s", want, md)
 		}
+	}
+}
+
+// TestTargetsIdleFallback checks the relative memory target at the size
+// the peers ran at when they did not run at the target size.
+func TestTargetsIdleFallback(t *testing.T) {
+	idle := func(name, scenario string, conns int, perConn float64) result {
+		return result{Name: name, Scenario: scenario, Mode: "idle", Connections: conns, Connected: conns, Server: &proc{RSSPerConnByte: perConn}}
+	}
+	var b strings.Builder
+	targets(&b, []result{
+		idle("ssehub", "idle, 5000 subscribers", 5000, 5<<10),
+		idle("peer", "idle, 5000 subscribers", 5000, 25<<10),
+		idle("ssehub", "target: idle, 19000 subscribers", 19000, 4<<10),
+	})
+	want := "| RSS per idle subscriber ≤ 1/4 of the best peer's | 5.0 KiB vs peer's 25.0 KiB (×0.20) at 5000 connections | met |"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("targets lack %q:\n%s", want, b.String())
 	}
 }

@@ -59,12 +59,17 @@ func targets(b *strings.Builder, rs []result) {
 	} else {
 		b.WriteString("| RSS per idle subscriber ≤ 6 KiB at 19,000 connections | not run | – |\n")
 	}
-	isIdle := func(r result) bool { return r.Mode == "idle" && !strings.HasPrefix(r.Scenario, "target:") }
 	rssPerConn := func(r result) (float64, bool) {
 		if r.Server == nil {
 			return 0, false
 		}
 		return r.Server.RSSPerConnByte, true
+	}
+	// The relative memory target is checked at the target size when the
+	// peers ran there too, else at the size they ran at.
+	isIdle := func(r result) bool { return r.Mode == "idle" && strings.HasPrefix(r.Scenario, "target: idle") }
+	if _, name := bestPeer(isIdle, rssPerConn, true); name == "" {
+		isIdle = func(r result) bool { return r.Mode == "idle" && !strings.HasPrefix(r.Scenario, "target:") }
 	}
 	if best, name := bestPeer(isIdle, rssPerConn, true); name != "" {
 		for _, r := range rs {
