@@ -130,30 +130,38 @@ func TestSubscribeAuthorization(t *testing.T) {
 	}
 }
 
+// TestCookiePublishNeedsAllowedOrigin: a browser sends the cookie along with
+// any site's form post, so a cookie-authorized publish is accepted only from
+// an origin listed explicitly; the wildcard "*" never vouches for a page
+// (issue 19, item 2), or every site would publish as each of its visitors.
 func TestCookiePublishNeedsAllowedOrigin(t *testing.T) {
 	p := hmacPair()
-	e := newEnv(t, Options{CORSOrigins: []string{"https://app.example.com"}}, p, p)
 	tok := p.mint(t, pubClaims("*"), nil)
-	for _, tt := range []struct {
-		name, origin, referer string
-		status                int
-	}{
-		{"allowed origin", "https://app.example.com", "", http.StatusOK},
-		{"allowed referer", "", "https://app.example.com/page?x=1", http.StatusOK},
-		{"foreign origin", "https://evil.example", "", http.StatusUnauthorized},
-		{"foreign origin, allowed referer", "https://evil.example", "https://app.example.com/", http.StatusUnauthorized},
-		{"neither", "", "", http.StatusUnauthorized},
-	} {
-		r := e.publishReq("topic=x&data=y", "")
-		r.AddCookie(&http.Cookie{Name: DefaultCookieName, Value: tok})
-		if tt.origin != "" {
-			r.Header.Set("Origin", tt.origin)
-		}
-		if tt.referer != "" {
-			r.Header.Set("Referer", tt.referer)
-		}
-		if resp, body := e.do(r); resp.StatusCode != tt.status {
-			t.Errorf("%s: %d (%s), want %d", tt.name, resp.StatusCode, body, tt.status)
+	for _, origins := range [][]string{{"https://app.example.com"}, {"*", "https://app.example.com"}} {
+		e := newEnv(t, Options{CORSOrigins: origins}, p, p)
+		for _, tt := range []struct {
+			name, origin, referer string
+			status                int
+		}{
+			{"allowed origin", "https://app.example.com", "", http.StatusOK},
+			{"allowed referer", "", "https://app.example.com/page?x=1", http.StatusOK},
+			{"foreign origin", "https://evil.example", "", http.StatusUnauthorized},
+			{"foreign referer", "", "https://evil.example/page", http.StatusUnauthorized},
+			{"null origin", "null", "", http.StatusUnauthorized},
+			{"foreign origin, allowed referer", "https://evil.example", "https://app.example.com/", http.StatusUnauthorized},
+			{"neither", "", "", http.StatusUnauthorized},
+		} {
+			r := e.publishReq("topic=x&data=y", "")
+			r.AddCookie(&http.Cookie{Name: DefaultCookieName, Value: tok})
+			if tt.origin != "" {
+				r.Header.Set("Origin", tt.origin)
+			}
+			if tt.referer != "" {
+				r.Header.Set("Referer", tt.referer)
+			}
+			if resp, body := e.do(r); resp.StatusCode != tt.status {
+				t.Errorf("CORS origins %q, %s: %d (%s), want %d", origins, tt.name, resp.StatusCode, body, tt.status)
+			}
 		}
 	}
 }

@@ -7,9 +7,14 @@ import (
 	"strings"
 )
 
-// cors answers cross-origin requests for a set of allowed origins. Because
-// subscribers authenticate with cookies (EventSource withCredentials) the
-// allowed origin is echoed, never "*", and credentials are allowed.
+// cors answers cross-origin requests. Origins listed explicitly get their
+// origin echoed with Access-Control-Allow-Credentials, because subscribers
+// authenticate with cookies (EventSource withCredentials). The wildcard "*"
+// lets every other origin read without credentials only: it is answered
+// with "Access-Control-Allow-Origin: *" and no Allow-Credentials, which
+// browsers refuse to combine with a credentialed request (Fetch standard,
+// "CORS protocol and credentials"), so a page on any site can read
+// public updates but never a visitor's private ones.
 type cors struct {
 	any     bool
 	origins map[string]bool // serialized origins: scheme://host[:port]
@@ -34,13 +39,20 @@ func newCORS(origins []string) (cors, error) {
 // enabled reports whether any origin is allowed.
 func (c cors) enabled() bool { return c.any || len(c.origins) > 0 }
 
-// allowed reports whether origin (an Origin header value) may make
-// credentialed requests.
-func (c cors) allowed(origin string) bool {
+// listed reports whether origin (an Origin header value) is one of the
+// origins listed explicitly, which alone may make credentialed requests.
+// The wildcard never counts.
+func (c cors) listed(origin string) bool {
 	if origin == "" || origin == "null" {
 		return false
 	}
-	return c.any || c.origins[strings.ToLower(origin)]
+	return c.origins[strings.ToLower(origin)]
+}
+
+// allowed reports whether origin may make requests at all, with
+// credentials (listed) or without (the wildcard).
+func (c cors) allowed(origin string) bool {
+	return origin != "" && (c.any || c.listed(origin))
 }
 
 // apply sets the CORS response headers for r and reports whether r is a
@@ -59,11 +71,15 @@ func (c cors) apply(w http.ResponseWriter, r *http.Request) bool {
 		h.Add("Vary", "Access-Control-Request-Method")
 		h.Add("Vary", "Access-Control-Request-Headers")
 	}
-	if !c.allowed(origin) {
+	switch {
+	case c.listed(origin):
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Allow-Credentials", "true")
+	case c.allowed(origin):
+		h.Set("Access-Control-Allow-Origin", "*")
+	default:
 		return isPreflight
 	}
-	h.Set("Access-Control-Allow-Origin", origin)
-	h.Set("Access-Control-Allow-Credentials", "true")
 	if !isPreflight {
 		h.Set("Access-Control-Expose-Headers", "Last-Event-ID")
 	}
@@ -78,6 +94,9 @@ func (c cors) preflight(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	// Authorization is named even for the wildcard: "*" in this header
+	// never covers it (Fetch standard, CORS-preflight fetch), and a page
+	// holding a token of its own may send it without credentials.
 	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID, Cache-Control")
 	h.Set("Access-Control-Max-Age", "600")
 	w.WriteHeader(http.StatusNoContent)

@@ -78,18 +78,52 @@ func TestCORSHeaders(t *testing.T) {
 	}
 }
 
-func TestCORSWildcardEchoesOrigin(t *testing.T) {
-	c, err := newCORS([]string{"*"})
+// TestCORSWildcardWithoutCredentials: "*" answers every other origin with
+// "Access-Control-Allow-Origin: *" and no Allow-Credentials, so browsers
+// refuse a credentialed request (Fetch standard, "CORS protocol and
+// credentials"): a page on any site reads public updates, never a
+// visitor's private ones (issue 19, item 2). An origin listed beside "*"
+// keeps its credentials.
+func TestCORSWildcardWithoutCredentials(t *testing.T) {
+	c, err := newCORS([]string{"*", "https://app.example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := httptest.NewRequest("GET", Path, nil)
-	r.Header.Set("Origin", "https://any.example")
-	w := httptest.NewRecorder()
-	c.apply(w, r)
-	// "*" with credentials is rejected by browsers: the origin is echoed.
-	if got := w.Header().Get("Access-Control-Allow-Origin"); got != "https://any.example" {
-		t.Fatalf("Access-Control-Allow-Origin = %q", got)
+	for _, tt := range []struct {
+		name, method, origin, reqMethod string
+		wantAllow, wantCred             string
+		wantStatus                      int // of the preflight answer
+	}{
+		{"any origin", "GET", "https://any.example", "", "*", "", 0},
+		{"null origin", "GET", "null", "", "*", "", 0},
+		{"no origin", "GET", "", "", "", "", 0},
+		{"listed origin", "GET", "https://app.example.com", "", "https://app.example.com", "true", 0},
+		{"any origin preflight", "OPTIONS", "https://any.example", "POST", "*", "", http.StatusNoContent},
+		{"listed origin preflight", "OPTIONS", "https://app.example.com", "POST", "https://app.example.com", "true", http.StatusNoContent},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(tt.method, Path, nil)
+			if tt.origin != "" {
+				r.Header.Set("Origin", tt.origin)
+			}
+			if tt.reqMethod != "" {
+				r.Header.Set("Access-Control-Request-Method", tt.reqMethod)
+			}
+			w := httptest.NewRecorder()
+			if c.apply(w, r) {
+				c.preflight(w, r)
+				if w.Code != tt.wantStatus || !strings.Contains(w.Header().Get("Access-Control-Allow-Headers"), "Authorization") {
+					t.Fatalf("preflight: %d %v", w.Code, w.Header())
+				}
+			}
+			h := w.Header()
+			if got := h.Get("Access-Control-Allow-Origin"); got != tt.wantAllow {
+				t.Errorf("Access-Control-Allow-Origin = %q, want %q", got, tt.wantAllow)
+			}
+			if got := h.Get("Access-Control-Allow-Credentials"); got != tt.wantCred {
+				t.Errorf("Access-Control-Allow-Credentials = %q, want %q", got, tt.wantCred)
+			}
+		})
 	}
 }
 

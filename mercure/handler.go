@@ -43,9 +43,12 @@ type Options struct {
 	// updates only.
 	Anonymous bool
 	// CORSOrigins are the origins whose pages may subscribe and publish
-	// with credentials (cookies and Authorization headers); "*" allows
-	// every origin. A cookie-authorized publish is accepted only from one
-	// of these origins, which keeps other sites from forging it.
+	// with credentials (cookies). "*" lets every other origin's pages in
+	// without credentials only ("Access-Control-Allow-Origin: *", as the
+	// Fetch standard requires): they read public updates, or use a token
+	// they hold in an Authorization header. A cookie-authorized publish is
+	// accepted only from an origin listed explicitly, never through "*",
+	// which keeps other sites from forging it.
 	CORSOrigins []string
 	// Subscriptions enables the active subscriptions API and events.
 	Subscriptions bool

@@ -80,7 +80,9 @@ func (h *Handler) authorizePublisher(r *http.Request) (*Claims, error) {
 }
 
 // checkCookieOrigin accepts a cookie-authorized request only when its
-// Origin (or, failing that, Referer) is an allowed CORS origin.
+// Origin (or, failing that, Referer) is a CORS origin listed explicitly:
+// the wildcard "*" never vouches for a page, since any site would then
+// publish as each of its visitors.
 func (h *Handler) checkCookieOrigin(r *http.Request) error {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
@@ -91,8 +93,8 @@ func (h *Handler) checkCookieOrigin(r *http.Request) error {
 	if origin == "" {
 		return fmt.Errorf("%w: a cookie token needs an Origin or Referer header", errInvalidToken)
 	}
-	if !h.cors.allowed(origin) {
-		return fmt.Errorf("%w: a cookie token is not accepted from origin %q", errInvalidToken, origin)
+	if !h.cors.listed(origin) {
+		return fmt.Errorf("%w: a cookie token is not accepted from origin %q: only origins listed explicitly in the CORS origins may publish with one, never through \"*\"", errInvalidToken, origin)
 	}
 	return nil
 }

@@ -4,10 +4,14 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
@@ -41,27 +45,7 @@ func TestBrowserCrossOriginPrivate(t *testing.T) {
 	pageURL := pages.URL + "/?topic=" + url.QueryEscape(topic)
 
 	authorized := newBrowser(t)
-	cookie := token(t, "subscribe", []string{"https://ssehub.local/private/{id}"})
-	u, _ := url.Parse(hubURL)
-	port, _ := strconv.ParseInt(u.Port(), 10, 64)
-	_, err = chromedp.Call(authorized, network.SetCookie, network.SetCookieParams{
-		Name:  "mercureAuthorization",
-		Value: cookie,
-		URL:   "http://" + u.Host + "/",
-		Path:  "/.well-known/mercure",
-		// The page's origin is another site: only a SameSite=None cookie
-		// goes along, and that must be Secure, which Chromium allows on
-		// http://localhost. The profile allows third-party cookies.
-		SameSite: network.CookieSameSiteNone,
-		Secure:   new(true),
-		HTTPOnly: new(true),
-		// Cookies are bound to the port they were set from; without one
-		// this one would belong to port 443.
-		SourcePort: port,
-	})
-	if err != nil {
-		t.Fatalf("set the cookie: %v", err)
-	}
+	setHubCookie(t, authorized, hubURL, token(t, "subscribe", []string{"https://ssehub.local/private/{id}"}))
 	// Another browser, fresh profile: no cookie.
 	anonymous := newBrowser(t)
 
@@ -87,4 +71,99 @@ func TestBrowserCrossOriginPrivate(t *testing.T) {
 	}
 	// The feed on the hub's origin works cross-origin too.
 	waitFor(t, anonymous, "demo feed cross-origin", `document.querySelector('#updates li[data-seq]')`)
+}
+
+// setHubCookie gives the browser of ctx the hub's mercureAuthorization
+// cookie, as a login on the hub's site would have set it.
+func setHubCookie(t *testing.T, ctx context.Context, hubURL, value string) {
+	t.Helper()
+	u, _ := url.Parse(hubURL)
+	port, _ := strconv.ParseInt(u.Port(), 10, 64)
+	_, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{
+		Name:  "mercureAuthorization",
+		Value: value,
+		URL:   "http://" + u.Host + "/",
+		Path:  "/.well-known/mercure",
+		// The page's origin is another site: only a SameSite=None cookie
+		// goes along, and that must be Secure, which Chromium allows on
+		// http://localhost. The profile allows third-party cookies.
+		SameSite: network.CookieSameSiteNone,
+		Secure:   new(true),
+		HTTPOnly: new(true),
+		// Cookies are bound to the port they were set from; without one
+		// this one would belong to port 443.
+		SourcePort: port,
+	})
+	if err != nil {
+		t.Fatalf("set the cookie: %v", err)
+	}
+}
+
+// TestBrowserWildcardCORSWithoutCredentials is issue 19, item 2, in real
+// Chromium: with --cors-origins '*' a page on any site may read public
+// updates, but a visitor's cookie gets it nothing. The hub answers "*"
+// without Access-Control-Allow-Credentials, so the browser fails the
+// credentialed EventSource before the page sees a byte (Fetch standard,
+// "CORS protocol and credentials"), and refuses the cookie-authorized
+// publish the page forges, because "*" never vouches for an origin.
+func TestBrowserWildcardCORSWithoutCredentials(t *testing.T) {
+	s := newStack(t, "*")
+	hubURL := s.HubURL("localhost")
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "<!doctype html><title>another site</title><p>nothing to see")
+	}))
+	t.Cleanup(evil.Close)
+
+	// The visitor is logged in on the hub's site: the cookie may
+	// subscribe to the private topic and publish anywhere.
+	cookie, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"mercure": map[string]any{"subscribe": []string{"*"}, "publish": []string{"*"}},
+		"exp":     time.Now().Add(10 * time.Minute).Unix(),
+	}).SignedString(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t)
+	setHubCookie(t, b, hubURL, cookie)
+	run(t, b, "open the other site's page", chromedp.Navigate(evil.URL))
+
+	const topic = "https://ssehub.local/private/2"
+	eval[bool](t, b, `(() => {
+		const hub = `+strconv.Quote(hubURL)+`, topic = `+strconv.Quote(topic)+`;
+		const url = hub + '?topic=' + encodeURIComponent(topic);
+		window.r = {cred: [], credOpen: false, credErrors: 0, anon: [], anonOpen: false, forged: ''};
+		const c = new EventSource(url, {withCredentials: true});
+		c.onopen = () => { r.credOpen = true; };
+		c.onerror = () => { r.credErrors++; };
+		c.onmessage = e => r.cred.push(e.data);
+		const a = new EventSource(url);
+		a.onopen = () => { r.anonOpen = true; };
+		a.onmessage = e => r.anon.push(e.data);
+		return true;
+	})()`)
+	waitFor(t, b, "both subscriptions open or fail", `r.anonOpen && (r.credOpen || r.credErrors > 0)`)
+	if eval[bool](t, b, `r.credOpen`) {
+		t.Fatal("the other site's page opened a credentialed subscription: the hub allowed credentials to any origin")
+	}
+	// A simple form post needs no preflight, and no-cors sends it with the
+	// cookie whatever the answer: only the hub can refuse it.
+	eval[bool](t, b, `(() => {
+		fetch(`+strconv.Quote(hubURL)+`, {method: 'POST', mode: 'no-cors', credentials: 'include',
+			headers: {'Content-Type': 'application/x-www-form-urlencoded'},
+			body: 'topic=' + encodeURIComponent(`+strconv.Quote(topic)+`) + '&data=forged'})
+			.then(() => { r.forged = 'sent'; }, e => { r.forged = 'failed: ' + e; });
+		return true;
+	})()`)
+	waitFor(t, b, "the forged publish is sent", `r.forged !== ''`)
+
+	publish(t, hubURL, url.Values{"topic": {topic}, "data": {"private data"}, "private": {"on"}})
+	publish(t, hubURL, url.Values{"topic": {topic}, "data": {"public data"}})
+	waitFor(t, b, "the public update arrives", `r.anon.includes('public data')`)
+	// Updates arrive in log order: anything forged or private came first.
+	if got := eval[[]string](t, b, `r.anon`); len(got) != 1 {
+		t.Errorf("the other site's page read %q, want only the public update (a forged publish was accepted?)", got)
+	}
+	if eval[bool](t, b, `r.credOpen || r.cred.length > 0`) {
+		t.Errorf("the other site's page opened a credentialed subscription and read %q", eval[[]string](t, b, `r.cred`))
+	}
 }

@@ -141,7 +141,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	fs.StringVar(&subKey, "subscriber-jwt-key", "", "`key` for subscribers' tokens; wins over --jwt-key")
 	fs.StringVar(&c.JWTAlg, "jwt-alg", "HS256", "JWT `algorithm`: HS256/384/512 take the secret itself, RS*, PS*, ES* and EdDSA a PEM public key as text or file path")
 	fs.BoolVar(&c.Anonymous, "anonymous", false, "let subscribers in without a token (default: true on the development defaults or without a subscriber key)")
-	fs.StringVar(&cors, "cors-origins", "", "comma-separated `origins` allowed to subscribe and publish from browsers, or *")
+	fs.StringVar(&cors, "cors-origins", "", "comma-separated `origins` whose pages may subscribe and publish with cookies; * lets any other origin in without credentials")
 	fs.IntVar(&c.HistorySize, "history-size", bolt.DefaultMaxLen, "most updates kept for replay")
 	fs.DurationVar(&c.HistoryAge, "history-age", 0, "drop updates older than this `duration` (0: no age limit)")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", sse.DefaultHeartbeat, "idle `duration` after which subscribers get a keep-alive comment (0: none)")
