@@ -54,7 +54,8 @@ log "building into $BIN"
 mkdir -p "$BIN"
 go build -o "$BIN/ssehub" ./cmd/ssehub
 go build -o "$BIN/sse" ./cmd/sse
-(cd bench/peers && go build -o "$BIN/peers" . && go build -o "$BIN/report" ./report)
+go build -o "$BIN/report" ./bench/report
+(cd bench/peers && go build -o "$BIN/peers" .)
 
 {
 	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"

@@ -8,7 +8,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
+	"strconv"
 	"time"
+
+	"github.com/ssehub/ssehub/internal/loadgen"
 )
 
 const benchUsage = `usage: sse bench [flags] URL
@@ -39,178 +43,88 @@ connected, every publish failed), 2 on bad usage or a refused target.
 flags:
 `
 
-// Bounds that keep every run finite.
-const (
-	maxBenchDuration = 10 * time.Minute
-	maxDrain         = time.Minute
-	maxConnect       = 5 * time.Minute
-)
-
-// benchConfig is the parsed command line of sse bench.
-type benchConfig struct {
-	url            string
-	mode           string
-	conns          int
-	rate           float64
-	events         int
-	duration       time.Duration
-	publishers     int
-	jwtKey         string
-	token          string
-	pid            int
-	connectTimeout time.Duration
-	drain          time.Duration
-	settle         time.Duration
-	dialers        int
-	perSource      int
-	topic          string
-	seed           uint64
-	quiet          bool
-	name           string
-	scenario       string
-	procs          int
-	child          bool // a child of a --procs run
-	childFirst     int  // its first connection's number
-	cpuProfile     string
+// benchFlags is the parsed command line of sse bench: the run, and what
+// the command line does around it.
+type benchFlags struct {
+	cfg        loadgen.Config
+	jwtKey     string
+	quiet      bool
+	child      bool // a child of a --procs run
+	cpuProfile string
 }
 
-// benchResult is the JSON line a run prints.
-type benchResult struct {
-	Name           string     `json:"name,omitempty"`
-	Scenario       string     `json:"scenario,omitempty"`
-	Mode           string     `json:"mode"`
-	Target         string     `json:"target"`
-	Connections    int        `json:"connections"`
-	Procs          int        `json:"procs"`
-	Connected      int        `json:"connected"`
-	ConnectErrors  int        `json:"connect_errors"`
-	ConnectError   string     `json:"connect_error,omitempty"`
-	ConnectSeconds float64    `json:"connect_seconds"`
-	Dropped        int        `json:"dropped"`
-	Published      uint64     `json:"published"`
-	PublishErrors  uint64     `json:"publish_errors"`
-	PublishError   string     `json:"publish_error,omitempty"`
-	PublishSeconds float64    `json:"publish_seconds"`
-	PublishRate    float64    `json:"publishes_per_sec"`
-	PublishMs      *latencyMs `json:"publish_ms,omitempty"`
-	Expected       uint64     `json:"expected"`
-	Delivered      uint64     `json:"delivered"`
-	DeliveryRate   float64    `json:"deliveries_per_sec"`
-	Lost           uint64     `json:"lost"`        // skipped, or owed to a dropped connection
-	Undelivered    uint64     `json:"undelivered"` // not received by the end of --drain on a live connection
-	Duplicated     uint64     `json:"duplicated"`
-	OutOfOrder     uint64     `json:"out_of_order"`
-	Malformed      uint64     `json:"malformed"`
-	LatencyMs      *latencyMs `json:"latency_ms,omitempty"`
-	Server         *procStats `json:"server,omitempty"`
-	Client         procStats  `json:"client"`
-	Seconds        float64    `json:"seconds"`
-}
-
-// latencyMs is a latency distribution in milliseconds.
-type latencyMs struct {
-	P50 float64 `json:"p50"`
-	P90 float64 `json:"p90"`
-	P99 float64 `json:"p99"`
-	Max float64 `json:"max"`
-	N   uint64  `json:"n"`
-}
-
-// procStats is a process's resources over a run.
-type procStats struct {
-	PID            int     `json:"pid,omitempty"`
-	RSSBeforeKiB   uint64  `json:"rss_before_kib,omitempty"`
-	RSSConnKiB     uint64  `json:"rss_connected_kib,omitempty"`
-	RSSEndKiB      uint64  `json:"rss_end_kib"`
-	RSSPerConnByte float64 `json:"rss_per_conn_bytes,omitempty"`
-	CPUSeconds     float64 `json:"cpu_seconds"`
-	CPUPercent     float64 `json:"cpu_percent"` // of one core over the run
-}
-
-func latencyOf(h *histogram) *latencyMs {
-	n := h.total()
-	if n == 0 {
-		return nil
-	}
-	ms := func(v uint64) float64 { return float64(v) / 1e6 }
-	return &latencyMs{P50: ms(h.quantile(0.5)), P90: ms(h.quantile(0.9)), P99: ms(h.quantile(0.99)), Max: ms(h.quantile(1)), N: n}
-}
-
-func parseBenchFlags(args []string, stderr io.Writer) (*benchConfig, error) {
-	c := &benchConfig{}
+func parseBenchFlags(args []string, stderr io.Writer) (*benchFlags, error) {
+	b := &benchFlags{}
+	c := &b.cfg
 	fs := flag.NewFlagSet("sse bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, benchUsage)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&c.mode, "mode", "fanout", "`mode`: idle, fanout or topics")
-	fs.IntVar(&c.conns, "connections", 100, "subscriber connections (at most ~19,900 per process)")
-	fs.IntVar(&c.conns, "c", 100, "shorthand for --connections")
-	fs.Float64Var(&c.rate, "rate", 100, "updates per second; 0 publishes as fast as possible")
-	fs.IntVar(&c.events, "events", 0, "updates to publish; 0 means rate × duration (or until --duration at rate 0)")
-	fs.DurationVar(&c.duration, "duration", 10*time.Second, "publishing time (idle: holding time), at most 10m")
-	fs.IntVar(&c.publishers, "publishers", 1, "concurrent publishing connections; sequence order is only defined with 1")
-	fs.StringVar(&c.jwtKey, "jwt-key", "", "HS256 `key` to mint a publish/subscribe-all token with")
-	fs.StringVar(&c.token, "token", "", "bearer `token` to send instead of minting one")
-	fs.IntVar(&c.pid, "pid", 0, "server process `id`, to report its memory and CPU")
-	fs.DurationVar(&c.connectTimeout, "connect-timeout", 60*time.Second, "time allowed to connect all subscribers")
-	fs.DurationVar(&c.drain, "drain", 5*time.Second, "time allowed after the last publish for deliveries to arrive")
-	fs.DurationVar(&c.settle, "settle", 500*time.Millisecond, "pause between connecting and publishing")
-	fs.IntVar(&c.dialers, "dial-concurrency", 128, "connections being opened at once")
-	fs.IntVar(&c.perSource, "per-source", 10000, "connections per source address 127.0.0.2, .3, ... (0: the default source)")
-	fs.StringVar(&c.topic, "topic", "https://ssehub.test/bench", "topic (fanout) or topic prefix (topics)")
-	fs.Uint64Var(&c.seed, "seed", 1, "seed of the random topic choice")
-	fs.BoolVar(&c.quiet, "quiet", false, "print only the JSON line")
-	fs.StringVar(&c.name, "name", "", "label copied into the JSON line (e.g. the server's name)")
-	fs.StringVar(&c.scenario, "scenario", "", "second label copied into the JSON line")
-	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the generator's CPU profile to `file`")
-	fs.IntVar(&c.procs, "procs", 1, "generator processes to spread the connections over, for more than one process may hold")
-	fs.BoolVar(&c.child, "child", false, "internal: run as one of the processes of a --procs run")
-	fs.IntVar(&c.childFirst, "child-first", 0, "internal: the number of a --child's first connection")
+	fs.StringVar(&c.Mode, "mode", loadgen.ModeFanout, "`mode`: idle, fanout or topics")
+	fs.IntVar(&c.Connections, "connections", 100, "subscriber connections (at most ~19,900 per process)")
+	fs.IntVar(&c.Connections, "c", 100, "shorthand for --connections")
+	fs.Float64Var(&c.Rate, "rate", 100, "updates per second; 0 publishes as fast as possible")
+	fs.IntVar(&c.Events, "events", 0, "updates to publish; 0 means rate × duration (or until --duration at rate 0)")
+	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "publishing time (idle: holding time), at most 10m")
+	fs.IntVar(&c.Publishers, "publishers", 1, "concurrent publishing connections; sequence order is only defined with 1")
+	fs.StringVar(&b.jwtKey, "jwt-key", "", "HS256 `key` to mint a publish/subscribe-all token with")
+	fs.StringVar(&c.Token, "token", "", "bearer `token` to send instead of minting one")
+	fs.IntVar(&c.PID, "pid", 0, "server process `id`, to report its memory and CPU")
+	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 60*time.Second, "time allowed to connect all subscribers")
+	fs.DurationVar(&c.Drain, "drain", 5*time.Second, "time allowed after the last publish for deliveries to arrive")
+	fs.DurationVar(&c.Settle, "settle", 500*time.Millisecond, "pause between connecting and publishing")
+	fs.IntVar(&c.DialConcurrency, "dial-concurrency", 128, "connections being opened at once")
+	fs.IntVar(&c.PerSource, "per-source", 10000, "connections per source address 127.0.0.2, .3, ... (0: the default source)")
+	fs.StringVar(&c.Topic, "topic", "https://ssehub.test/bench", "topic (fanout) or topic prefix (topics)")
+	fs.Uint64Var(&c.Seed, "seed", 1, "seed of the random topic choice")
+	fs.BoolVar(&b.quiet, "quiet", false, "print only the JSON line")
+	fs.StringVar(&c.Name, "name", "", "label copied into the JSON line (e.g. the server's name)")
+	fs.StringVar(&c.Scenario, "scenario", "", "second label copied into the JSON line")
+	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write the generator's CPU profile to `file`")
+	fs.IntVar(&c.Procs, "procs", 1, "generator processes to spread the connections over, for more than one process may hold")
+	fs.BoolVar(&b.child, "child", false, "internal: run as one of the processes of a --procs run")
+	fs.IntVar(&c.First, "child-first", 0, "internal: the number of a --child's first connection")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	switch {
-	case fs.NArg() != 1:
+	if fs.NArg() != 1 {
 		return nil, fmt.Errorf("want one URL argument, got %d", fs.NArg())
-	case c.mode != "idle" && c.mode != "fanout" && c.mode != "topics":
-		return nil, fmt.Errorf("--mode %q: want idle, fanout or topics", c.mode)
-	case c.conns < 0 || (c.conns == 0 && c.mode != "fanout"):
-		return nil, fmt.Errorf("--connections %d: want at least 1 (0 only in fanout mode, to measure publishing alone)", c.conns)
-	case c.rate < 0:
-		return nil, fmt.Errorf("--rate %v: must not be negative", c.rate)
-	case c.events < 0:
-		return nil, fmt.Errorf("--events %d: must not be negative", c.events)
-	case c.duration <= 0 || c.duration > maxBenchDuration:
-		return nil, fmt.Errorf("--duration %v: want more than 0 and at most %v", c.duration, maxBenchDuration)
-	case c.publishers < 1 || c.publishers > 256:
-		return nil, fmt.Errorf("--publishers %d: want 1 to 256", c.publishers)
-	case c.connectTimeout <= 0 || c.connectTimeout > maxConnect:
-		return nil, fmt.Errorf("--connect-timeout %v: want more than 0 and at most %v", c.connectTimeout, maxConnect)
-	case c.drain < 0 || c.drain > maxDrain:
-		return nil, fmt.Errorf("--drain %v: want 0 to %v", c.drain, maxDrain)
-	case c.settle < 0 || c.settle > time.Minute:
-		return nil, fmt.Errorf("--settle %v: want 0 to 1m", c.settle)
-	case c.dialers < 1:
-		return nil, fmt.Errorf("--dial-concurrency %d: want at least 1", c.dialers)
-	case c.perSource < 0:
-		return nil, fmt.Errorf("--per-source %d: must not be negative", c.perSource)
-	case c.topic == "":
-		return nil, errors.New("--topic: must not be empty")
-	case c.jwtKey != "" && c.token != "":
-		return nil, errors.New("--jwt-key and --token: give one or the other")
-	case c.pid < 0:
-		return nil, fmt.Errorf("--pid %d: must be a process id", c.pid)
-	case c.procs < 1 || c.procs > 64:
-		return nil, fmt.Errorf("--procs %d: want 1 to 64", c.procs)
-	case c.procs > 1 && c.procs > c.conns:
-		return nil, fmt.Errorf("--procs %d: more processes than --connections %d", c.procs, c.conns)
-	case c.childFirst < 0:
-		return nil, fmt.Errorf("--child-first %d: must not be negative", c.childFirst)
 	}
-	c.url = fs.Arg(0)
-	return c, nil
+	if b.jwtKey != "" && c.Token != "" {
+		return nil, errors.New("--jwt-key and --token: give one or the other")
+	}
+	c.URL = fs.Arg(0)
+	// The children's command is set later: Validate only needs one.
+	c.Child = func(int, int) []string { return nil }
+	var ce *loadgen.ConfigError
+	if err := loadgen.Validate(c); errors.As(err, &ce) {
+		// The flag that sets each field.
+		flagOf := map[string]string{
+			"Mode": "mode", "Connections": "connections", "Rate": "rate", "Events": "events", "Duration": "duration",
+			"Publishers": "publishers", "PID": "pid", "ConnectTimeout": "connect-timeout", "Drain": "drain",
+			"Settle": "settle", "DialConcurrency": "dial-concurrency", "PerSource": "per-source", "Topic": "topic",
+			"Procs": "procs", "First": "child-first",
+		}
+		return nil, fmt.Errorf("--%s %v: %s", flagOf[ce.Field], ce.Value, ce.Want)
+	}
+	return b, nil
+}
+
+// childArgs returns the arguments after self of the 'sse bench --child'
+// holding connections first to first+n of the run c.
+func childArgs(c *loadgen.Config, first, n int) []string {
+	args := []string{"--child", "--child-first", strconv.Itoa(first),
+		"--mode", c.Mode, "--connections", strconv.Itoa(n), "--topic", c.Topic,
+		"--connect-timeout", c.ConnectTimeout.String(), "--duration", c.Duration.String(),
+		"--settle", c.Settle.String(), "--drain", c.Drain.String(),
+		"--dial-concurrency", strconv.Itoa(c.DialConcurrency), "--per-source", strconv.Itoa(c.PerSource),
+		"--publishers", strconv.Itoa(c.Publishers), "--quiet"}
+	if c.Token != "" {
+		args = append(args, "--token", c.Token)
+	}
+	return append(args, c.URL)
 }
 
 func runBench(ctx context.Context, args []string, e env) int {
@@ -224,7 +138,7 @@ func runBench(ctx context.Context, args []string, e env) int {
 // runBenchAs runs sse bench; self is the command that runs 'sse bench' in
 // a child process of a --procs run.
 func runBenchAs(ctx context.Context, args []string, e env, self []string) int {
-	cfg, err := parseBenchFlags(args, e.stderr)
+	b, err := parseBenchFlags(args, e.stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -232,51 +146,61 @@ func runBenchAs(ctx context.Context, args []string, e env, self []string) int {
 		fmt.Fprintln(e.stderr, "sse bench:", err)
 		return 2
 	}
-	if limit, fds, err := maxConnections(); err != nil {
+	cfg := &b.cfg
+	if limit, fds, err := loadgen.MaxConnections(); err != nil {
 		fmt.Fprintln(e.stderr, "sse bench: reading the file descriptor limit:", err)
 		return 1
-	} else if share := (cfg.conns + cfg.procs - 1) / cfg.procs; share > limit {
+	} else if share := (cfg.Connections + cfg.Procs - 1) / cfg.Procs; share > limit {
 		fmt.Fprintf(e.stderr, "sse bench: --connections %d over --procs %d: one process may hold at most %d connections (file descriptor limit %d, %d kept for other uses); spread them over several processes with --procs %d or more\n",
-			cfg.conns, cfg.procs, limit, fds, fdReserve, (cfg.conns+limit-1)/limit)
+			cfg.Connections, cfg.Procs, limit, fds, loadgen.FDReserve, (cfg.Connections+limit-1)/limit)
 		return 2
 	}
-	t, err := resolveTarget(ctx, cfg.url)
-	if err != nil {
-		fmt.Fprintln(e.stderr, "sse bench:", err)
-		return 2
-	}
-	token := cfg.token
-	if cfg.jwtKey != "" {
+	if b.jwtKey != "" {
 		// Valid beyond the longest possible run.
-		if token, err = signToken([]byte(cfg.jwtKey), []string{"*"}, []string{"*"}, "", 2*time.Hour, time.Now()); err != nil {
+		if cfg.Token, err = signToken([]byte(b.jwtKey), []string{"*"}, []string{"*"}, "", 2*time.Hour, time.Now()); err != nil {
 			fmt.Fprintln(e.stderr, "sse bench: minting the token:", err)
 			return 1
 		}
 	}
-	if cfg.cpuProfile != "" {
-		stop, err := startCPUProfile(cfg.cpuProfile)
+	cfg.Reader = os.Getenv(loadgen.ReaderEnv)
+	cfg.Stderr = e.stderr
+	if !b.quiet {
+		cfg.Progress = e.stderr
+	}
+	cfg.Child = func(first, n int) []string {
+		return append(append([]string{}, self...), childArgs(cfg, first, n)...)
+	}
+	if b.cpuProfile != "" {
+		stop, err := startCPUProfile(b.cpuProfile)
 		if err != nil {
 			fmt.Fprintln(e.stderr, "sse bench: --cpuprofile:", err)
 			return 2
 		}
 		defer stop()
 	}
-	if cfg.child {
-		if err := benchChild(ctx, cfg, t, token, e.stdin, e.stdout); err != nil {
+	if b.child {
+		err := loadgen.RunChild(ctx, *cfg, e.stdin, e.stdout)
+		if err != nil {
 			fmt.Fprintln(e.stderr, "sse bench:", err)
+			if errors.As(err, new(*loadgen.TargetError)) {
+				return 2
+			}
 			return 1
 		}
 		return 0
 	}
-	res, err := benchRun(ctx, cfg, t, token, e.stderr, self)
+	res, err := loadgen.Run(ctx, *cfg)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "sse bench:", err)
+		if errors.As(err, new(*loadgen.TargetError)) {
+			return 2
+		}
 		if res == nil {
 			return 1
 		}
 	}
-	if !cfg.quiet {
-		printBenchSummary(e.stderr, res)
+	if !b.quiet {
+		res.WriteSummary(e.stderr)
 	}
 	line, _ := json.Marshal(res)
 	fmt.Fprintf(e.stdout, "%s\n", line)
@@ -284,4 +208,21 @@ func runBenchAs(ctx context.Context, args []string, e env, self []string) int {
 		return 1
 	}
 	return 0
+}
+
+// startCPUProfile profiles this process into file until the returned
+// function is called.
+func startCPUProfile(file string) (func(), error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/loadgen"
 	"github.com/ssehub/ssehub/mercure"
 )
 
@@ -58,7 +59,7 @@ func bench(t *testing.T, args ...string) (code int, stdout, stderr string) {
 
 // benchJSON runs a bench that must succeed and returns its JSON line,
 // decoded both into the result type and into a map to check the keys.
-func benchJSON(t *testing.T, args ...string) (benchResult, map[string]any) {
+func benchJSON(t *testing.T, args ...string) (loadgen.Result, map[string]any) {
 	t.Helper()
 	code, stdout, stderr := bench(t, args...)
 	if code != 0 {
@@ -67,7 +68,7 @@ func benchJSON(t *testing.T, args ...string) (benchResult, map[string]any) {
 	if strings.Count(stdout, "\n") != 1 || !strings.HasSuffix(stdout, "\n") {
 		t.Fatalf("stdout is not one line: %q", stdout)
 	}
-	var r benchResult
+	var r loadgen.Result
 	var m map[string]any
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
 		t.Fatalf("JSON line: %v: %s", err, stdout)
@@ -77,7 +78,7 @@ func benchJSON(t *testing.T, args ...string) (benchResult, map[string]any) {
 	return r, m
 }
 
-func checkLatency(t *testing.T, l *latencyMs, n uint64) {
+func checkLatency(t *testing.T, l *loadgen.Latency, n uint64) {
 	t.Helper()
 	if l == nil {
 		t.Fatal("no latency figures")
@@ -165,7 +166,7 @@ func TestBenchUnauthorized(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "401") {
 		t.Errorf("without a token: exit %d, stderr %s", code, stderr)
 	}
-	var r benchResult
+	var r loadgen.Result
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil || r.ConnectErrors != 3 {
 		t.Errorf("JSON line %q: %v", stdout, err)
 	}
@@ -190,21 +191,8 @@ func TestBenchRefusesNonLoopback(t *testing.T) {
 	}
 }
 
-func TestBenchLoopbackNames(t *testing.T) {
-	for _, u := range []string{"http://127.0.0.1:1/", "http://127.8.9.10:1/", "http://[::1]:1/", "http://localhost:1/"} {
-		tgt, err := resolveTarget(context.Background(), u)
-		if err != nil {
-			t.Errorf("%s: %v", u, err)
-			continue
-		}
-		if !tgt.ip.IsLoopback() {
-			t.Errorf("%s: dials %s", u, tgt.addr)
-		}
-	}
-}
-
 func TestBenchRefusesTooManyConnections(t *testing.T) {
-	limit, _, err := maxConnections()
+	limit, _, err := loadgen.MaxConnections()
 	if err != nil {
 		t.Skip(err)
 	}
@@ -330,7 +318,7 @@ func TestBenchChildHelper(t *testing.T) {
 
 // benchProcs runs 'sse bench args' in-process with child processes that
 // are this test binary.
-func benchProcs(t *testing.T, args ...string) benchResult {
+func benchProcs(t *testing.T, args ...string) loadgen.Result {
 	t.Helper()
 	t.Setenv("SSE_BENCH_CHILD_HELPER", "1")
 	var out, errb bytes.Buffer
@@ -341,7 +329,7 @@ func benchProcs(t *testing.T, args ...string) benchResult {
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out.String(), errb.String())
 	}
-	var r benchResult
+	var r loadgen.Result
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("JSON line: %v: %s", err, out.String())
 	}

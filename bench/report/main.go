@@ -16,50 +16,20 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/ssehub/ssehub/internal/loadgen"
 )
 
-// result is the part of an sse bench JSON line the report uses.
+// result is an sse bench JSON line, and what bench/run.sh adds to it.
 type result struct {
-	Name           string   `json:"name"`
-	Scenario       string   `json:"scenario"`
-	Mode           string   `json:"mode"`
-	Connections    int      `json:"connections"`
-	Connected      int      `json:"connected"`
-	ConnectErrors  int      `json:"connect_errors"`
-	ConnectError   string   `json:"connect_error"`
-	ConnectSeconds float64  `json:"connect_seconds"`
-	Dropped        int      `json:"dropped"`
-	Published      uint64   `json:"published"`
-	PublishErrors  uint64   `json:"publish_errors"`
-	PublishError   string   `json:"publish_error"`
-	PublishRate    float64  `json:"publishes_per_sec"`
-	PublishMs      *latency `json:"publish_ms"`
-	Expected       uint64   `json:"expected"`
-	Delivered      uint64   `json:"delivered"`
-	DeliveryRate   float64  `json:"deliveries_per_sec"`
-	Lost           uint64   `json:"lost"`
-	Undelivered    uint64   `json:"undelivered"`
-	Duplicated     uint64   `json:"duplicated"`
-	OutOfOrder     uint64   `json:"out_of_order"`
-	LatencyMs      *latency `json:"latency_ms"`
-	Server         *proc    `json:"server"`
-	Client         proc     `json:"client"`
-	Seconds        float64  `json:"seconds"`
-	Failed         string   `json:"failed"` // set by run.sh when sse bench failed
+	loadgen.Result
+	Failed string `json:"failed"` // set by run.sh when sse bench failed
 }
 
-type latency struct {
-	P50, P90, P99, Max float64
-	N                  uint64
-}
-
-type proc struct {
-	RSSBeforeKiB   uint64  `json:"rss_before_kib"`
-	RSSEndKiB      uint64  `json:"rss_end_kib"`
-	RSSPerConnByte float64 `json:"rss_per_conn_bytes"`
-	CPUSeconds     float64 `json:"cpu_seconds"`
-	CPUPercent     float64 `json:"cpu_percent"`
-}
+type (
+	latency = loadgen.Latency
+	proc    = loadgen.ProcStats
+)
 
 func main() {
 	in := flag.String("in", "", "JSON lines of sse bench (required)")

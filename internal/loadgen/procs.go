@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"bufio"
@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,14 +53,14 @@ type childOrder struct {
 	Want []uint64 `json:"want"`
 }
 
-// benchChild runs the child side: connections cfg.childFirst to
-// cfg.childFirst+cfg.conns, orders on in, messages on out.
-func benchChild(ctx context.Context, cfg *benchConfig, t *benchTarget, token string, in io.Reader, out io.Writer) error {
-	ctx, cancel := context.WithTimeout(ctx, cfg.connectTimeout+cfg.settle+cfg.duration+cfg.drain+20*time.Second)
+// runChild runs the child side: connections cfg.First to
+// cfg.First+cfg.Connections, orders on in, messages on out.
+func runChild(ctx context.Context, cfg *Config, t *target, in io.Reader, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout+cfg.Settle+cfg.Duration+cfg.Drain+20*time.Second)
 	defer cancel()
 	cpu0 := selfCPU()
-	sub := newBenchSubscriber(cfg, t, token, cfg.childFirst, cfg.conns)
-	fl := newLocalFleet(sub, cfg.conns, cfg)
+	sub := newBenchSubscriber(cfg, t, cfg.First, cfg.Connections)
+	fl := newLocalFleet(sub, cfg.Connections, cfg)
 	cs := fl.connect(ctx)
 	enc := json.NewEncoder(out)
 	if err := enc.Encode(childMsg{Ready: true, Connected: cs.connected, Errors: cs.errors, FirstErr: cs.firstErr}); err != nil {
@@ -77,7 +76,7 @@ func benchChild(ctx context.Context, cfg *benchConfig, t *benchTarget, token str
 			return fmt.Errorf("child: order %q: %w", line, err)
 		}
 	}
-	tl := fl.finish(ctx, order.Want, cfg.drain, func() {
+	tl := fl.finish(ctx, order.Want, cfg.Drain, func() {
 		enc.Encode(childMsg{Drained: true})
 		// Hold the connections open while the parent samples the server:
 		// it closes our stdin when done.
@@ -92,9 +91,7 @@ func benchChild(ctx context.Context, cfg *benchConfig, t *benchTarget, token str
 
 // procFleet is a fleet of child processes.
 type procFleet struct {
-	cfg      *benchConfig
-	self     []string // the command running 'sse bench' in a child: self[0] with self[1:] first
-	token    string
+	cfg      *Config
 	stderr   io.Writer
 	children []*benchProc
 	ready    atomic.Int64
@@ -109,8 +106,12 @@ type benchProc struct {
 	err      error // the first failure; the child's figures are then missing
 }
 
-func newProcFleet(cfg *benchConfig, self []string, token string, stderr io.Writer) *procFleet {
-	return &procFleet{cfg: cfg, self: self, token: token, stderr: &lockedWriter{w: stderr}}
+func newProcFleet(cfg *Config) *procFleet {
+	stderr := cfg.Stderr
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	return &procFleet{cfg: cfg, stderr: &lockedWriter{w: stderr}}
 }
 
 // lockedWriter serializes the writes of the children's standard errors.
@@ -123,23 +124,6 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
-}
-
-// childArgs returns the command line of the child with connections first
-// to first+n.
-func (f *procFleet) childArgs(first, n int) []string {
-	c := f.cfg
-	args := append([]string{}, f.self[1:]...)
-	args = append(args, "--child", "--child-first", strconv.Itoa(first),
-		"--mode", c.mode, "--connections", strconv.Itoa(n), "--topic", c.topic,
-		"--connect-timeout", c.connectTimeout.String(), "--duration", c.duration.String(),
-		"--settle", c.settle.String(), "--drain", c.drain.String(),
-		"--dial-concurrency", strconv.Itoa(c.dialers), "--per-source", strconv.Itoa(c.perSource),
-		"--publishers", strconv.Itoa(c.publishers), "--quiet")
-	if f.token != "" {
-		args = append(args, "--token", f.token)
-	}
-	return append(args, c.url)
 }
 
 // receive reads the child's next message, which must satisfy ok.
@@ -169,11 +153,12 @@ func (f *procFleet) each(fn func(p *benchProc)) {
 }
 
 func (f *procFleet) connect(ctx context.Context) connectStats {
-	k := f.cfg.procs
-	share := (f.cfg.conns + k - 1) / k
-	for first := 0; first < f.cfg.conns; first += share {
-		p := &benchProc{first: first, n: min(share, f.cfg.conns-first)}
-		p.cmd = exec.CommandContext(ctx, f.self[0], f.childArgs(p.first, p.n)...)
+	k := f.cfg.Procs
+	share := (f.cfg.Connections + k - 1) / k
+	for first := 0; first < f.cfg.Connections; first += share {
+		p := &benchProc{first: first, n: min(share, f.cfg.Connections-first)}
+		argv := f.cfg.Child(p.first, p.n)
+		p.cmd = exec.CommandContext(ctx, argv[0], argv[1:]...)
 		p.cmd.Stderr = f.stderr
 		p.cmd.WaitDelay = 5 * time.Second
 		in, err1 := p.cmd.StdinPipe()
@@ -212,7 +197,7 @@ func (f *procFleet) status() string {
 func (f *procFleet) finish(ctx context.Context, want []uint64, drain time.Duration, beforeClose func()) tallies {
 	f.each(func(p *benchProc) {
 		order := childOrder{Want: want}
-		if f.cfg.mode == "topics" && want != nil {
+		if f.cfg.Mode == "topics" && want != nil {
 			order.Want = want[p.first : p.first+p.n]
 		}
 		line, _ := json.Marshal(order)

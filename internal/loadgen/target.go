@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"context"
@@ -7,21 +7,20 @@ import (
 	"net"
 	"net/url"
 	"runtime"
-	"strconv"
 	"time"
 )
 
-// errNotLoopback is wrapped by the error for a target that resolves to an
+// ErrNotLoopback is wrapped by the error for a target that resolves to an
 // address off this machine: the generator is a load test, not a tool to
 // aim at other people's servers.
-var errNotLoopback = errors.New("target is not a loopback address")
+var ErrNotLoopback = errors.New("target is not a loopback address")
 
-// fdReserve is the file descriptors kept for everything but subscriber
+// FDReserve is the file descriptors kept for everything but subscriber
 // connections: publishers, /proc reads, standard streams.
-const fdReserve = 100
+const FDReserve = 100
 
-// benchTarget is a checked subscribe/publish URL.
-type benchTarget struct {
+// target is a checked subscribe/publish URL.
+type target struct {
 	url  *url.URL
 	addr string // resolved loopback host:port to dial
 	ip   net.IP
@@ -29,7 +28,7 @@ type benchTarget struct {
 
 // resolveTarget parses raw and checks that every address its host resolves
 // to is a loopback one (127.0.0.0/8 or ::1).
-func resolveTarget(ctx context.Context, raw string) (*benchTarget, error) {
+func resolveTarget(ctx context.Context, raw string) (*target, error) {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
@@ -54,7 +53,7 @@ func resolveTarget(ctx context.Context, raw string) (*benchTarget, error) {
 	}
 	for _, a := range addrs {
 		if !a.IP.IsLoopback() {
-			return nil, fmt.Errorf("URL host %q resolves to %s: %w; sse bench only loads servers on this machine (127.0.0.0/8 or ::1)", u.Hostname(), a.IP, errNotLoopback)
+			return nil, fmt.Errorf("URL host %q resolves to %s: %w; sse bench only loads servers on this machine (127.0.0.0/8 or ::1)", u.Hostname(), a.IP, ErrNotLoopback)
 		}
 	}
 	ip := addrs[0].IP
@@ -64,13 +63,13 @@ func resolveTarget(ctx context.Context, raw string) (*benchTarget, error) {
 			break
 		}
 	}
-	return &benchTarget{url: u, addr: net.JoinHostPort(ip.String(), port), ip: ip}, nil
+	return &target{url: u, addr: net.JoinHostPort(ip.String(), port), ip: ip}, nil
 }
 
 // sourceDialer returns the dialer of connection i of n: connections are
 // spread over source addresses 127.0.0.2 and up, perSource each, so that
 // their number is not bounded by one address's ephemeral port range.
-func (t *benchTarget) sourceDialer(n int, timeout time.Duration, perSource int) func(i int) *net.Dialer {
+func (t *target) sourceDialer(n int, timeout time.Duration, perSource int) func(i int) *net.Dialer {
 	base := &net.Dialer{Timeout: timeout}
 	// Only Linux routes all of 127.0.0.0/8 to the loopback interface
 	// without configuration.
@@ -89,17 +88,17 @@ func (t *benchTarget) sourceDialer(n int, timeout time.Duration, perSource int) 
 	return func(i int) *net.Dialer { return dialers[i/perSource] }
 }
 
-// maxConnections returns how many connections one generator process may
-// hold.
-func maxConnections() (int, uint64, error) {
+// MaxConnections returns how many connections one generator process may
+// hold, and the file descriptor limit it derives that from.
+func MaxConnections() (int, uint64, error) {
 	lim, err := fdLimit()
 	if err != nil {
 		return 0, 0, err
 	}
-	if lim <= fdReserve {
+	if lim <= FDReserve {
 		return 0, lim, nil
 	}
-	return int(min(lim-fdReserve, 1<<30)), lim, nil
+	return int(min(lim-FDReserve, 1<<30)), lim, nil
 }
 
 // topicURI returns the request URI subscribing to topic.
@@ -112,5 +111,3 @@ func topicURI(u *url.URL, topic string) string {
 	}
 	return path + "?" + q.Encode()
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

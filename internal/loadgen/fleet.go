@@ -1,9 +1,8 @@
-package main
+package loadgen
 
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -41,12 +40,13 @@ type tallies struct {
 	clientRSSKiB                           uint64        // of the fleet's processes, with connections open
 }
 
-// readerEnv names the environment variable that picks how a localFleet
-// reads its connections once their response heads are in, for comparing
-// the two: readerEpoll (Linux's default), a few epoll loops for all, or
-// readerGoroutine, a goroutine each. Children of a --procs run inherit it.
-const readerEnv = "SSE_BENCH_READER"
+// ReaderEnv names the environment variable from which sse bench takes
+// [Config.Reader]; children of a run over several processes inherit it.
+const ReaderEnv = "SSE_BENCH_READER"
 
+// How a run reads its connections once their response heads are in (see
+// [Config.Reader]): readerEpoll (Linux's default), a few epoll loops for
+// all, or readerGoroutine, a goroutine each.
 const (
 	readerEpoll     = "epoll"
 	readerGoroutine = "goroutine"
@@ -69,13 +69,13 @@ type localFleet struct {
 	close     context.CancelFunc
 }
 
-func newLocalFleet(sub *subscriber, n int, cfg *benchConfig) *localFleet {
-	f := &localFleet{sub: sub, conns: make([]subConn, n), dialers: cfg.dialers, timeout: cfg.connectTimeout, ordered: cfg.publishers == 1}
-	f.reader = os.Getenv(readerEnv)
+func newLocalFleet(sub *subscriber, n int, cfg *Config) *localFleet {
+	f := &localFleet{sub: sub, conns: make([]subConn, n), dialers: cfg.DialConcurrency, timeout: cfg.ConnectTimeout, ordered: cfg.Publishers == 1}
+	f.reader = cfg.Reader
 	if f.reader == "" {
 		f.reader = defaultReader
 	}
-	if cfg.mode == "topics" {
+	if cfg.Mode == ModeTopics {
 		for i := range f.conns {
 			f.conns[i].topic = i
 		}
@@ -96,7 +96,7 @@ func (f *localFleet) connect(ctx context.Context) connectStats {
 		}
 		context.AfterFunc(life, ep.stop)
 	default:
-		return connectStats{errors: len(f.conns), firstErr: fmt.Sprintf("%s=%q: want %s or %s", readerEnv, f.reader, readerEpoll, readerGoroutine)}
+		return connectStats{errors: len(f.conns), firstErr: fmt.Sprintf("%s=%q: want %s or %s", ReaderEnv, f.reader, readerEpoll, readerGoroutine)}
 	}
 	dialCtx, cancel := context.WithTimeout(life, f.timeout)
 	defer cancel()

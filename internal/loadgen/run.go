@@ -1,9 +1,8 @@
-package main
+package loadgen
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"strconv"
@@ -13,22 +12,22 @@ import (
 // benchTopics returns the topic names of a run's connections first to
 // first+n: one shared topic in fanout and idle modes, one per connection in
 // topics mode.
-func benchTopics(cfg *benchConfig, first, n int) []string {
-	if cfg.mode != "topics" {
-		return []string{cfg.topic}
+func benchTopics(cfg *Config, first, n int) []string {
+	if cfg.Mode != ModeTopics {
+		return []string{cfg.Topic}
 	}
 	topics := make([]string, n)
 	for i := range topics {
-		topics[i] = cfg.topic + "/" + strconv.Itoa(first+i)
+		topics[i] = cfg.Topic + "/" + strconv.Itoa(first+i)
 	}
 	return topics
 }
 
 // newBenchSubscriber returns the dialing and reading side of connections
 // first to first+n.
-func newBenchSubscriber(cfg *benchConfig, t *benchTarget, token string, first, n int) *subscriber {
+func newBenchSubscriber(cfg *Config, t *target, first, n int) *subscriber {
 	topics := benchTopics(cfg, first, n)
-	dial := t.sourceDialer(first+n, cfg.connectTimeout, cfg.perSource)
+	dial := t.sourceDialer(first+n, cfg.ConnectTimeout, cfg.PerSource)
 	shards := make([]*histogram, 8)
 	for i := range shards {
 		shards[i] = new(histogram)
@@ -37,24 +36,24 @@ func newBenchSubscriber(cfg *benchConfig, t *benchTarget, token string, first, n
 		target:     t.addr,
 		host:       t.url.Host,
 		requestURI: func(i int) string { return topicURI(t.url, topics[i]) },
-		token:      token,
+		token:      cfg.Token,
 		dialer:     func(i int) *net.Dialer { return dial(first + i) },
 		hist:       shards,
 	}
 }
 
-// benchRun connects the subscribers, publishes as the mode asks and
+// run connects the subscribers, publishes as the mode asks and
 // gathers the figures. A non-nil result with an error is a run that went
 // wrong but measured something worth printing.
-func benchRun(parent context.Context, cfg *benchConfig, t *benchTarget, token string, stderr io.Writer, self []string) (*benchResult, error) {
+func run(parent context.Context, cfg *Config, t *target) (*Result, error) {
 	// The hard cap: whatever happens, the run ends.
-	ctx, cancel := context.WithTimeout(parent, cfg.connectTimeout+cfg.settle+cfg.duration+cfg.drain+10*time.Second)
+	ctx, cancel := context.WithTimeout(parent, cfg.ConnectTimeout+cfg.Settle+cfg.Duration+cfg.Drain+10*time.Second)
 	defer cancel()
-	res := &benchResult{Name: cfg.name, Scenario: cfg.scenario, Mode: cfg.mode, Target: t.url.String(), Connections: cfg.conns, Procs: max(cfg.procs, 1)}
+	res := &Result{Name: cfg.Name, Scenario: cfg.Scenario, Mode: cfg.Mode, Target: t.url.String(), Connections: cfg.Connections, Procs: max(cfg.Procs, 1)}
 	var srv *serverWatch
-	if cfg.pid != 0 {
+	if cfg.PID != 0 {
 		var err error
-		if srv, err = watchServer(cfg.pid); err != nil {
+		if srv, err = watchServer(cfg.PID); err != nil {
 			return nil, err
 		}
 	}
@@ -62,19 +61,19 @@ func benchRun(parent context.Context, cfg *benchConfig, t *benchTarget, token st
 	cpu0 := selfCPU()
 
 	var fl fleet
-	if cfg.procs > 1 {
-		fl = newProcFleet(cfg, self, token, stderr)
+	if cfg.Procs > 1 {
+		fl = newProcFleet(cfg)
 	} else {
-		fl = newLocalFleet(newBenchSubscriber(cfg, t, token, 0, cfg.conns), cfg.conns, cfg)
+		fl = newLocalFleet(newBenchSubscriber(cfg, t, 0, cfg.Connections), cfg.Connections, cfg)
 	}
-	stopProgress := startProgress(stderr, cfg, fl.status)
+	stopProgress := startProgress(cfg.Progress, fl.status)
 	defer stopProgress()
 	cs := fl.connect(ctx)
 	res.ConnectSeconds = time.Since(start).Seconds()
 	res.Connected, res.ConnectErrors, res.ConnectError = cs.connected, cs.errors, cs.firstErr
 	srv.connected()
 	var runErr error
-	if cfg.conns > 0 && res.Connected == 0 {
+	if cfg.Connections > 0 && res.Connected == 0 {
 		runErr = fmt.Errorf("no subscriber connected: %s", cs.firstErr)
 	}
 
@@ -82,26 +81,26 @@ func benchRun(parent context.Context, cfg *benchConfig, t *benchTarget, token st
 	var want []uint64
 	var pubStart time.Time
 	if runErr == nil {
-		switch cfg.mode {
-		case "idle":
-			sleepCtx(ctx, cfg.duration)
+		switch cfg.Mode {
+		case ModeIdle:
+			sleepCtx(ctx, cfg.Duration)
 		default:
-			topics := benchTopics(cfg, 0, cfg.conns)
-			pub = newPublisher(t.url.String(), token, topics, cfg.publishers)
+			topics := benchTopics(cfg, 0, cfg.Connections)
+			pub = newPublisher(t.url.String(), cfg.Token, topics, cfg.Publishers)
 			defer pub.client.CloseIdleConnections()
-			sleepCtx(ctx, cfg.settle)
+			sleepCtx(ctx, cfg.Settle)
 			pubStart = time.Now()
-			stop, stopCancel := context.WithTimeout(ctx, cfg.duration)
-			events := cfg.events
-			if events == 0 && cfg.rate > 0 {
-				events = max(1, int(cfg.rate*cfg.duration.Seconds()))
+			stop, stopCancel := context.WithTimeout(ctx, cfg.Duration)
+			events := cfg.Events
+			if events == 0 && cfg.Rate > 0 {
+				events = max(1, int(cfg.Rate*cfg.Duration.Seconds()))
 			}
-			rng := rand.New(rand.NewPCG(cfg.seed, 0x5eed))
+			rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
 			pick := func() int { return 0 }
 			if len(topics) > 1 {
 				pick = func() int { return rng.IntN(len(topics)) }
 			}
-			pub.run(ctx, stop, events, cfg.rate, cfg.publishers, pick)
+			pub.run(ctx, stop, events, cfg.Rate, cfg.Publishers, pick)
 			stopCancel()
 			res.PublishSeconds = time.Since(pubStart).Seconds()
 			want = make([]uint64, len(topics))
@@ -110,7 +109,7 @@ func benchRun(parent context.Context, cfg *benchConfig, t *benchTarget, token st
 			}
 		}
 	}
-	tl := fl.finish(ctx, want, cfg.drain, srv.end)
+	tl := fl.finish(ctx, want, cfg.Drain, srv.end)
 	stopProgress()
 
 	elapsed := time.Since(start)
@@ -148,11 +147,11 @@ func benchRun(parent context.Context, cfg *benchConfig, t *benchTarget, token st
 type serverWatch struct {
 	pid  string
 	cpu0 time.Duration
-	s    procStats
+	s    ProcStats
 }
 
 func watchServer(pid int) (*serverWatch, error) {
-	w := &serverWatch{pid: strconv.Itoa(pid), s: procStats{PID: pid}}
+	w := &serverWatch{pid: strconv.Itoa(pid), s: ProcStats{PID: pid}}
 	var err error
 	if w.s.RSSBeforeKiB, err = procRSS(w.pid); err != nil {
 		return nil, fmt.Errorf("--pid %d: %w", pid, err)
@@ -177,7 +176,7 @@ func (w *serverWatch) end() {
 	}
 }
 
-func (w *serverWatch) stats(elapsed time.Duration, connected int) *procStats {
+func (w *serverWatch) stats(elapsed time.Duration, connected int) *ProcStats {
 	if w == nil {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"bufio"
@@ -32,8 +32,7 @@ func TestFleetReaders(t *testing.T) {
 		for _, framing := range []string{"chunked", "length", "close"} {
 			t.Run(reader+"/"+framing, func(t *testing.T) {
 				t.Cleanup(func() { goleak.VerifyNone(t) })
-				t.Setenv(readerEnv, reader)
-				testFleetReader(t, framing)
+				testFleetReader(t, reader, framing)
 			})
 		}
 	}
@@ -41,7 +40,7 @@ func TestFleetReaders(t *testing.T) {
 
 const fleetEvents = 40
 
-func testFleetReader(t *testing.T, framing string) {
+func testFleetReader(t *testing.T, reader, framing string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +70,7 @@ func testFleetReader(t *testing.T, framing string) {
 		dialer:     func(int) *net.Dialer { return new(net.Dialer) },
 		hist:       []*histogram{new(histogram), new(histogram), new(histogram)},
 	}
-	fl := newLocalFleet(sub, n, &benchConfig{mode: "fanout", dialers: 4, connectTimeout: 10 * time.Second, publishers: 1})
+	fl := newLocalFleet(sub, n, &Config{Mode: ModeFanout, DialConcurrency: 4, ConnectTimeout: 10 * time.Second, Publishers: 1, Reader: reader})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if cs := fl.connect(ctx); cs.connected != n {
@@ -170,13 +169,12 @@ func serveFleetConn(conn net.Conn, k, n int, framing string, start <-chan struct
 	return nil
 }
 
-func TestFleetReaderEnv(t *testing.T) {
+func TestFleetReaderUnknown(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
-	t.Setenv(readerEnv, "threads")
 	sub := &subscriber{hist: []*histogram{new(histogram)}}
-	fl := newLocalFleet(sub, 3, &benchConfig{mode: "fanout", dialers: 1, connectTimeout: time.Second, publishers: 1})
+	fl := newLocalFleet(sub, 3, &Config{Mode: ModeFanout, DialConcurrency: 1, ConnectTimeout: time.Second, Publishers: 1, Reader: "threads"})
 	cs := fl.connect(context.Background())
-	if cs.connected != 0 || cs.errors != 3 || !strings.Contains(cs.firstErr, readerEnv) || !strings.Contains(cs.firstErr, `"threads"`) {
+	if cs.connected != 0 || cs.errors != 3 || !strings.Contains(cs.firstErr, ReaderEnv) || !strings.Contains(cs.firstErr, `"threads"`) {
 		t.Errorf("connect = %+v", cs)
 	}
 	fl.finish(context.Background(), nil, 0, nil)

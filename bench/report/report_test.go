@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ssehub/ssehub/internal/loadgen"
 )
 
 func TestReport(t *testing.T) {
@@ -43,7 +45,7 @@ func TestReport(t *testing.T) {
 // floor shown but never counted as a peer.
 func TestTargets(t *testing.T) {
 	line := func(name, scenario, mode string, conns int, rate, p99 float64) result {
-		return result{Name: name, Scenario: scenario, Mode: mode, Connections: conns, Connected: conns, DeliveryRate: rate, LatencyMs: &latency{P99: p99}}
+		return result{Result: loadgen.Result{Name: name, Scenario: scenario, Mode: mode, Connections: conns, Connected: conns, DeliveryRate: rate, LatencyMs: &latency{P99: p99}}}
 	}
 	const flat, paced = "target: fanout, 10000 subscribers, flat out, 16 publishers", "target: fanout, 10000 subscribers, 10 updates/s"
 	rs := []result{
@@ -56,7 +58,7 @@ func TestTargets(t *testing.T) {
 		line("floor", paced, "fanout", 10000, 1e5, 30),
 	}
 	idle := func(name, scenario string, conns int, perConn float64) result {
-		return result{Name: name, Scenario: scenario, Mode: "idle", Connections: conns, Connected: conns, Server: &proc{RSSPerConnByte: perConn}}
+		return result{Result: loadgen.Result{Name: name, Scenario: scenario, Mode: "idle", Connections: conns, Connected: conns, Server: &proc{RSSPerConnByte: perConn}}}
 	}
 	rs = append(rs,
 		idle("ssehub", "idle, 5000 subscribers", 5000, 5<<10),
@@ -87,7 +89,7 @@ func TestTargets(t *testing.T) {
 // the peers ran at when they did not run at the target size.
 func TestTargetsIdleFallback(t *testing.T) {
 	idle := func(name, scenario string, conns int, perConn float64) result {
-		return result{Name: name, Scenario: scenario, Mode: "idle", Connections: conns, Connected: conns, Server: &proc{RSSPerConnByte: perConn}}
+		return result{Result: loadgen.Result{Name: name, Scenario: scenario, Mode: "idle", Connections: conns, Connected: conns, Server: &proc{RSSPerConnByte: perConn}}}
 	}
 	var b strings.Builder
 	targets(&b, []result{

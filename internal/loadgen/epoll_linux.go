@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"errors"
@@ -283,5 +283,5 @@ func (l *epollLoop) close() {
 	unix.Close(l.wake)
 }
 
-// defaultReader is the subscriber reader of a run: see readerEnv.
+// defaultReader is the subscriber reader of a run: see [Config.Reader].
 const defaultReader = readerEpoll

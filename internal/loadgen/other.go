@@ -1,6 +1,6 @@
 //go:build !linux
 
-package main
+package loadgen
 
 import (
 	"errors"
@@ -22,7 +22,7 @@ func procRSS(pid string) (uint64, error) { return 0, errNoProc }
 
 func procCPU(pid string) (time.Duration, error) { return 0, errNoProc }
 
-// defaultReader is the subscriber reader of a run: see readerEnv.
+// defaultReader is the subscriber reader of a run: see [Config.Reader].
 const defaultReader = readerGoroutine
 
 // epollReader is Linux's: elsewhere the goroutine reader serves.
