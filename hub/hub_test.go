@@ -28,6 +28,18 @@ func TestPublishInvalid(t *testing.T) {
 		{"id with NUL", hub.Update{Topics: []string{"a"}, ID: "a\x00b"}, "id"},
 		{"id starting with #", hub.Update{Topics: []string{"a"}, ID: "#frag"}, "id"},
 		{"id earliest", hub.Update{Topics: []string{"a"}, ID: "earliest"}, "id"},
+		// Issue 19, items 3 and 11: an ID must come back as a Last-Event-ID
+		// header byte for byte.
+		{"id with SOH", hub.Update{Topics: []string{"a"}, ID: "a\x01b"}, "id"},
+		{"id with tab", hub.Update{Topics: []string{"a"}, ID: "a\tb"}, "id"},
+		{"id with ESC", hub.Update{Topics: []string{"a"}, ID: "a\x1b[31m"}, "id"},
+		{"id with DEL", hub.Update{Topics: []string{"a"}, ID: "a\x7f"}, "id"},
+		{"id with C1 NEL", hub.Update{Topics: []string{"a"}, ID: "a\u0085b"}, "id"},
+		{"id not UTF-8", hub.Update{Topics: []string{"a"}, ID: "a\xffb"}, "id"},
+		{"id with leading space", hub.Update{Topics: []string{"a"}, ID: " a"}, "id"},
+		{"id with trailing space", hub.Update{Topics: []string{"a"}, ID: "a "}, "id"},
+		{"id one byte too long", hub.Update{Topics: []string{"a"}, ID: strings.Repeat("x", hub.MaxIDLen+1)}, "id"},
+		{"id of 40 KiB", hub.Update{Topics: []string{"a"}, ID: strings.Repeat("x", 40<<10)}, "id"},
 		{"type with LF", hub.Update{Topics: []string{"a"}, Type: "x\ny"}, "type"},
 		{"negative retry", hub.Update{Topics: []string{"a"}, Retry: -time.Second}, "retry"},
 	} {
@@ -50,6 +62,19 @@ func TestPublishInvalid(t *testing.T) {
 	}
 	if got := h.Stats().Published; got != 0 {
 		t.Fatalf("Published = %d after only invalid updates", got)
+	}
+}
+
+// TestValidIDs: what the ID rule lets through, up to the length bound.
+func TestValidIDs(t *testing.T) {
+	for _, id := range []string{
+		"", "x", "urn:uuid:0190d0c4-3f7e-7a1b-9c2d-4e5f60718293", "a b", "ü日本\u2028",
+		"https://example.com/books/1#not-a-leading-hash", strings.Repeat("x", hub.MaxIDLen),
+		strings.Repeat("é", hub.MaxIDLen/2),
+	} {
+		if err := hub.ValidateID(id); err != nil {
+			t.Errorf("ValidateID(%.40q) = %v, want nil", id, err)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -71,24 +72,58 @@ func (u *Update) Validate() error {
 			return &UpdateError{Field: "topic", Reason: fmt.Sprintf("topic %d is empty", i)}
 		}
 	}
-	if strings.ContainsAny(u.ID, "\r\n\x00") {
-		return &UpdateError{Field: "id", Reason: "contains CR, LF or NUL"}
-	}
-	// Mercure reserves IDs starting with '#' (they would be read as URI
-	// fragments).
-	if strings.HasPrefix(u.ID, "#") {
-		return &UpdateError{Field: "id", Reason: "starts with '#'"}
-	}
-	// "earliest" asks for the whole history as a Last-Event-ID; an update
-	// with that ID could never be resumed from.
-	if u.ID == EarliestID {
-		return &UpdateError{Field: "id", Reason: `"earliest" is reserved`}
+	if err := ValidateID(u.ID); err != nil {
+		return err
 	}
 	if strings.ContainsAny(u.Type, "\r\n") {
 		return &UpdateError{Field: "type", Reason: "contains CR or LF"}
 	}
 	if u.Retry < 0 {
 		return &UpdateError{Field: "retry", Reason: "negative"}
+	}
+	return nil
+}
+
+// MaxIDLen bounds an update's ID in bytes. Every ID must be able to come
+// back as a subscriber's Last-Event-ID header, and servers bound those (the
+// mercure handler refuses one longer than this), so a longer ID would be
+// stored and then make its subscribers' resumption fail for good.
+const MaxIDLen = 1024
+
+// ValidateID reports why id cannot be an update's ID, as an *UpdateError for
+// the field "id", or nil. The empty ID is valid: Publish assigns one. It is
+// the one rule for IDs, which Validate applies: an ID is accepted only if it
+// survives the round trip a resuming subscriber makes it take, from the SSE
+// id field back into a Last-Event-ID request header, byte for byte. So it is
+// valid UTF-8 (an EventSource decodes the stream as UTF-8), holds no control
+// character (C0, DEL or C1: header values cannot hold most of them, and
+// clients loop on the rest), does not start or end with a space (a header
+// drops it), is at most MaxIDLen bytes, and is none of the values reserved
+// by the Mercure protocol.
+func ValidateID(id string) error {
+	if len(id) > MaxIDLen {
+		return &UpdateError{Field: "id", Reason: fmt.Sprintf("%d bytes, longer than %d: a subscriber could not resume from it", len(id), MaxIDLen)}
+	}
+	if !utf8.ValidString(id) {
+		return &UpdateError{Field: "id", Reason: "not valid UTF-8"}
+	}
+	for i, r := range id {
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) {
+			return &UpdateError{Field: "id", Reason: fmt.Sprintf("control character %U at byte %d", r, i)}
+		}
+	}
+	if strings.HasPrefix(id, " ") || strings.HasSuffix(id, " ") {
+		return &UpdateError{Field: "id", Reason: "starts or ends with a space, which a Last-Event-ID header drops"}
+	}
+	// Mercure reserves IDs starting with '#' (they would be read as URI
+	// fragments).
+	if strings.HasPrefix(id, "#") {
+		return &UpdateError{Field: "id", Reason: "starts with '#'"}
+	}
+	// "earliest" asks for the whole history as a Last-Event-ID; an update
+	// with that ID could never be resumed from.
+	if id == EarliestID {
+		return &UpdateError{Field: "id", Reason: `"earliest" is reserved`}
 	}
 	return nil
 }

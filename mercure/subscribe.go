@@ -11,8 +11,10 @@ import (
 	"github.com/ssehub/ssehub/sse"
 )
 
-// maxLastEventIDLen bounds the resume ID a subscriber may send.
-const maxLastEventIDLen = 1024
+// maxLastEventIDLen bounds the resume ID a subscriber may send: the
+// longest ID the hub accepts on publish, so that every update can be
+// resumed from.
+const maxLastEventIDLen = hub.MaxIDLen
 
 // subscribe answers GET /.well-known/mercure.
 func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
