@@ -12,15 +12,22 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Client defaults, used when the matching field is zero.
+// Client defaults, used when the matching field is zero. The default event
+// size limit is DefaultMaxEventSize, shared with Decoder.
 const (
 	DefaultReconnectTime = 3 * time.Second
 	DefaultMaxBackoff    = 30 * time.Second
+
+	// minBackoff is the first delay after a failed attempt when a retry
+	// field set the reconnection time to 0: reconnecting at once suits an
+	// ended stream, not a server that refuses connections.
+	minBackoff = 100 * time.Millisecond
 )
 
 // State is the ready state of an EventSource, as in the browser's
@@ -52,6 +59,22 @@ func (s State) String() string {
 // browser it takes any method, headers and body, backs off exponentially on
 // consecutive failures, can retry on 5xx and 429, and can detect a dead
 // connection by its silence.
+//
+// Only requests with a safe method (GET, HEAD, OPTIONS, TRACE, as RFC 9110
+// section 9.2.1 defines them, and QUERY) reconnect by default. A request with
+// any other method (POST, PUT, PATCH, DELETE, …) asks the server to act, as an
+// LLM completion or an MCP call does, and is sent once: when its stream ends
+// the iteration ends, with an error if it failed. Resumable makes such
+// requests reconnect too, for servers that resume them from Last-Event-ID.
+//
+// A completion rule (DoneData, DoneType) names the event that completes a
+// stream, so that a stream cut off early ends with an error wrapping
+// ErrIncomplete rather than looking like success. ErrorType turns the error
+// events some APIs send after a 200 response into an *EventError.
+//
+// The Authorization, Cookie and Proxy-Authorization headers of the request
+// are sent to its origin only: a redirect to another origin, and every
+// reconnection to that origin, goes without them.
 //
 // The zero value is ready to use. A Client may be used concurrently once
 // configured.
@@ -86,7 +109,31 @@ type Client struct {
 	IdleTimeout time.Duration
 
 	// MaxEventSize bounds lines and events as Decoder.MaxEventSize does.
+	// Zero means DefaultMaxEventSize, 16 MiB: room for the tool outputs and
+	// base64 images of LLM APIs, while a hostile stream stays bounded.
 	MaxEventSize int
+
+	// Resumable makes requests whose method is not safe (POST, PUT, PATCH,
+	// DELETE, …) reconnect as GET requests do, sending Last-Event-ID and
+	// the body again (from the request's GetBody). Set it only for servers
+	// that resume such a stream rather than act on the request twice.
+	Resumable bool
+
+	// DoneData and DoneType, if not empty, are the completion rule: an
+	// event whose data is DoneData (such as "[DONE]") or whose type is
+	// DoneType (such as "message_stop") completes the stream. It is not
+	// yielded, and the iteration ends without error. With a completion
+	// rule, any other end (the stream ends or fails first, a 204, the
+	// context ends) is an error wrapping ErrIncomplete. Requests that
+	// reconnect still do so until the completing event arrives.
+	DoneData string
+	DoneType string
+
+	// ErrorType, if not empty, is the type of the events that report a
+	// failure in the stream, such as "error": the first one ends the
+	// iteration with an *EventError carrying it, instead of being
+	// yielded.
+	ErrorType string
 
 	// OnStateChange, if not nil, is called on each change of ready state,
 	// from the goroutine iterating the events.
@@ -117,21 +164,77 @@ func (c *Client) Events(ctx context.Context, req *http.Request) iter.Seq2[Event,
 // EventSource returns an EventSource for req, to be iterated with Events.
 // Nothing is sent until then.
 //
-// req may use any method, header and body. A body is sent again on every
+// req may use any method, header and body. A request that may be sent again
+// (a safe method, or any with Resumable) has its body sent again on every
 // reconnection: req.GetBody is used if set (http.NewRequest sets it for
-// in-memory bodies), otherwise the body is read into memory first. The
-// Accept, Cache-Control and Last-Event-ID headers are set by the client.
-// Cancelling ctx ends everything.
+// in-memory bodies), otherwise the body is read into memory first. A request
+// sent once is sent as it is. The Accept, Cache-Control and Last-Event-ID
+// headers are set by the client. Cancelling ctx ends everything.
 func (c *Client) EventSource(ctx context.Context, req *http.Request) *EventSource {
 	es := &EventSource{c: c, ctx: ctx, req: req, url: req.URL, method: req.Method}
 	es.lastID = req.Header.Get("Last-Event-ID")
+	es.hc = originBound(c.HTTPClient, req.URL)
 	return es
+}
+
+// originBound returns a copy of hc (or of http.DefaultClient) whose redirects
+// to another origin than origin drop the caller's credentials. net/http keeps
+// them for the same host name on another port or scheme, and for subdomains.
+func originBound(hc *http.Client, origin *url.URL) *http.Client {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	c := *hc
+	check := hc.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !sameOrigin(req.URL, origin) {
+			dropCredentials(req.Header)
+		}
+		if check != nil {
+			return check(req, via)
+		}
+		if len(via) >= 10 { // as net/http's default policy
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &c
+}
+
+// sameOrigin reports whether a and b have the same origin (RFC 6454): scheme,
+// host and port, with a missing port meaning the scheme's default.
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) &&
+		strings.EqualFold(a.Hostname(), b.Hostname()) &&
+		effectivePort(a) == effectivePort(b)
+}
+
+func effectivePort(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http":
+		return "80"
+	case "https":
+		return "443"
+	}
+	return ""
+}
+
+// dropCredentials removes the headers that carry the caller's credentials,
+// the ones net/http strips on a redirect to another domain.
+func dropCredentials(h http.Header) {
+	for _, k := range []string{"Authorization", "Www-Authenticate", "Cookie", "Cookie2", "Proxy-Authorization", "Proxy-Authenticate"} {
+		h.Del(k)
+	}
 }
 
 // EventSource is one logical event stream: a sequence of connections to
 // the same resource that share the last event ID and reconnection time.
 type EventSource struct {
 	c       *Client
+	hc      *http.Client
 	ctx     context.Context
 	req     *http.Request
 	getBody func() (io.ReadCloser, error)
@@ -144,6 +247,7 @@ type EventSource struct {
 	method    string
 	lastID    string
 	reconnect time.Duration
+	retrySet  bool // a retry field set reconnect, possibly to 0
 }
 
 // State returns the ready state.
@@ -168,10 +272,13 @@ func (es *EventSource) URL() *url.URL {
 
 // Events returns an iterator over the events of the stream. It connects,
 // yields events as they are dispatched, and reconnects as needed. It ends
-// without error on a 204 response, or when the loop stops; otherwise its last
-// element is the fatal error, with a zero Event: a *StatusError, a
-// *ContentTypeError, an error wrapping ErrMaxAttempts or ErrTooLarge, or the
-// context's error. An EventSource can be iterated once.
+// without error on a 204 response, when a request sent once ends its stream
+// normally, when the completion rule's event arrives, or when the loop stops.
+// Otherwise its last element is the fatal error, with a zero Event: a
+// *StatusError, a *ContentTypeError, an *EventError, an error wrapping
+// ErrMaxAttempts or ErrTooLarge, the failure that ended a stream that is not
+// reconnected, or the context's error. With a completion rule every fatal
+// error, and a 204, wraps ErrIncomplete. An EventSource can be iterated once.
 func (es *EventSource) Events() iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		if es.started.Swap(true) {
@@ -183,34 +290,51 @@ func (es *EventSource) Events() iter.Seq2[Event, error] {
 		// readyState is when a browser fires its error event.
 		fail := func(err error) {
 			es.setState(Closed)
+			if es.c.DoneData != "" || es.c.DoneType != "" {
+				err = fmt.Errorf("%w: %w", ErrIncomplete, err)
+			}
 			yield(Event{}, err)
 		}
-		if err := es.prepareBody(); err != nil {
-			fail(err)
-			return
+		if es.mayResend() {
+			if err := es.prepareBody(); err != nil {
+				fail(err)
+				return
+			}
 		}
 		failures := 0
 		for {
 			err := es.connect(yield)
-			if err == errStop || err == errNoContent {
+			switch {
+			case err == errStop || err == errDone:
 				return
-			}
-			if es.ctx.Err() != nil {
+			case err == errNoContent:
+				if es.c.DoneData != "" || es.c.DoneType != "" {
+					fail(errors.New("sse: the server answered 204 No Content"))
+				}
+				return
+			case es.ctx.Err() != nil:
 				fail(context.Cause(es.ctx))
 				return
 			}
-			if !retryable(err, es.c.RetryServerErrors) {
-				if errors.Is(err, errOpened) {
-					err = errors.Unwrap(err)
+			opened := errors.Is(err, errOpened)
+			if opened {
+				err = errors.Unwrap(err)
+			}
+			if !es.mayResend() {
+				// Sent once: the stream's end is the iteration's.
+				if err != ErrDisconnected || es.c.DoneData != "" || es.c.DoneType != "" {
+					fail(err)
 				}
+				return
+			}
+			if !retryable(err, opened, es.c.RetryServerErrors) {
 				fail(err)
 				return
 			}
 			var delay time.Duration
-			if errors.Is(err, errOpened) {
+			if opened {
 				// An open stream ended: browsers wait the reconnection
 				// time, exactly.
-				err = errors.Unwrap(err)
 				failures = 0
 				delay = es.reconnectTime()
 			} else {
@@ -233,9 +357,27 @@ func (es *EventSource) Events() iter.Seq2[Event, error] {
 	}
 }
 
+// mayResend reports whether the request may be sent again: its method (after
+// redirects) is safe, or the client was told the server resumes any request.
+func (es *EventSource) mayResend() bool {
+	if es.c.Resumable {
+		return true
+	}
+	es.mu.Lock()
+	m := es.method
+	es.mu.Unlock()
+	switch m {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
+		"QUERY": // draft-ietf-httpbis-safe-method-w-body: safe and idempotent
+		return true
+	}
+	return false
+}
+
 // Internal outcomes of connect.
 var (
 	errStop      = errors.New("sse: iteration stopped")
+	errDone      = errors.New("sse: completed")
 	errNoContent = errors.New("sse: 204 No Content")
 	errOpened    = errors.New("sse: opened") // wraps the error that ended an open stream
 )
@@ -246,9 +388,13 @@ func (e openedError) Error() string        { return e.err.Error() }
 func (e openedError) Unwrap() error        { return e.err }
 func (e openedError) Is(target error) bool { return target == errOpened }
 
-// retryable reports whether err, which ended an attempt, allows another.
-func retryable(err error, serverErrors bool) bool {
-	if errors.Is(err, errOpened) {
+// retryable reports whether err, which ended an attempt (that opened a
+// stream, if opened), allows another.
+func retryable(err error, opened, serverErrors bool) bool {
+	if errors.Is(err, ErrErrorEvent) {
+		return false
+	}
+	if opened {
 		return !errors.Is(err, ErrTooLarge)
 	}
 	var se *StatusError
@@ -273,11 +419,7 @@ func (es *EventSource) connect(yield func(Event, error) bool) error {
 	if err != nil {
 		return err
 	}
-	hc := es.c.HTTPClient
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	resp, err := es.hc.Do(req)
 	if err != nil {
 		return attemptErr(ctx, err)
 	}
@@ -313,6 +455,18 @@ func (es *EventSource) connect(yield func(Event, error) bool) error {
 		}
 		if err != nil {
 			return openedError{attemptErr(ctx, err)}
+		}
+		select {
+		case <-ctx.Done():
+			// Events already read are not delivered after a cancel.
+			return openedError{attemptErr(ctx, context.Cause(ctx))}
+		default:
+		}
+		if t := es.c.ErrorType; t != "" && e.Type == t {
+			return &EventError{Event: e}
+		}
+		if (es.c.DoneData != "" && e.Data == es.c.DoneData) || (es.c.DoneType != "" && e.Type == es.c.DoneType) {
+			return errDone
 		}
 		if !yield(e, nil) {
 			return errStop
@@ -377,10 +531,17 @@ func (es *EventSource) newRequest(ctx context.Context) (*http.Request, error) {
 		req.Header = http.Header{}
 	}
 	if u.String() != es.req.URL.String() {
-		// After a redirect the caller's Host no longer applies.
+		// After a redirect the caller's Host no longer applies, nor do
+		// its credentials if the redirect left its origin.
 		req.URL, req.Host = u, ""
+		if !sameOrigin(u, es.req.URL) {
+			dropCredentials(req.Header)
+		}
 	}
-	req.Body, req.GetBody, req.ContentLength = nil, nil, 0
+	// A request sent once keeps its body as given (Clone shares it).
+	if es.getBody != nil || method != es.req.Method {
+		req.Body, req.GetBody, req.ContentLength = nil, nil, 0
+	}
 	switch {
 	case method != es.req.Method:
 		// A redirect turned the request into one without a body (303, or
@@ -418,7 +579,7 @@ func (es *EventSource) setLastID(id string) {
 
 func (es *EventSource) setReconnect(d time.Duration) {
 	es.mu.Lock()
-	es.reconnect = d
+	es.reconnect, es.retrySet = d, true
 	es.mu.Unlock()
 	if es.c.OnRetry != nil {
 		es.c.OnRetry(d)
@@ -426,12 +587,12 @@ func (es *EventSource) setReconnect(d time.Duration) {
 }
 
 // reconnectTime is the delay after an open stream ended: the last retry
-// field's, or the client's.
+// field's (0 included: reconnect at once), or the client's.
 func (es *EventSource) reconnectTime() time.Duration {
 	es.mu.Lock()
-	d := es.reconnect
+	d, set := es.reconnect, es.retrySet
 	es.mu.Unlock()
-	if d > 0 {
+	if set {
 		return d
 	}
 	if d := es.c.ReconnectTime; d > 0 {
@@ -445,6 +606,9 @@ func (es *EventSource) reconnectTime() time.Duration {
 // shorter than what the server asked for with Retry-After.
 func (es *EventSource) backoff(n int, err error) time.Duration {
 	base := es.reconnectTime()
+	if base <= 0 {
+		base = minBackoff
+	}
 	ceil := es.c.MaxBackoff
 	if ceil <= 0 {
 		ceil = DefaultMaxBackoff

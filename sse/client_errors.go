@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -24,7 +25,35 @@ var (
 	// error that ends the iteration after Client.MaxAttempts failed
 	// attempts in a row.
 	ErrMaxAttempts = errors.New("sse: too many failed attempts")
+	// ErrIncomplete is wrapped, together with the reason, by the error
+	// that ends the iteration of a Client with a completion rule
+	// (Client.DoneData, Client.DoneType) before the completing event.
+	ErrIncomplete = errors.New("sse: stream ended before its completing event")
+	// ErrErrorEvent is wrapped by every *EventError.
+	ErrErrorEvent = errors.New("sse: error event")
 )
+
+// EventError reports an event of the type Client.ErrorType names: the
+// server's report of a failure, sent in the stream after a 200 response as
+// LLM APIs do.
+type EventError struct {
+	Event Event // the event as received, its Data in full
+}
+
+// maxErrorData bounds how much of the event's data Error quotes, since an
+// event may hold megabytes.
+const maxErrorData = 512
+
+func (e *EventError) Error() string {
+	d := e.Event.Data
+	if len(d) > maxErrorData {
+		d = strings.ToValidUTF8(d[:maxErrorData], "") + "…"
+	}
+	return fmt.Sprintf("sse: %s event: %s", e.Event.Type, d)
+}
+
+// Unwrap returns ErrErrorEvent.
+func (e *EventError) Unwrap() error { return ErrErrorEvent }
 
 // StatusError reports a response whose status neither opens a stream (200)
 // nor ends it normally (204).

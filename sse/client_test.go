@@ -148,7 +148,9 @@ func TestClientRedirect(t *testing.T) {
 				req, _ = http.NewRequest(method, srv.URL+"/start", nil)
 			}
 			var r recorder
-			es := r.client(srv).EventSource(context.Background(), req)
+			c := r.client(srv)
+			c.Resumable = method == "POST"
+			es := c.EventSource(context.Background(), req)
 			events, err := collect(es.Events(), -1)
 			if err != nil || datas(events) != "a,b" {
 				t.Fatalf("events %q, err %v", datas(events), err)
@@ -474,7 +476,7 @@ func TestClientUnreachableAttemptLimit(t *testing.T) {
 	}
 }
 
-func TestClientResendsPostBody(t *testing.T) {
+func TestClientResumableResendsPostBody(t *testing.T) {
 	var hits atomic.Int32
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -493,7 +495,9 @@ func TestClientResendsPostBody(t *testing.T) {
 	req, _ := http.NewRequest("POST", srv.URL, io.NopCloser(strings.NewReader(`{"topics":["a"]}`)))
 	req.Header.Set("Content-Type", "application/json")
 	var r recorder
-	events, err := collect(r.client(srv).Events(context.Background(), req), -1)
+	c := r.client(srv)
+	c.Resumable = true
+	events, err := collect(c.Events(context.Background(), req), -1)
 	if err != nil || datas(events) != "1,2" || hits.Load() != 3 {
 		t.Errorf("events %q, err %v, %d requests", datas(events), err, hits.Load())
 	}

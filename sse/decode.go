@@ -11,9 +11,11 @@ import (
 	"unicode/utf8"
 )
 
-// DefaultMaxEventSize is the limit a Decoder applies when MaxEventSize is
-// zero: 1 MiB per line and per event's data.
-const DefaultMaxEventSize = 1 << 20
+// DefaultMaxEventSize is the limit a Decoder (and a Client) applies when
+// MaxEventSize is zero: 16 MiB per line and per event's data, room for the
+// tool outputs and base64 images LLM APIs stream. Buffers grow only as the
+// stream needs them, so the limit costs nothing until an event is that large.
+const DefaultMaxEventSize = 16 << 20
 
 // ErrTooLarge is wrapped by the error a Decoder returns when a line or the
 // data of one event exceeds its MaxEventSize.
