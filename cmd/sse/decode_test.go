@@ -8,10 +8,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/ssehub/ssehub/sse"
 )
 
 // decodeCmd runs 'sse decode args...' in-process on stdin.
@@ -97,8 +100,8 @@ func TestDecodeExitStatus(t *testing.T) {
 		{"help", strings.NewReader(""), []string{"-h"}, 0, "", []string{"--json"}},
 		{"line over the limit", strings.NewReader("data: ok\n\ndata: 0123456789abcdef\n\n"), []string{"--json", "--max-size", "16"}, 1,
 			`{"type":"message","data":"ok","id":""}` + "\n", []string{"standard input", "too large", "16 bytes", "--max-size"}},
-		{"data over the default limit", strings.NewReader(strings.Repeat("data: 0123456789abcdef\n", 1<<16) + "\n"), nil, 1,
-			"", []string{"too large", "1048576"}},
+		{"data over the default limit", strings.NewReader(strings.Repeat("data: 0123456789abcdef\n", sse.DefaultMaxEventSize/16) + "\n"), nil, 1,
+			"", []string{"too large", strconv.Itoa(sse.DefaultMaxEventSize)}},
 		{"read error", io.MultiReader(strings.NewReader("data: a\n\n"), iotest.ErrReader(errors.New("connection reset"))), []string{"--json"}, 1,
 			`{"type":"message","data":"a","id":""}` + "\n", []string{"reading standard input", "connection reset"}},
 	}
