@@ -346,15 +346,7 @@ func TestClientLargeEvent(t *testing.T) {
 // TestClientRetryZero: WHATWG HTML 9.2.5 sets the reconnection time to any
 // base-ten integer, 0 included: reconnect at once.
 func TestClientRetryZero(t *testing.T) {
-	var hits atomic.Int32
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		if hits.Add(1) > 1 {
-			w.WriteHeader(204)
-			return
-		}
-		streamHeader(w)
-		io.WriteString(w, "retry: 0\ndata: a\n\n")
-	})
+	srv, hits := streamOnce(t, "retry: 0\ndata: a\n\n")
 	var r recorder
 	c := r.client(srv)
 	c.ReconnectTime = time.Hour

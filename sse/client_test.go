@@ -655,7 +655,9 @@ func TestClientWithStream(t *testing.T) {
 	})
 }
 
-func TestClientZeroValue(t *testing.T) {
+// streamOnce starts a server that answers the first request with a stream
+// of body and every later one with 204, and counts the requests.
+func streamOnce(t *testing.T, body string) (*httptest.Server, *atomic.Int32) {
 	var hits atomic.Int32
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		if hits.Add(1) > 1 {
@@ -663,8 +665,13 @@ func TestClientZeroValue(t *testing.T) {
 			return
 		}
 		streamHeader(w)
-		io.WriteString(w, "retry: 1\ndata: zero\n\n")
+		io.WriteString(w, body)
 	})
+	return srv, &hits
+}
+
+func TestClientZeroValue(t *testing.T) {
+	srv, hits := streamOnce(t, "retry: 1\ndata: zero\n\n")
 	t.Cleanup(http.DefaultClient.CloseIdleConnections)
 	events, err := collect((&Client{}).Events(context.Background(), newGet(t, srv.URL)), -1)
 	if err != nil || datas(events) != "zero" || hits.Load() != 2 {
