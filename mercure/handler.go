@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/hijack"
 )
 
 // Defaults for Options' zero values.
@@ -16,6 +17,10 @@ const (
 	DefaultAlgorithm    = "HS256"
 	DefaultMaxBodyBytes = 1 << 20
 	DefaultMaxTopics    = 100
+	// DefaultSendBuffer is room for bursts of events, a bounded price for
+	// a client that stops reading. Linux doubles the value for its
+	// bookkeeping.
+	DefaultSendBuffer = hijack.DefaultSendBuffer
 )
 
 // Options configures a Handler. Hub and PublisherKey are required.
@@ -140,8 +145,7 @@ type Handler struct {
 	subs         registry
 	noHijack     bool
 	sendBuffer   int
-	pool         writerPool
-	hangups      hangupWatcher
+	streams      hijack.Engine // taken-over subscriber connections
 }
 
 // New checks opts, parses the keys and returns a Handler.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ssehub/ssehub/internal/hijack"
 )
 
 // rawSubscribe opens a subscription over a plain TCP connection and returns
@@ -202,7 +204,7 @@ func TestHijackedReplayThenLive(t *testing.T) {
 // skipUnlessHijacking skips a test of the hijacked path where it does not
 // exist.
 func skipUnlessHijacking(t *testing.T, noHijack bool) {
-	if !noHijack && !canWatchHangups {
+	if !noHijack && !hijack.Available {
 		t.Skip("no hijacked streams on this platform")
 	}
 }

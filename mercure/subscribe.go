@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/hijack"
 	"github.com/ssehub/ssehub/sse"
 )
 
@@ -60,18 +61,18 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 	if id := s.LastEventID(); id != "" {
 		w.Header().Set("Last-Event-ID", id)
 	}
-	if h.hijacks(r) && h.serveHijacked(w, r, s, topics, claims, release) {
+	if !h.noHijack && hijack.Supported(r) && h.serveTakenOver(w, r, s, topics, claims, release) {
 		return
 	}
 	defer release()
 	defer s.Close()
-	stream, err := sse.NewStream(w, r, sse.StreamOptions{Heartbeat: h.heartbeat, WriteTimeout: h.writeTimeout})
+	st, err := sse.NewStream(w, r, sse.StreamOptions{Heartbeat: h.heartbeat, WriteTimeout: h.writeTimeout})
 	if err != nil {
 		h.log.ErrorContext(ctx, "mercure: cannot stream", "err", err)
 		writeError(w, http.StatusInternalServerError, "this server cannot stream responses")
 		return
 	}
-	defer stream.Close()
+	defer st.Close()
 	if h.onSubChange != nil {
 		h.onSubChange(1)
 		defer h.onSubChange(-1)
@@ -83,21 +84,21 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 	// The stream's context ends when the client hangs up and also when a
 	// write fails or times out, so the subscriber stops then too, with no
 	// goroutine per subscriber watching for it.
-	runCtx := stream.Context()
+	runCtx := st.Context()
 	if !claims.exp.IsZero() {
 		// A token must not buy a connection that outlives it.
 		var cancelExp context.CancelFunc
 		runCtx, cancelExp = context.WithDeadline(runCtx, claims.exp)
 		defer cancelExp()
 	}
-	switch err := s.Run(runCtx, stream); {
+	switch err := s.Run(runCtx, st); {
 	case err == nil:
 	case errors.Is(err, hub.ErrClosed):
 		h.log.DebugContext(ctx, "mercure: subscriber ended by shutdown")
 	case errors.Is(err, hub.ErrSlowSubscriber):
 		h.log.WarnContext(ctx, "mercure: subscriber disconnected: too slow", "remote", r.RemoteAddr, "err", err)
 	default:
-		if stream.Err() == nil {
+		if st.Err() == nil {
 			h.log.WarnContext(ctx, "mercure: subscriber ended", "remote", r.RemoteAddr, "err", err)
 		}
 	}
@@ -154,4 +155,49 @@ func (h *Handler) authorizeSubscriber(r *http.Request) (*Claims, error) {
 		return nil, fmt.Errorf("%w: this hub has no subscriber key to verify tokens with", errInvalidToken)
 	}
 	return h.sub.verify(raw)
+}
+
+// serveTakenOver streams s on w's connection taken over from net/http by
+// the handler's stream engine, and reports whether it did: false means
+// nothing was written and the caller streams through net/http. From then
+// on the stream owns release and s.
+func (h *Handler) serveTakenOver(w http.ResponseWriter, r *http.Request, s *hub.Subscriber, topics []string, claims *Claims, release func()) bool {
+	ctx, remote := r.Context(), r.RemoteAddr
+	var untrack func()
+	return h.streams.Serve(w, r, s, hijack.Options{
+		Heartbeat:    h.heartbeat,
+		WriteTimeout: h.writeTimeout,
+		SendBuffer:   h.sendBuffer,
+		// A token must not buy a connection that outlives it.
+		Expires: claims.exp,
+		Started: func() {
+			if h.onSubChange != nil {
+				h.onSubChange(1)
+			}
+			if h.subsEnabled {
+				untrack = h.track(ctx, topics, claims)
+			}
+		},
+		// What the defers of subscribe do on the net/http path.
+		Ended: func(err error) {
+			s.Close()
+			release()
+			if h.onSubChange != nil {
+				h.onSubChange(-1)
+			}
+			if untrack != nil {
+				// It publishes: a pool worker must not wait for the log.
+				go untrack()
+			}
+			ctx := context.Background()
+			switch {
+			case errors.Is(err, hub.ErrClosed):
+				h.log.DebugContext(ctx, "mercure: subscriber ended by shutdown")
+			case errors.Is(err, hub.ErrSlowSubscriber):
+				h.log.WarnContext(ctx, "mercure: subscriber disconnected: too slow", "remote", remote, "err", err)
+			default:
+				h.log.DebugContext(ctx, "mercure: subscriber ended", "remote", remote, "err", err)
+			}
+		},
+	})
 }

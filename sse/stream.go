@@ -96,12 +96,7 @@ func NewStream(w http.ResponseWriter, r *http.Request, opts StreamOptions) (*Str
 		s.cancel(http.ErrNotSupported)
 		return nil, fmt.Errorf("sse: response writer %T cannot flush: %w", w, http.ErrNotSupported)
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	// A Content-Length meant for a normal response would cut the stream.
-	h.Del("Content-Length")
+	SetHeaders(w.Header())
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -120,6 +115,19 @@ func NewStream(w http.ResponseWriter, r *http.Request, opts StreamOptions) (*Str
 		s.failLocked(fmt.Errorf("sse: client went away: %w", context.Cause(ctx)))
 	})
 	return s, nil
+}
+
+// SetHeaders sets the header fields of an event stream response in h:
+// Content-Type text/event-stream, Cache-Control no-cache and
+// X-Accel-Buffering no (so that proxies pass events on at once), and no
+// Content-Length, which, meant for a normal response, would cut the
+// stream. It keeps every other field. [NewStream] calls it; a server that
+// writes the response head itself calls it too.
+func SetHeaders(h http.Header) {
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	h.Del("Content-Length")
 }
 
 // canFlush reports whether w, or a writer it unwraps to, can flush, the way

@@ -1,4 +1,4 @@
-package mercure
+package hijack
 
 import (
 	"runtime"
@@ -9,20 +9,20 @@ import (
 // streams.
 const maxPoolBuf = 64 << 10
 
-// writerPool writes to hijacked streams with a few goroutines shared by
+// writerPool writes to taken-over streams with a few goroutines shared by
 // all of them: a stream with something to write (events queued, a
 // heartbeat due, its end) is queued here, and a worker drains and writes
 // it. Workers start on demand, at most 2×GOMAXPROCS, and exit when the
 // queue is empty, so an idle hub runs none. The zero value is ready to use.
 type writerPool struct {
 	mu      sync.Mutex
-	queue   []*hijacked
+	queue   []*conn
 	workers int
 }
 
 // push queues c, which must not be queued or in service already (see
-// hijacked.wake).
-func (p *writerPool) push(c *hijacked) {
+// conn.wake).
+func (p *writerPool) push(c *conn) {
 	p.mu.Lock()
 	p.queue = append(p.queue, c)
 	spawn := p.workers < 2*runtime.GOMAXPROCS(0)

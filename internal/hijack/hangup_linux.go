@@ -1,4 +1,4 @@
-package mercure
+package hijack
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 )
 
 // canWatchHangups reports whether this platform has a hangupWatcher, which
-// hijacked streams need: without one a client's hang-up would go unnoticed
+// taken-over streams need: without one a client's hang-up would go unnoticed
 // until the next heartbeat.
 const canWatchHangups = true
 
@@ -16,7 +16,7 @@ const canWatchHangups = true
 // notices it has nothing left to watch and exits.
 const watchPoll = 100 // milliseconds
 
-// hangupWatcher notices clients that hang up on hijacked streams, all of
+// hangupWatcher notices clients that hang up on taken-over streams, all of
 // them with one goroutine and one epoll instance: per connection it costs a
 // map entry, not a goroutine blocked in Read. It registers each socket for
 // EPOLLRDHUP only (plus the always-reported EPOLLHUP and EPOLLERR), one
@@ -161,7 +161,7 @@ func socketOf(conn net.Conn) int {
 // for room. It goes around the runtime's poller and the net.Conn's locks,
 // whose bookkeeping is a good part of the cost of a small write to one of
 // many sockets: the caller guarantees that no one else writes to or
-// closes the connection meanwhile (a hijacked stream's turn owner).
+// closes the connection meanwhile (a stream's turn owner).
 func writeNow(fd int, p []byte) (n int, err error) {
 	for n < len(p) {
 		m, e := syscall.Write(fd, p[n:])

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package mercure
+package hijack
 
 import "net"
 
