@@ -32,7 +32,7 @@ func decodeWith(r io.Reader, max int) (decodeResult, error) {
 }
 
 func FuzzDecode(f *testing.F) {
-	for _, tt := range decodeTests {
+	for _, tt := range decodeTests(f) {
 		f.Add([]byte(tt.in), uint16(0))
 	}
 	f.Add([]byte("data: 0123456789\n\n"), uint16(10))

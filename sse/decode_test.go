@@ -1,10 +1,12 @@
 package sse
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -60,135 +62,76 @@ func msg(data string) Event            { return Event{Type: "message", Data: dat
 func msgID(id, data string) Event      { return Event{ID: id, Type: "message", Data: data} }
 func typed(typ, id, data string) Event { return Event{ID: id, Type: typ, Data: data} }
 
-var decodeTests = []struct {
+// decodeVector is one case of testdata/decode.json, the parser's test
+// vectors, which the browser client's tests (web/jstest) read too, so the
+// two parsers are held to one set of cases. Each case cites the step of the
+// WHATWG HTML standard's "Interpreting an event stream" it exercises.
+type decodeVector struct {
+	Name string `json:"name"`
+	// In is the stream; InBase64 holds it instead when it is not valid
+	// UTF-8, which a JSON string cannot carry.
+	In       string `json:"in"`
+	InBase64 []byte `json:"inBase64"`
+	// StartID is the last event ID set before the stream, as a client
+	// resuming with Last-Event-ID sets it.
+	StartID string `json:"startId"`
+	Events  []struct {
+		Type string `json:"type"`
+		Data string `json:"data"`
+		ID   string `json:"id"`
+	} `json:"events"`
+	Retries []int64 `json:"retries"` // milliseconds
+	LastID  string  `json:"lastEventId"`
+}
+
+type decodeTest struct {
 	name    string
 	in      string
+	startID string
 	want    []Event
 	retries []time.Duration
 	lastID  string
-}{
-	// "Interpreting an event stream": the stream is decoded as UTF-8; one
-	// leading BOM is skipped.
-	{name: "BOM at stream start is skipped", in: "\xEF\xBB\xBFdata: a\n\n", want: []Event{msg("a")}},
-	{name: "only one BOM is skipped", in: "\xEF\xBB\xBF\xEF\xBB\xBFdata: a\n\ndata: b\n\n", want: []Event{msg("b")}},
-	{name: "BOM not at stream start is data", in: "data: \xEF\xBB\xBFa\n\n", want: []Event{msg("\uFEFFa")}},
-	{name: "partial BOM at start is invalid UTF-8", in: "\xEF\xBBdata: a\n\ndata: b\n\n", want: []Event{msg("b")}},
-	{name: "BOM alone", in: "\xEF\xBB\xBF", want: nil},
-	{name: "partial BOM then EOF", in: "\xEF\xBB", want: nil},
+}
 
-	// "decoded ... using the UTF-8 decode algorithm": maximal subparts of
-	// ill-formed sequences become one U+FFFD each.
-	{name: "UTF-8 truncated 4-byte sequence then ASCII is one U+FFFD", in: "data: \xF0\x9F\x98A\n\n", want: []Event{msg("\uFFFDA")}},
-	{name: "UTF-8 E0 80 is two U+FFFD", in: "data: \xE0\x80\n\n", want: []Event{msg("\uFFFD\uFFFD")}},
-	{name: "UTF-8 surrogate ED A0 80 is three U+FFFD", in: "data: \xED\xA0\x80\n\n", want: []Event{msg("\uFFFD\uFFFD\uFFFD")}},
-	{name: "UTF-8 lone continuation bytes", in: "data: \x80\xBFx\n\n", want: []Event{msg("\uFFFD\uFFFDx")}},
-	{name: "UTF-8 C0 and F5 are never valid", in: "data: \xC0\xAF\xF5\n\n", want: []Event{msg("\uFFFD\uFFFD\uFFFD")}},
-	{name: "UTF-8 truncated sequence before line end", in: "data: \xE2\x82\ndata: \xE2\x82\xAC\n\n", want: []Event{msg("\uFFFD\n€")}},
-	{name: "UTF-8 invalid in id", in: "id: \xFF1\ndata: a\n\n", want: []Event{msgID("\uFFFD1", "a")}, lastID: "\uFFFD1"},
-	{name: "UTF-8 invalid in event type", in: "event: \xFFx\ndata: a\n\n", want: []Event{typed("\uFFFDx", "", "a")}},
-	{name: "UTF-8 invalid in field name makes it unknown", in: "dat\xE1: a\ndata: b\n\n", want: []Event{msg("b")}},
-	{name: "UTF-8 valid multibyte kept", in: "data: héllo 世界 😀\n\n", want: []Event{msg("héllo 世界 😀")}},
-	{name: "UTF-8 encoded U+FFFD kept", in: "data: \uFFFD\n\n", want: []Event{msg("\uFFFD")}},
-
-	// "Lines must be separated by either a CRLF pair, a single LF, or a
-	// single CR."
-	{name: "line end LF", in: "data: a\ndata: b\n\n", want: []Event{msg("a\nb")}},
-	{name: "line end CRLF", in: "data: a\r\ndata: b\r\n\r\n", want: []Event{msg("a\nb")}},
-	{name: "line end CR", in: "data: a\rdata: b\r\r", want: []Event{msg("a\nb")}},
-	{name: "line ends mixed", in: "data: a\rdata: b\r\ndata: c\n\r\n", want: []Event{msg("a\nb\nc")}},
-	{name: "LF CR is two line ends", in: "data: a\n\rdata: b\n\n", want: []Event{msg("a"), msg("b")}},
-	{name: "CR CR LF is a CR then a CRLF", in: "data: a\r\r\ndata: b\n\n", want: []Event{msg("a"), msg("b")}},
-
-	// "If the line is empty (a blank line): Dispatch the event."
-	{name: "dispatch at blank line", in: "data: a\n\ndata: b\n\n", want: []Event{msg("a"), msg("b")}},
-	{name: "several blank lines dispatch once", in: "data: a\n\n\n\n", want: []Event{msg("a")}},
-	// "If the line starts with a U+003A COLON character (:): Ignore the line."
-	{name: "comment ignored", in: ": hi\ndata: a\n:\n\n", want: []Event{msg("a")}},
-	{name: "comment-only block not dispatched", in: ": ping\n\n", want: nil},
-	// "If the line contains a U+003A COLON character: ... If value starts
-	// with a U+0020 SPACE character, remove it from value."
-	{name: "one space after colon removed", in: "data:  a \n\n", want: []Event{msg(" a ")}},
-	{name: "no space after colon", in: "data:a\n\n", want: []Event{msg("a")}},
-	{name: "tab after colon kept", in: "data:\ta\n\n", want: []Event{msg("\ta")}},
-	{name: "value split at first colon only", in: "data: a: b:c\n\n", want: []Event{msg("a: b:c")}},
-	// "Otherwise, the string is not empty but does not contain a U+003A
-	// COLON character: ... using the whole line as the field name, and the
-	// empty string as the field value."
-	{name: "field without colon has empty value", in: "data\ndata\n\n", want: []Event{msg("\n")}},
-	{name: "data without colon dispatches empty data", in: "data\n\n", want: []Event{msg("")}},
-	{name: "data with colon and nothing else", in: "data:\n\n", want: []Event{msg("")}},
-	// "Otherwise: The field is ignored." and field names are compared
-	// literally, so case matters.
-	{name: "unknown field ignored", in: "foo: x\ndata: a\n\n", want: []Event{msg("a")}},
-	{name: "field names are case-sensitive", in: "Data: x\nDATA: y\nEvent: e\nID: 1\ndata: a\n\n", want: []Event{msg("a")}},
-	{name: "space before colon is part of the name", in: "data : x\ndata: a\n\n", want: []Event{msg("a")}},
-
-	// "If the field name is "data": Append the field value to the data
-	// buffer, then append a single U+000A LINE FEED (LF)"; the last LF is
-	// removed at dispatch.
-	{name: "data lines joined with LF", in: "data: a\ndata:\ndata: b\n\n", want: []Event{msg("a\n\nb")}},
-	{name: "data trailing empty line", in: "data: a\ndata\n\n", want: []Event{msg("a\n")}},
-
-	// "If the field name is "event": Set the event type buffer to field
-	// value." Dispatch: type "message" unless the buffer is not empty;
-	// the buffer is reset after every block.
-	{name: "event type set", in: "event: add\ndata: a\n\n", want: []Event{typed("add", "", "a")}},
-	{name: "event type defaults to message", in: "data: a\n\n", want: []Event{msg("a")}},
-	{name: "event type resets after dispatch", in: "event: add\ndata: a\n\ndata: b\n\n", want: []Event{typed("add", "", "a"), msg("b")}},
-	{name: "event type resets after block without data", in: "event: add\n\ndata: b\n\n", want: []Event{msg("b")}},
-	{name: "empty event type is message", in: "event: add\nevent:\ndata: a\n\n", want: []Event{msg("a")}},
-	{name: "last event field wins", in: "event: a\nevent: b\ndata: x\n\n", want: []Event{typed("b", "", "x")}},
-	{name: "event type may contain NUL", in: "event: a\x00b\ndata: x\n\n", want: []Event{typed("a\x00b", "", "x")}},
-	{name: "many event types reuse", in: "event: a\ndata: 1\n\nevent: b\ndata: 2\n\nevent: a\ndata: 3\n\n",
-		want: []Event{typed("a", "", "1"), typed("b", "", "2"), typed("a", "", "3")}},
-
-	// "If the field name is "id": If the field value does not contain
-	// U+0000 NULL, then set the last event ID buffer to the field value.
-	// Otherwise, ignore the field." The last event ID persists.
-	{name: "id set", in: "id: 1\ndata: a\n\n", want: []Event{msgID("1", "a")}, lastID: "1"},
-	{name: "id persists across events", in: "id: 1\ndata: a\n\ndata: b\n\n", want: []Event{msgID("1", "a"), msgID("1", "b")}, lastID: "1"},
-	{name: "empty id resets last event ID", in: "id: 1\ndata: a\n\nid\ndata: b\n\n", want: []Event{msgID("1", "a"), msg("b")}, lastID: ""},
-	{name: "id with colon and no value resets", in: "id: 1\ndata: a\n\nid:\ndata: b\n\n", want: []Event{msgID("1", "a"), msg("b")}},
-	{name: "id containing NUL ignored", in: "id: 1\ndata: a\n\nid: 2\x003\ndata: b\n\n", want: []Event{msgID("1", "a"), msgID("1", "b")}, lastID: "1"},
-	{name: "id in block without data still sets last event ID", in: "id: 7\n\ndata: a\n\n", want: []Event{msgID("7", "a")}, lastID: "7"},
-	{name: "id in unterminated block is not committed", in: "id: 1\ndata: a\n\nid: 2\ndata: b", want: []Event{msgID("1", "a")}, lastID: "1"},
-	{name: "id changes between events", in: "id: 1\ndata: a\n\nid: 2\ndata: b\n\n", want: []Event{msgID("1", "a"), msgID("2", "b")}, lastID: "2"},
-	{name: "long data with changing id", in: "id: x\ndata: " + strings.Repeat("z", 600) + "\n\n", want: []Event{msgID("x", strings.Repeat("z", 600))}, lastID: "x"},
-
-	// "If the field name is "retry": If the field value consists of only
-	// ASCII digits, then interpret the field value as an integer in base
-	// ten, and set the event stream's reconnection time to that integer.
-	// Otherwise, ignore the field."
-	{name: "retry digits", in: "retry: 3000\n\n", retries: []time.Duration{3 * time.Second}},
-	{name: "retry zero", in: "retry: 0\n\n", retries: []time.Duration{0}},
-	{name: "retry leading zeros", in: "retry: 007\n\n", retries: []time.Duration{7 * time.Millisecond}},
-	{name: "retry non-digit ignored", in: "retry: 1a\nretry: -1\nretry: +1\nretry: 1.5\nretry:  1\nretry: 1 \n\n"},
-	{name: "retry empty ignored", in: "retry\nretry:\n\n"},
-	{name: "retry non-ASCII digit ignored", in: "retry: ١٢\n\n"},
-	{name: "retry overflow ignored, not wrapped", in: "retry: 99999999999999999999999\nretry: 9223372036855\n\n"},
-	{name: "retry largest", in: "retry: 9223372036854\n\n", retries: []time.Duration{9223372036854 * time.Millisecond}},
-	{name: "retry with event in same block", in: "retry: 10\ndata: a\n\n", want: []Event{msg("a")}, retries: []time.Duration{10 * time.Millisecond}},
-	{name: "retry in unterminated block still applies", in: "retry: 10", want: nil, retries: nil},
-	{name: "retry line ended, block unterminated", in: "retry: 10\n", retries: []time.Duration{10 * time.Millisecond}},
-
-	// "If the data buffer is an empty string, set the data buffer and the
-	// event type buffer to the empty string and return."
-	{name: "block without data not dispatched", in: "event: x\nid: 1\n\n", lastID: "1"},
-	// "Once the end of the file is reached, any pending data must be
-	// discarded. (If the file ends in the middle of an event, before the
-	// final empty line, the incomplete event is not dispatched.)"
-	{name: "unterminated block discarded", in: "data: a\n\ndata: b\n", want: []Event{msg("a")}},
-	{name: "unterminated line discarded", in: "data: a\n\ndata: b", want: []Event{msg("a")}},
-	{name: "stream ending in CR dispatches", in: "data: a\r\r", want: []Event{msg("a")}},
-	{name: "empty stream", in: ""},
-	{name: "blank lines only", in: "\n\r\n\r"},
+// decodeTests reads the vectors.
+func decodeTests(tb testing.TB) []decodeTest {
+	tb.Helper()
+	b, err := os.ReadFile("testdata/decode.json")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var vs []decodeVector
+	if err := json.Unmarshal(b, &vs); err != nil {
+		tb.Fatalf("testdata/decode.json: %v", err)
+	}
+	if len(vs) < 70 {
+		tb.Fatalf("testdata/decode.json holds %d vectors: truncated?", len(vs))
+	}
+	tests := make([]decodeTest, len(vs))
+	for i, v := range vs {
+		tt := decodeTest{name: v.Name, in: v.In, startID: v.StartID, lastID: v.LastID}
+		if v.InBase64 != nil {
+			tt.in = string(v.InBase64)
+		}
+		for _, e := range v.Events {
+			tt.want = append(tt.want, Event{Type: e.Type, Data: e.Data, ID: e.ID})
+		}
+		for _, ms := range v.Retries {
+			tt.retries = append(tt.retries, time.Duration(ms)*time.Millisecond)
+		}
+		tests[i] = tt
+	}
+	return tests
 }
 
 func TestDecode(t *testing.T) {
-	for _, tt := range decodeTests {
+	for _, tt := range decodeTests(t) {
 		for how, newReader := range readers(tt.in) {
 			t.Run(tt.name+"/"+how, func(t *testing.T) {
 				d := NewDecoder(newReader())
+				if tt.startID != "" {
+					d.SetLastEventID(tt.startID)
+				}
 				got, retries, err := decodeAll(d)
 				if err != nil {
 					t.Fatalf("error: %v", err)
@@ -214,19 +157,6 @@ func TestDecode(t *testing.T) {
 				}
 			})
 		}
-	}
-}
-
-func TestDecodeSetLastEventID(t *testing.T) {
-	d := NewDecoder(strings.NewReader("data: a\n\nid: 5\ndata: b\n\nid\ndata: c\n\n"))
-	d.SetLastEventID("4")
-	got, _, err := decodeAll(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []Event{msgID("4", "a"), msgID("5", "b"), msg("c")}
-	if !slices.Equal(got, want) {
-		t.Errorf("got %q, want %q", got, want)
 	}
 }
 

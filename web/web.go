@@ -3,7 +3,9 @@
 // "/dashboard" with the hub's live figures. The pages are plain HTML, CSS and
 // JavaScript embedded in the binary: no build step, nothing loaded from
 // elsewhere. They talk to the hub the way any client does, with the browser's
-// own EventSource and fetch against the Mercure endpoint.
+// own EventSource and fetch against the Mercure endpoint. The handler also
+// serves ssehub.js, a browser client for what EventSource cannot do
+// (headers, tokens, QUERY, resuming after a reload), at "/ssehub.js".
 package web
 
 import (
@@ -64,12 +66,15 @@ type handler struct {
 	opts      Options
 	hubOrigin string // the hub's origin when it is not the pages' own, for CSP
 	pages     *pages
+	module    file // ssehub.js
+	types     file // ssehub.d.ts
 	assets    http.Handler
 	log       *slog.Logger
 }
 
 // New checks opts and returns the handler of the pages. It serves "/",
-// "/dashboard", their assets under "/assets/", the dashboard's stream of
+// "/dashboard", their assets under "/assets/", the browser client
+// ssehub.js at "/ssehub.js" with its types at "/ssehub.d.ts", the dashboard's stream of
 // figures at "/dashboard/events" and, when opts.PublishToken is set, the
 // publish-token endpoint at "/publish-token"; any other path is 404.
 func New(opts Options) (http.Handler, error) {
@@ -105,6 +110,12 @@ func New(opts Options) (http.Handler, error) {
 	if h.pages, err = parsePages(static); err != nil {
 		return nil, err
 	}
+	if h.module, err = readFile(static, "ssehub.js", "text/javascript; charset=utf-8"); err != nil {
+		return nil, err
+	}
+	if h.types, err = readFile(static, "ssehub.d.ts", "application/typescript; charset=utf-8"); err != nil {
+		return nil, err
+	}
 	h.assets = http.StripPrefix(assetsPath, http.FileServerFS(assetFS{static}))
 	return h, nil
 }
@@ -117,6 +128,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.page(w, r)
+	case p == modulePath || p == moduleTypesPath:
+		if !allow(w, r, http.MethodGet, http.MethodHead) {
+			return
+		}
+		if p == modulePath {
+			h.module.serve(w, r)
+		} else {
+			h.types.serve(w, r)
+		}
 	case p == statsPath:
 		if !allow(w, r, http.MethodGet) {
 			return
