@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/ssehub/ssehub/sse"
@@ -52,7 +53,9 @@ func (h *Hub) follow(after uint64) {
 
 // dispatch encodes u once and queues the bytes for every registered
 // subscriber the delivery rule gives it to. It holds h.mu so that a replaying
-// subscriber can go live atomically between two updates.
+// subscriber can go live atomically between two updates. Only the selectors
+// that can match one of u's topics are evaluated: exact topics by lookup,
+// the others through the index of their literal prefixes.
 func (h *Hub) dispatch(u *Update) {
 	e, err := sse.AppendEvent(nil, eventOf(u))
 	h.mu.Lock()
@@ -65,19 +68,25 @@ func (h *Hub) dispatch(u *Update) {
 		return
 	}
 	for _, t := range u.Topics {
-		for s := range h.exact[t] {
-			h.offer(s, u, e)
-		}
-	}
-	for sel, subs := range h.groups {
-		for _, t := range u.Topics {
-			if h.matcher.match(sel, t) {
-				for s := range subs {
-					h.offer(s, u, e)
-				}
-				break
+		if x := h.exact[t]; x != nil {
+			for s := range x.subs {
+				h.offer(s, u, e)
 			}
 		}
+	}
+	if h.indexed == 0 {
+		return
+	}
+	for _, t := range u.Topics {
+		h.index.walk(t, func(x *selEntry) {
+			if x.mark == u.Seq || !x.m.Match(t) {
+				return // matched one of u's topics already, or no match
+			}
+			x.mark = u.Seq
+			for s := range x.subs {
+				h.offer(s, u, e)
+			}
+		})
 	}
 }
 
@@ -91,7 +100,7 @@ func (h *Hub) offer(s *Subscriber, u *Update, e []byte) {
 	if u.Seq <= s.skip {
 		return // replayed before s went live
 	}
-	if u.Private && !h.matcher.matchAny(s.authorized, u.Topics) {
+	if u.Private && !matchAny(s.auth, u.Topics) {
 		return
 	}
 	if !s.enqueue(e, h.queueSize) {
@@ -101,39 +110,155 @@ func (h *Hub) offer(s *Subscriber, u *Update, e []byte) {
 	}
 }
 
-// register adds s to the indexes. Called with h.mu held.
+// matchAny reports whether one of sels matches one of topics.
+func matchAny(sels []*selEntry, topics []string) bool {
+	for _, x := range sels {
+		for _, t := range topics {
+			if x.m.Match(t) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// register adds s to the subscribers of its topic selectors, for the
+// fan-out. Called with h.mu held.
 func (h *Hub) register(s *Subscriber) {
-	for _, sel := range s.topics {
-		idx := h.exact
-		if sel == "*" || isTemplate(sel) {
-			idx = h.groups
+	for _, x := range s.sels {
+		if x.subs == nil {
+			x.subs = make(map[*Subscriber]struct{})
 		}
-		set := idx[sel]
-		if set == nil {
-			set = make(map[*Subscriber]struct{})
-			idx[sel] = set
-		}
-		set[s] = struct{}{}
+		x.subs[s] = struct{}{}
 	}
 	s.registered = true
 }
 
-// unregister removes s from the indexes. Called with h.mu held.
+// unregister removes s from the subscribers of its topic selectors. Called
+// with h.mu held.
 func (h *Hub) unregister(s *Subscriber) {
 	if !s.registered {
 		return
 	}
-	for _, sel := range s.topics {
-		idx := h.exact
-		if sel == "*" || isTemplate(sel) {
-			idx = h.groups
-		}
-		if set := idx[sel]; set != nil {
-			delete(set, s)
-			if len(set) == 0 {
-				delete(idx, sel)
-			}
-		}
+	for _, x := range s.sels {
+		delete(x.subs, s)
 	}
 	s.registered = false
+}
+
+// acquire returns the compiled entries of the topic selectors topics and
+// of the authorized selectors auth, compiling those the hub does not hold
+// yet outside its lock, and counts them as held until release. It fails
+// with ErrTooManySelectors beyond h.maxSels distinct selectors, ErrClosed,
+// or an error wrapping ErrInvalidSubscription for a selector that does not
+// compile.
+func (h *Hub) acquire(topics, auth []selKey) (sels, auths []*selEntry, err error) {
+	var compiled map[selKey]Matcher
+	for {
+		h.mu.Lock()
+		if h.closed {
+			h.mu.Unlock()
+			return nil, nil, ErrClosed
+		}
+		var missing []selKey
+		fresh := 0
+		for _, ks := range [][]selKey{topics, auth} {
+			for _, k := range ks {
+				if h.sels[k] != nil {
+					continue
+				}
+				fresh++
+				if compiled[k] == nil {
+					missing = append(missing, k)
+				}
+			}
+		}
+		if len(missing) == 0 {
+			defer h.mu.Unlock()
+			if h.maxSels > 0 && len(h.sels)+fresh > h.maxSels {
+				return nil, nil, fmt.Errorf("%w: the hub holds %d, at most %d allowed", ErrTooManySelectors, len(h.sels), h.maxSels)
+			}
+			sels = h.hold(topics, compiled)
+			for _, x := range sels {
+				if x.topicRefs++; x.topicRefs == 1 {
+					h.indexEntry(x)
+				}
+			}
+			return sels, h.hold(auth, compiled), nil
+		}
+		h.mu.Unlock()
+		// Compile outside the lock: the fan-out must not wait for it.
+		if compiled == nil {
+			compiled = make(map[selKey]Matcher, len(missing))
+		}
+		for _, k := range missing {
+			m, err := h.compileSelector(k)
+			if err != nil {
+				return nil, nil, err
+			}
+			compiled[k] = m
+		}
+	}
+}
+
+// hold counts one more holder of each of keys, creating the missing entries
+// from compiled, and returns the entries. Called with h.mu held.
+func (h *Hub) hold(keys []selKey, compiled map[selKey]Matcher) []*selEntry {
+	xs := make([]*selEntry, len(keys))
+	for i, k := range keys {
+		x := h.sels[k]
+		if x == nil {
+			x = &selEntry{key: k, m: compiled[k]}
+			h.sels[k] = x
+		}
+		x.refs++
+		xs[i] = x
+	}
+	return xs
+}
+
+// release undoes acquire for s's entries. Called with h.mu held, once per
+// Subscriber (when it is closed).
+func (h *Hub) release(s *Subscriber) {
+	if h.closed {
+		return // Close dropped every entry
+	}
+	put := func(x *selEntry) {
+		if x.refs--; x.refs == 0 {
+			delete(h.sels, x.key)
+		}
+	}
+	for _, x := range s.sels {
+		if x.topicRefs--; x.topicRefs == 0 {
+			h.unindexEntry(x)
+		}
+		put(x)
+	}
+	for _, x := range s.auth {
+		put(x)
+	}
+}
+
+// indexEntry makes x, which has just gained its first topic holder,
+// visible to the fan-out. Called with h.mu held.
+func (h *Hub) indexEntry(x *selEntry) {
+	prefix, complete := x.m.LiteralPrefix()
+	if complete && x.key.Syntax == "" {
+		h.exact[prefix] = x
+		return
+	}
+	h.index.insert(prefix, x)
+	h.indexed++
+}
+
+// unindexEntry undoes indexEntry once x has no topic holder left. Called
+// with h.mu held.
+func (h *Hub) unindexEntry(x *selEntry) {
+	prefix, _ := x.m.LiteralPrefix()
+	if x.node == nil {
+		delete(h.exact, prefix)
+		return
+	}
+	h.index.remove(prefix, x)
+	h.indexed--
 }

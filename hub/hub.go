@@ -30,6 +30,14 @@ type Options struct {
 	QueueSize int
 	// Logger receives the hub's logs. Nil means slog.Default().
 	Logger *slog.Logger
+	// MaxSelectors bounds the distinct topic and authorized selectors
+	// compiled at once, over all subscribers; a Subscribe that would go
+	// beyond gets an error wrapping ErrTooManySelectors. 0 means
+	// DefaultMaxSelectors, negative no bound.
+	MaxSelectors int
+	// Syntaxes are selector syntaxes besides Mercure 0.x's, by name, for
+	// Subscription.Selectors (see Matcher).
+	Syntaxes map[string]Compiler
 }
 
 // Hub fans out the updates of a Log to subscribers. It is safe for
@@ -39,7 +47,9 @@ type Hub struct {
 	ownLog    bool
 	logger    *slog.Logger
 	queueSize int
-	matcher   *matcher
+	matcher   *matcher // Hub.Match's cache
+	maxSels   int
+	syntaxes  map[string]Compiler
 
 	// ctx is canceled by Close; it stops the follower and every Run.
 	ctx          context.Context
@@ -51,11 +61,15 @@ type Hub struct {
 	closed bool
 	pos    uint64 // Seq of the last update dispatched
 	posID  string // its ID
-	// exact indexes subscribers by their plain (exact-match) selectors;
-	// groups by their "*" and template selectors, each evaluated once per
-	// update whatever the number of subscribers sharing it.
-	exact  map[string]map[*Subscriber]struct{}
-	groups map[string]map[*Subscriber]struct{}
+	// sels holds every distinct selector some Subscriber holds, compiled
+	// once. The fan-out finds those held as topic selectors through exact,
+	// for Mercure 0.x exact topics, and index, for the others; each is
+	// evaluated once per update whatever the number of subscribers
+	// sharing it.
+	sels    map[selKey]*selEntry
+	exact   map[string]*selEntry
+	index   node
+	indexed int // entries in index
 
 	subscribers atomic.Int64
 	published   atomic.Uint64
@@ -71,9 +85,14 @@ func New(opts Options) (*Hub, error) {
 		logger:       opts.Logger,
 		queueSize:    opts.QueueSize,
 		matcher:      newMatcher(),
+		maxSels:      opts.MaxSelectors,
+		syntaxes:     opts.Syntaxes,
 		followerDone: make(chan struct{}),
-		exact:        make(map[string]map[*Subscriber]struct{}),
-		groups:       make(map[string]map[*Subscriber]struct{}),
+		sels:         make(map[selKey]*selEntry),
+		exact:        make(map[string]*selEntry),
+	}
+	if h.maxSels == 0 {
+		h.maxSels = DefaultMaxSelectors
 	}
 	if h.log == nil {
 		h.log, h.ownLog = NewMemoryLog(MemoryLogOptions{}), true
@@ -121,14 +140,14 @@ type Stats struct {
 	Delivered       uint64 // events written to subscribers, replayed ones included
 	SlowDisconnects uint64 // subscribers disconnected with ErrSlowSubscriber
 	Topics          int    // distinct exact selectors subscribed
-	Templates       int    // distinct template and "*" selectors subscribed
+	Templates       int    // distinct other selectors subscribed: templates, "*", other syntaxes
 	Position        uint64 // Seq of the last update fanned out
 }
 
 // Stats returns the hub's counters.
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
-	topics, templates, pos := len(h.exact), len(h.groups), h.pos
+	topics, templates, pos := len(h.exact), h.indexed, h.pos
 	h.mu.Unlock()
 	return Stats{
 		Subscribers:     h.subscribers.Load(),
@@ -149,17 +168,16 @@ func (h *Hub) Close(ctx context.Context) error {
 	h.mu.Lock()
 	if !h.closed {
 		h.closed = true
-		for _, idx := range []map[string]map[*Subscriber]struct{}{h.exact, h.groups} {
-			for _, set := range idx {
-				for s := range set {
-					s.hubClosed()
-				}
+		for _, e := range h.sels {
+			for s := range e.subs {
+				s.hubClosed()
 			}
 		}
 		// Drop the indexes: subscribers that never Run must not pin
 		// memory, and no update is fanned out any more.
+		clear(h.sels)
 		clear(h.exact)
-		clear(h.groups)
+		h.index, h.indexed = node{}, 0
 		h.cancel()
 	}
 	h.mu.Unlock()

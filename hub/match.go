@@ -22,11 +22,13 @@ const (
 // matcher decides whether a topic selector matches a topic, following the
 // Mercure protocol: the selector is "*", or equals the topic, or is an
 // RFC 6570 URI template that matches it. Templates are compiled once and
-// results are cached, both in bounded caches. The zero value is not usable;
-// call newMatcher.
+// results are cached, both in bounded caches. It serves Hub.Match, for
+// selectors that come and go (a publisher's token); the fan-out holds the
+// subscribers' selectors compiled instead (see Matcher). The zero value is
+// not usable; call newMatcher.
 type matcher struct {
 	mu        sync.Mutex
-	templates boundedMap[string, *regexp.Regexp] // nil: not a valid template
+	templates boundedMap[string, Matcher]
 	results   boundedMap[selTopic, bool]
 }
 
@@ -38,7 +40,7 @@ func newMatcher() *matcher {
 
 func newSizedMatcher(templates, results int) *matcher {
 	return &matcher{
-		templates: newBoundedMap[string, *regexp.Regexp](templates),
+		templates: newBoundedMap[string, Matcher](templates),
 		results:   newBoundedMap[selTopic, bool](results),
 	}
 }
@@ -57,28 +59,16 @@ func (m *matcher) match(selector, topic string) bool {
 	if ok, found := m.results.get(key); found {
 		return ok
 	}
-	re, found := m.templates.get(selector)
+	c, found := m.templates.get(selector)
 	if !found {
-		re = compileTemplate(selector)
-		m.templates.put(selector, re)
+		c = compile0x(selector)
+		m.templates.put(selector, c)
 	}
-	ok := re != nil && re.MatchString(topic)
+	ok := c.Match(topic)
 	if len(selector)+len(topic) <= maxCachedPair {
 		m.results.put(key, ok)
 	}
 	return ok
-}
-
-// matchAny reports whether one of selectors matches one of topics.
-func (m *matcher) matchAny(selectors, topics []string) bool {
-	for _, s := range selectors {
-		for _, t := range topics {
-			if m.match(s, t) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // isTemplate reports whether s may be a URI template with expressions; any

@@ -110,6 +110,16 @@ func FuzzMatch(f *testing.F) {
 		if !isTemplate(selector) && selector != "*" && got != (selector == topic) {
 			t.Fatalf("match(%q, %q) = %v for a plain selector", selector, topic, got)
 		}
+		// The fan-out index relies on the literal prefix: a topic that
+		// does not start with it is never evaluated.
+		c := compile0x(selector)
+		if c.Match(topic) != got {
+			t.Fatalf("compiled %q: Match(%q) = %v, match says %v", selector, topic, !got, got)
+		}
+		prefix, complete := c.LiteralPrefix()
+		if got && (!strings.HasPrefix(topic, prefix) || complete && topic != prefix) {
+			t.Fatalf("%q matches %q, outside its literal prefix %q (complete: %v)", selector, topic, prefix, complete)
+		}
 	})
 }
 

@@ -1,11 +1,13 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -32,8 +34,10 @@ const maxIdleBuf = 64 << 10
 // Subscription says what a subscriber receives.
 type Subscription struct {
 	// Topics are topic selectors: an exact topic, "*", or a URI template.
-	// At least one is required.
+	// At least one selector, here or in Selectors, is required.
 	Topics []string
+	// Selectors are topic selectors in the syntaxes of Options.Syntaxes.
+	Selectors []Selector
 	// Authorized are the selectors of the subscriber's token that grant it
 	// private updates; empty means public updates only.
 	Authorized []string
@@ -74,8 +78,8 @@ type Subscriber struct {
 	closed     bool // Close was called
 
 	h           *Hub
-	topics      []string
-	authorized  []string
+	sels        []*selEntry // the topic selectors, compiled
+	auth        []*selEntry // the authorized selectors, compiled
 	lastEventID string
 	incomplete  bool
 	after       uint64        // replay starts after this Seq
@@ -97,17 +101,19 @@ type Subscriber struct {
 // Errors: one wrapping ErrInvalidSubscription, ErrClosed, or a log failure
 // while looking up LastEventID.
 func (h *Hub) Subscribe(ctx context.Context, s Subscription) (*Subscriber, error) {
-	if len(s.Topics) == 0 {
+	if len(s.Topics) == 0 && len(s.Selectors) == 0 {
 		return nil, fmt.Errorf("%w: topic: at least one topic selector is required", ErrInvalidSubscription)
 	}
-	if slices.Contains(s.Topics, "") {
+	if slices.Contains(s.Topics, "") || slices.ContainsFunc(s.Selectors, func(k Selector) bool { return k.Text == "" }) {
 		return nil, fmt.Errorf("%w: topic: empty topic selector", ErrInvalidSubscription)
 	}
-	sub := &Subscriber{
-		h:          h,
-		topics:     dedupe(s.Topics),
-		authorized: dedupe(slices.DeleteFunc(slices.Clone(s.Authorized), func(a string) bool { return a == "" })),
-		wake:       make(chan struct{}, 1),
+	topics := keys0x(s.Topics)
+	topics = append(topics, s.Selectors...)
+	auth := keys0x(slices.DeleteFunc(slices.Clone(s.Authorized), func(a string) bool { return a == "" }))
+	sub := &Subscriber{h: h, wake: make(chan struct{}, 1)}
+	var err error
+	if sub.sels, sub.auth, err = h.acquire(dedupe(topics), dedupe(auth)); err != nil {
+		return nil, err
 	}
 	switch s.LastEventID {
 	case "":
@@ -136,20 +142,40 @@ func (h *Hub) Subscribe(ctx context.Context, s Subscription) (*Subscriber, error
 			// way not to lose what the client missed.
 			sub.lastEventID, sub.incomplete = EarliestID, true
 		default:
+			sub.abandon()
 			return nil, fmt.Errorf("hub: looking up Last-Event-ID: %w", err)
 		}
 	}
 	if h.ctx.Err() != nil {
+		sub.abandon()
 		return nil, ErrClosed
 	}
 	h.subscribers.Add(1)
 	return sub, nil
 }
 
-func dedupe(s []string) []string {
-	s = slices.Clone(s)
-	slices.Sort(s)
-	return slices.Clip(slices.Compact(s))
+// abandon releases the selectors of a subscriber Subscribe does not
+// return.
+func (s *Subscriber) abandon() {
+	s.h.mu.Lock()
+	s.closed = true
+	s.h.release(s)
+	s.h.mu.Unlock()
+}
+
+func keys0x(texts []string) []selKey {
+	ks := make([]selKey, len(texts))
+	for i, t := range texts {
+		ks[i] = selKey{Text: t}
+	}
+	return ks
+}
+
+func dedupe(ks []selKey) []selKey {
+	slices.SortFunc(ks, func(a, b selKey) int {
+		return cmp.Or(strings.Compare(a.Syntax, b.Syntax), strings.Compare(a.Text, b.Text))
+	})
+	return slices.Clip(slices.Compact(ks))
 }
 
 // LastEventID returns the value for the Mercure Last-Event-ID response
@@ -341,10 +367,11 @@ func (s *Subscriber) replayFrom(ctx context.Context, w io.Writer, after uint64) 
 	return after, err
 }
 
-// wants reports whether the delivery rule gives u to s.
+// wants reports whether the delivery rule gives u to s. It needs no lock:
+// s.sels and s.auth are set once by Subscribe, and Matchers are safe for
+// concurrent use.
 func (s *Subscriber) wants(u *Update) bool {
-	m := s.h.matcher
-	return m.matchAny(s.topics, u.Topics) && (!u.Private || m.matchAny(s.authorized, u.Topics))
+	return matchAny(s.sels, u.Topics) && (!u.Private || matchAny(s.auth, u.Topics))
 }
 
 // enqueue queues an encoded event for Run. It reports false, having marked s
@@ -431,6 +458,7 @@ func (s *Subscriber) Close() {
 	}
 	s.closed = true
 	h.unregister(s)
+	h.release(s)
 	h.mu.Unlock()
 	h.subscribers.Add(-1)
 
