@@ -22,8 +22,11 @@ import (
 type eventPrinter struct {
 	w    io.Writer
 	json bool
-	buf  bytes.Buffer
-	enc  *json.Encoder // writes into buf
+	// dataOnly prints each event's data as it is, then LF, and no retry
+	// lines: the form for piping tokens into other tools.
+	dataOnly bool
+	buf      bytes.Buffer
+	enc      *json.Encoder // writes into buf
 }
 
 // newEventPrinter returns a printer writing to w, as JSON lines if asJSON.
@@ -48,6 +51,11 @@ type jsonRetry struct {
 // Event prints one dispatched event.
 func (p *eventPrinter) Event(e sse.Event) error {
 	p.buf.Reset()
+	if p.dataOnly {
+		p.buf.WriteString(e.Data)
+		p.buf.WriteByte('\n')
+		return p.flush()
+	}
 	if p.json {
 		if err := p.enc.Encode(jsonEvent{Type: e.Type, Data: e.Data, ID: e.ID}); err != nil {
 			return err
@@ -72,6 +80,9 @@ func (p *eventPrinter) Event(e sse.Event) error {
 
 // Retry prints a reconnection time set by the stream.
 func (p *eventPrinter) Retry(d time.Duration) error {
+	if p.dataOnly {
+		return nil
+	}
 	p.buf.Reset()
 	if p.json {
 		if err := p.enc.Encode(jsonRetry{Retry: d.Milliseconds()}); err != nil {

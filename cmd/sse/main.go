@@ -4,7 +4,8 @@
 // Usage:
 //
 //	sse decode [--json] [FILE]
-//	sse tail [--json] [-H 'Name: value']... [--topic T]... [--last-event-id ID] [--max-events N] [--timeout D] [--no-reconnect] URL
+//	sse tail [--json | --data-only] [-X METHOD] [-d DATA | -d @FILE | -d @-]... [-H 'Name: value']... [--done DATA] [--max-event-size BYTES]
+//	         [--topic T]... [--last-event-id ID] [--max-events N] [--timeout D] [--no-reconnect] URL
 //	sse publish --url URL --topic T [--topic T]... --data D [--id ID] [--type T] [--retry MS] [--private] (--token JWT | --jwt-key KEY)
 //	sse token --jwt-key KEY [--publish SELECTOR]... [--subscribe SELECTOR]... [--ttl D]
 //	sse bench [--mode idle|fanout|topics] [--connections N] [--rate R] [--duration D] [--jwt-key K] [--pid PID] URL

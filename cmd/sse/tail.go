@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -15,11 +18,28 @@ import (
 
 const tailUsage = `usage: sse tail [flags] URL
 
-Prints the events of a live event stream as they arrive, reconnecting as a
-browser would. State changes and errors go to standard error.
+Prints the events of a live event stream as they arrive. State changes and
+errors go to standard error.
 
-Exit status: 0 when the stream ends normally (204, --max-events, --timeout,
-interrupt), 1 on a fatal error, 2 on bad usage.
+A GET (or QUERY) request reconnects as a browser does, resuming with
+Last-Event-ID. A request with any other method (-X METHOD, or -d, which
+means POST as with curl) is sent once, as an LLM completion or an MCP call
+must be: the command ends with its stream.
+
+--done DATA completes the stream at the first event whose data is DATA
+(such as [DONE] for OpenAI-style APIs): that event is not printed and the
+command exits 0 at once. Without it, a stream cut short cannot be told from
+a complete one.
+
+Exit status:
+  0  the stream ended normally: with --done, the --done event arrived;
+     without it, a 204 response, the end of a request sent once,
+     --max-events, --timeout or an interrupt
+  1  a fatal error: a refused request (status, Content-Type), a request
+     sent once that failed, an event over --max-event-size, an output
+     error; with --done, anything that ends the stream before the --done
+     event (--timeout and interrupts included) but --max-events
+  2  bad usage
 
 flags:
 `
@@ -47,9 +67,7 @@ func parseHeader(s string) (name, value string, err error) {
 	if !ok {
 		return "", "", fmt.Errorf("header %q: want 'Name: value'", s)
 	}
-	if name == "" || strings.ContainsFunc(name, func(r rune) bool {
-		return r <= ' ' || r >= 0x7f || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r)
-	}) {
+	if !isToken(name) {
 		return "", "", fmt.Errorf("header %q: invalid name %q", s, name)
 	}
 	value = strings.TrimSpace(value)
@@ -66,12 +84,46 @@ func (f *listFlag) String() string     { return strings.Join(*f, ",") }
 func (f *listFlag) Set(s string) error { *f = append(*f, s); return nil }
 
 type tailConfig struct {
-	url         *url.URL
-	header      http.Header
-	json        bool
-	maxEvents   int
-	timeout     time.Duration
-	noReconnect bool
+	url          *url.URL
+	header       http.Header
+	method       string
+	body         []byte // nil: no body
+	done         string
+	maxEventSize int
+	json         bool
+	dataOnly     bool
+	maxEvents    int
+	timeout      time.Duration
+	noReconnect  bool
+}
+
+// readData resolves the -d values as curl's --data-binary does: @FILE is
+// the file's bytes, @- standard input's, anything else the value itself;
+// repeated values are joined with '&'.
+func readData(values []string, stdin io.Reader) ([]byte, error) {
+	var body []byte
+	for i, v := range values {
+		if i > 0 {
+			body = append(body, '&')
+		}
+		name, ok := strings.CutPrefix(v, "@")
+		if !ok {
+			body = append(body, v...)
+			continue
+		}
+		var b []byte
+		var err error
+		if name == "-" {
+			b, err = io.ReadAll(stdin)
+		} else {
+			b, err = os.ReadFile(name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("-d %s: %w", v, err)
+		}
+		body = append(body, b...)
+	}
+	return body, nil
 }
 
 func parseTailArgs(args []string, e env) (tailConfig, error) {
@@ -82,10 +134,17 @@ func parseTailArgs(args []string, e env) (tailConfig, error) {
 		fmt.Fprint(fs.Output(), tailUsage)
 		fs.PrintDefaults()
 	}
-	var topics listFlag
+	var topics, data listFlag
 	var lastID string
 	fs.BoolVar(&cfg.json, "json", false, "print one JSON object per line, as 'sse decode --json' does")
+	fs.BoolVar(&cfg.dataOnly, "data-only", false, "print each event's data alone, then a newline (for piping into other tools)")
 	fs.Var(&headerFlag{cfg.header}, "H", "request header 'Name: value' (repeatable)")
+	fs.StringVar(&cfg.method, "X", "", "request `METHOD` (default GET, or POST with -d)")
+	fs.StringVar(&cfg.method, "request", "", "same as -X")
+	fs.Var(&data, "d", "request body `DATA`, @FILE or @- for standard input, sent byte for byte as curl --data-binary does (repeatable, joined with &)")
+	fs.Var(&data, "data", "same as -d")
+	fs.StringVar(&cfg.done, "done", "", "the stream is complete at the first event with this `DATA` (not printed; exit 0)")
+	fs.IntVar(&cfg.maxEventSize, "max-event-size", sse.DefaultMaxEventSize, "largest line or event data in `BYTES`")
 	fs.StringVar(&lastID, "last-event-id", "", "resume after this event ID (sent as Last-Event-ID)")
 	fs.Var(&topics, "topic", "add a topic=`T` query parameter, for hubs (repeatable)")
 	fs.IntVar(&cfg.maxEvents, "max-events", 0, "exit after `N` events (0: no limit)")
@@ -103,6 +162,28 @@ func parseTailArgs(args []string, e env) (tailConfig, error) {
 		return cfg, fmt.Errorf("--timeout %v: must not be negative", cfg.timeout)
 	case strings.ContainsAny(lastID, "\r\n\x00"):
 		return cfg, fmt.Errorf("--last-event-id: contains CR, LF or NUL")
+	case cfg.maxEventSize <= 0:
+		return cfg, fmt.Errorf("--max-event-size %d: must be positive", cfg.maxEventSize)
+	case cfg.json && cfg.dataOnly:
+		return cfg, errors.New("--json and --data-only: choose one")
+	case cfg.method != "" && !isToken(cfg.method):
+		return cfg, fmt.Errorf("-X %q: not an HTTP method", cfg.method)
+	}
+	if len(data) > 0 {
+		body, err := readData(data, e.stdin)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.body = body
+		if cfg.method == "" {
+			cfg.method = http.MethodPost
+		}
+		if cfg.header.Get("Content-Type") == "" {
+			cfg.header.Set("Content-Type", "application/x-www-form-urlencoded") // as curl
+		}
+	}
+	if cfg.method == "" {
+		cfg.method = http.MethodGet
 	}
 	u, err := url.Parse(fs.Arg(0))
 	if err != nil {
@@ -125,6 +206,14 @@ func parseTailArgs(args []string, e env) (tailConfig, error) {
 	return cfg, nil
 }
 
+// isToken reports whether s is an HTTP token (RFC 9110 section 5.6.2), as
+// header names and methods are.
+func isToken(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool {
+		return r <= ' ' || r >= 0x7f || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r)
+	})
+}
+
 // runTail implements 'sse tail'.
 func runTail(ctx context.Context, args []string, e env) int {
 	cfg, err := parseTailArgs(args, e)
@@ -145,7 +234,11 @@ func runTail(ctx context.Context, args []string, e env) int {
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.url.String(), nil)
+	var body io.Reader
+	if cfg.body != nil {
+		body = bytes.NewReader(cfg.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, cfg.method, cfg.url.String(), body)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "sse tail: %v\n", err)
 		return 2
@@ -158,8 +251,11 @@ func runTail(ctx context.Context, args []string, e env) int {
 	defer tr.CloseIdleConnections()
 
 	out := newEventPrinter(e.stdout, cfg.json)
+	out.dataOnly = cfg.dataOnly
 	c := &sse.Client{
-		HTTPClient: &http.Client{Transport: tr}, // no Timeout: it would cut the stream
+		HTTPClient:   &http.Client{Transport: tr}, // no Timeout: it would cut the stream
+		MaxEventSize: cfg.maxEventSize,
+		DoneData:     cfg.done,
 		OnStateChange: func(s sse.State) {
 			fmt.Fprintf(e.stderr, "sse tail: %s %s\n", s, cfg.url.Redacted())
 		},
@@ -193,6 +289,13 @@ func runTail(ctx context.Context, args []string, e env) int {
 // tailExit maps the error that ended the stream to an exit status.
 func tailExit(err error, e env) int {
 	switch {
+	case errors.Is(err, sse.ErrTooLarge):
+		fmt.Fprintf(e.stderr, "sse tail: %v (see --max-event-size)\n", err)
+		return 1
+	case errors.Is(err, sse.ErrIncomplete):
+		// With --done: the only success is the --done event.
+		fmt.Fprintf(e.stderr, "sse tail: %v\n", err)
+		return 1
 	case errors.Is(err, errTailTimeout),
 		errors.Is(err, context.Canceled),
 		errors.Is(err, sse.ErrDisconnected): // the server ended it, with --no-reconnect

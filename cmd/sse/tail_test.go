@@ -23,8 +23,14 @@ import (
 // output.
 func tail(t *testing.T, ctx context.Context, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return tailIn(t, ctx, strings.NewReader(""), args...)
+}
+
+// tailIn is tail with stdin as standard input.
+func tailIn(t *testing.T, ctx context.Context, stdin io.Reader, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	code = run(ctx, append([]string{"tail"}, args...), env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut})
+	code = run(ctx, append([]string{"tail"}, args...), env{stdin: stdin, stdout: &out, stderr: &errOut})
 	return code, out.String(), errOut.String()
 }
 
