@@ -63,15 +63,7 @@ func streamForever(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestTailJSON(t *testing.T) {
-	var hits atomic.Int32
-	srv := tailServer(t, func(w http.ResponseWriter, r *http.Request) {
-		if hits.Add(1) > 1 {
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, "retry: 20\nid: 1\nevent: greet\ndata: hi\ndata: there\n\n: comment\ndata: plain\n\n")
-	})
+	srv, _ := streamOnceTail(t, "retry: 20\nid: 1\nevent: greet\ndata: hi\ndata: there\n\n: comment\ndata: plain\n\n")
 	code, stdout, stderr := tail(t, context.Background(), "--json", srv.URL)
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
