@@ -118,8 +118,10 @@ type Options struct {
 	// successful publish (until the update is stored and queued).
 	ObservePublish func(time.Duration)
 	// OnSubscriberChange, if set, is called with +1 when a subscriber's
-	// stream opens and -1 when it ends.
-	OnSubscriberChange func(delta int)
+	// stream opens and -1 when it ends, and the major HTTP version the
+	// stream is served over (1, 2 or 3), so that a caller can count them
+	// per protocol.
+	OnSubscriberChange func(protoMajor, delta int)
 }
 
 // Handler serves the Mercure protocol at Path and, when enabled, the active
@@ -141,7 +143,7 @@ type Handler struct {
 	retryAfter   time.Duration
 	log          *slog.Logger
 	observePub   func(time.Duration)
-	onSubChange  func(int)
+	onSubChange  func(protoMajor, delta int)
 	subs         registry
 	noHijack     bool
 	sendBuffer   int

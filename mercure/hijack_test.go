@@ -72,7 +72,7 @@ func TestStreamLifecycleBothPaths(t *testing.T) {
 			e := newEnv(t, Options{
 				Anonymous: true, NoHijack: noHijack, Heartbeat: 100 * time.Millisecond,
 				MaxSubscriptions:   10,
-				OnSubscriberChange: func(d int) { changes <- d },
+				OnSubscriberChange: func(_, d int) { changes <- d },
 			}, hmacPair(), hmacPair())
 			conn, _, resp := e.rawSubscribe("topic=a")
 			if resp.StatusCode != 200 {

@@ -19,7 +19,7 @@ func TestHooks(t *testing.T) {
 			defer mu.Unlock()
 			publishes = append(publishes, d)
 		},
-		OnSubscriberChange: func(delta int) {
+		OnSubscriberChange: func(_, delta int) {
 			mu.Lock()
 			subscribers += delta
 			mu.Unlock()

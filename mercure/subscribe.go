@@ -73,9 +73,17 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer st.Close()
+	if r.ProtoMajor >= 2 {
+		// A comment first, so that the headers travel with a DATA frame:
+		// an HTTP/2 or HTTP/3 proxy may hold the headers until the first.
+		// (HTTP/1.1 proxies pass a flushed header on.)
+		if err := st.Comment(""); err != nil {
+			return
+		}
+	}
 	if h.onSubChange != nil {
-		h.onSubChange(1)
-		defer h.onSubChange(-1)
+		h.onSubChange(r.ProtoMajor, 1)
+		defer h.onSubChange(r.ProtoMajor, -1)
 	}
 	if h.subsEnabled {
 		defer h.track(ctx, topics, claims)()
@@ -172,7 +180,7 @@ func (h *Handler) serveTakenOver(w http.ResponseWriter, r *http.Request, s *hub.
 		Expires: claims.exp,
 		Started: func() {
 			if h.onSubChange != nil {
-				h.onSubChange(1)
+				h.onSubChange(1, 1) // taken over: HTTP/1.x only
 			}
 			if h.subsEnabled {
 				untrack = h.track(ctx, topics, claims)
@@ -183,7 +191,7 @@ func (h *Handler) serveTakenOver(w http.ResponseWriter, r *http.Request, s *hub.
 			s.Close()
 			release()
 			if h.onSubChange != nil {
-				h.onSubChange(-1)
+				h.onSubChange(1, -1)
 			}
 			if untrack != nil {
 				// It publishes: a pool worker must not wait for the log.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -63,10 +64,41 @@ type Config struct {
 	LogFormat string // "text" or "json"
 	LogLevel  slog.Level
 
+	// HTTPS: certificate and key files, reloaded when they change; or a
+	// self-signed certificate for localhost kept in DataDir; or
+	// certificates from an ACME CA for ACMEDomains, kept in DataDir.
+	TLSCert       string
+	TLSKey        string
+	TLSSelfSigned bool
+	ACMEDomains   []string
+	ACMEEmail     string
+	ACMECA        string
+	// ACMEHTTPAddr serves the ACME HTTP-01 challenge, and redirects
+	// every other request to HTTPS, when ACME is on.
+	ACMEHTTPAddr string
+	// H2C serves cleartext HTTP/2 (prior knowledge) beside HTTP/1.1, for
+	// a proxy in front that speaks it.
+	H2C bool
+	// HTTP3 serves HTTP/3 over QUIC on Addr's port (UDP), advertised to
+	// HTTPS clients with Alt-Svc.
+	HTTP3 bool
+
 	Redis           string // Redis URL; empty keeps the history in DataDir
 	Memory          bool   // keep the history in process memory only
 	ReusePort       bool
 	ShutdownTimeout time.Duration
+}
+
+// Defaults of the HTTPS flags.
+const (
+	// defaultACMECA is Let's Encrypt's production directory.
+	defaultACMECA       = "https://acme-v02.api.letsencrypt.org/directory"
+	defaultACMEHTTPAddr = ":80"
+)
+
+// TLS reports whether the hub serves HTTPS.
+func (c *Config) TLS() bool {
+	return c.TLSCert != "" || c.TLSSelfSigned || len(c.ACMEDomains) > 0
 }
 
 // usageError is a configuration mistake: the process exits with status 2.
@@ -153,6 +185,28 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	fs.BoolVar(&c.Demo, "demo", false, "publish the demo topic every second (default: true on the development defaults)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log `format`: text or json")
 	fs.StringVar(&logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve HTTPS (HTTP/1.1 and HTTP/2) with the certificate chain in this PEM `file`, read again when it changes or on SIGHUP")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM `file` of --tls-cert's private key")
+	fs.BoolVar(&c.TLSSelfSigned, "tls-self-signed", false, "serve HTTPS with a certificate for localhost generated in the data directory (prints how to trust it)")
+	// Names on the command line replace those of the environment
+	// rather than add to them, like every other flag's value.
+	var onCommandLine, domainsReset bool
+	fs.Func("acme-domain", "serve HTTPS with certificates from --acme-ca for this `name` (repeatable, or comma-separated)", func(v string) error {
+		if onCommandLine && !domainsReset {
+			c.ACMEDomains, domainsReset = nil, true
+		}
+		for d := range strings.SplitSeq(v, ",") {
+			if d = strings.TrimSpace(d); d != "" {
+				c.ACMEDomains = append(c.ACMEDomains, d)
+			}
+		}
+		return nil
+	})
+	fs.StringVar(&c.ACMEEmail, "acme-email", "", "contact `address` for the ACME account (expiry notices)")
+	fs.StringVar(&c.ACMECA, "acme-ca", defaultACMECA, "ACME directory `URL`")
+	fs.StringVar(&c.ACMEHTTPAddr, "acme-http-addr", defaultACMEHTTPAddr, "`host:port` answering ACME HTTP-01 challenges and redirecting everything else to HTTPS, with --acme-domain")
+	fs.BoolVar(&c.H2C, "h2c", false, "serve cleartext HTTP/2 (prior knowledge) beside HTTP/1.1, for a proxy in front that speaks it")
+	fs.BoolVar(&c.HTTP3, "http3", false, "serve HTTP/3 over QUIC on --addr's UDP port too, advertised with Alt-Svc (needs HTTPS)")
 	fs.StringVar(&c.Redis, "redis", "", "keep the history in the Redis at this `URL` (redis://host:port/db) instead of the data directory, shared by every hub using it")
 	fs.BoolVar(&c.Memory, "memory", false, "keep the history in process memory only: no disk write before a publish is answered, and lost at exit (bounded by --history-size and --history-age)")
 	fs.BoolVar(&c.ReusePort, "reuse-port", false, "listen with SO_REUSEPORT, so several hubs (sharing --redis) can serve one port")
@@ -178,6 +232,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	if envErr != nil {
 		return c, envErr
 	}
+	onCommandLine = true
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
@@ -269,6 +324,9 @@ func (c *Config) validate() error {
 	default:
 		return usagef("--log-format %q: want text or json", c.LogFormat)
 	}
+	if err := c.validateTLS(); err != nil {
+		return err
+	}
 	if c.Memory && c.Redis != "" {
 		return usagef("--memory and --redis: the history is kept in one place; choose one")
 	}
@@ -281,6 +339,49 @@ func (c *Config) validate() error {
 	for _, o := range c.CORSOrigins {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
 			return usagef("--cors-origins: %q is not an origin like https://example.com or *", o)
+		}
+	}
+	return nil
+}
+
+// validateTLS checks that the HTTPS flags make one consistent choice.
+func (c *Config) validateTLS() error {
+	switch {
+	case c.TLSCert != "" && c.TLSKey == "":
+		return usagef("--tls-cert: set --tls-key too")
+	case c.TLSKey != "" && c.TLSCert == "":
+		return usagef("--tls-key: set --tls-cert too")
+	case c.TLSCert != "" && c.TLSSelfSigned:
+		return usagef("--tls-self-signed and --tls-cert: choose one certificate source")
+	case c.TLSCert != "" && len(c.ACMEDomains) > 0:
+		return usagef("--acme-domain and --tls-cert: choose one certificate source")
+	case c.TLSSelfSigned && len(c.ACMEDomains) > 0:
+		return usagef("--acme-domain and --tls-self-signed: choose one certificate source")
+	case c.H2C && c.TLS():
+		return usagef("--h2c: cleartext HTTP/2 is for a hub without HTTPS; over HTTPS HTTP/2 is on already")
+	case c.HTTP3 && !c.TLS():
+		return usagef("--http3: needs HTTPS (--tls-cert, --tls-self-signed or --acme-domain)")
+	case c.TLSSelfSigned && c.DataDir == "":
+		return usagef("--tls-self-signed: needs --data to keep the certificate in")
+	}
+	for _, d := range c.ACMEDomains {
+		if strings.ContainsAny(d, "/:@ ") || strings.HasPrefix(d, ".") || strings.HasSuffix(d, ".") {
+			return usagef("--acme-domain %q: want a host name like hub.example.com", d)
+		}
+	}
+	if len(c.ACMEDomains) > 0 {
+		if c.DataDir == "" {
+			return usagef("--acme-domain: needs --data to keep the certificates in")
+		}
+		u, err := url.Parse(c.ACMECA)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return usagef("--acme-ca %q: want the https:// URL of an ACME directory", c.ACMECA)
+		}
+		if _, port, err := net.SplitHostPort(c.ACMEHTTPAddr); err != nil || port == "" {
+			return usagef("--acme-http-addr %q: want host:port", c.ACMEHTTPAddr)
+		}
+		if c.ACMEEmail != "" && !strings.Contains(c.ACMEEmail, "@") {
+			return usagef("--acme-email %q: want an email address", c.ACMEEmail)
 		}
 	}
 	return nil

@@ -28,6 +28,7 @@ func TestConfigDefaults(t *testing.T) {
 		Addr: "localhost:8080", DataDir: "ssehub-data", JWTAlg: "HS256",
 		Anonymous: true, Demo: true, HistorySize: 100_000, Heartbeat: 15 * time.Second,
 		LogFormat: "text", LogLevel: slog.LevelInfo, ShutdownTimeout: 10 * time.Second,
+		ACMECA: defaultACMECA, ACMEHTTPAddr: ":80",
 	}
 	if !equalConfig(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -76,6 +77,20 @@ func TestConfigEnvAndFlags(t *testing.T) {
 	c, err = parseConfig([]string{"--anonymous"}, env, &strings.Builder{})
 	if err != nil || !c.Anonymous {
 		t.Errorf("--anonymous with a key: %v, %v", c.Anonymous, err)
+	}
+}
+
+// TestConfigACMEDomains checks the repeatable --acme-domain: repeated or
+// comma-separated, and on the command line replacing the environment's.
+func TestConfigACMEDomains(t *testing.T) {
+	env := envOf(map[string]string{"SSEHUB_ACME_DOMAIN": "a.example, b.example"})
+	c, err := parseConfig(nil, env, &strings.Builder{})
+	if err != nil || !slices.Equal(c.ACMEDomains, []string{"a.example", "b.example"}) || !c.TLS() {
+		t.Errorf("from the environment: %q, TLS %v, %v", c.ACMEDomains, c.TLS(), err)
+	}
+	c, err = parseConfig([]string{"--acme-domain", "c.example", "--acme-domain", "d.example,e.example"}, env, &strings.Builder{})
+	if err != nil || !slices.Equal(c.ACMEDomains, []string{"c.example", "d.example", "e.example"}) {
+		t.Errorf("on the command line: %q, %v", c.ACMEDomains, err)
 	}
 }
 
@@ -164,6 +179,18 @@ func TestConfigInvalid(t *testing.T) {
 		{[]string{"--max-subscriptions-per-client", "-1"}, nil, "--max-subscriptions-per-client"},
 		{[]string{"--trusted-proxies", "10.0.0.0/8,proxy.local"}, nil, "--trusted-proxies"},
 		{[]string{"--anonymous=maybe"}, nil, "-anonymous"},
+		{[]string{"--tls-cert", "c.pem"}, nil, "--tls-key"},
+		{[]string{"--tls-key", "k.pem"}, nil, "--tls-cert"},
+		{[]string{"--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-self-signed"}, nil, "--tls-self-signed and --tls-cert"},
+		{[]string{"--tls-cert", "c.pem", "--tls-key", "k.pem", "--acme-domain", "a.example"}, nil, "--acme-domain and --tls-cert"},
+		{[]string{"--tls-self-signed", "--acme-domain", "a.example"}, nil, "--acme-domain and --tls-self-signed"},
+		{[]string{"--tls-self-signed", "--h2c"}, nil, "--h2c"},
+		{[]string{"--http3"}, nil, "--http3"},
+		{[]string{"--tls-self-signed", "--data", "", "--redis", "redis://localhost:6379/0"}, nil, "--tls-self-signed"},
+		{[]string{"--acme-domain", "https://a.example"}, nil, "--acme-domain"},
+		{[]string{"--acme-domain", "a.example", "--acme-ca", "http://ca.example/dir"}, nil, "--acme-ca"},
+		{[]string{"--acme-domain", "a.example", "--acme-http-addr", "80"}, nil, "--acme-http-addr"},
+		{[]string{"--acme-domain", "a.example", "--acme-email", "nobody"}, nil, "--acme-email"},
 		{[]string{"--no-such-flag"}, nil, "no-such-flag"},
 		{[]string{"stray"}, nil, "stray"},
 		{nil, map[string]string{"SSEHUB_HISTORY_SIZE": "lots"}, "SSEHUB_HISTORY_SIZE (--history-size)"},

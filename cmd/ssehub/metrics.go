@@ -22,6 +22,23 @@ const historySizeTimeout = time.Second
 type metrics struct {
 	reg     *prometheus.Registry
 	publish prometheus.Histogram
+	// byProto counts open subscriber streams per HTTP version; its label
+	// values are protoLabel's.
+	byProto *prometheus.GaugeVec
+}
+
+// protoLabel is the protocol label's value for a major HTTP version, ""
+// for one the hub does not speak.
+func protoLabel(major int) string {
+	switch major {
+	case 1:
+		return "HTTP/1.1"
+	case 2:
+		return "HTTP/2"
+	case 3:
+		return "HTTP/3"
+	}
+	return ""
 }
 
 // newMetrics registers the hub's figures, the publish latency and the Go
@@ -36,9 +53,17 @@ func newMetrics(h *hub.Hub, historySize func(context.Context) (int, error), logg
 			// durable one waits for an fsync, a loaded one for several.
 			Buckets: prometheus.ExponentialBuckets(100e-6, 2, 16),
 		}),
+		byProto: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ssehub_subscribers_by_protocol",
+			Help: "Subscriber streams currently open, by the HTTP version they are served over.",
+		}, []string{"protocol"}),
+	}
+	for major := 1; protoLabel(major) != ""; major++ {
+		m.byProto.WithLabelValues(protoLabel(major)) // every series present from the start, at 0
 	}
 	m.reg.MustRegister(
 		m.publish,
+		m.byProto,
 		newHubCollector(h, historySize, logger),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -48,6 +73,13 @@ func newMetrics(h *hub.Hub, historySize func(context.Context) (int, error), logg
 
 // observePublish is mercure's ObservePublish hook.
 func (m *metrics) observePublish(d time.Duration) { m.publish.Observe(d.Seconds()) }
+
+// subscriberChange is mercure's OnSubscriberChange hook.
+func (m *metrics) subscriberChange(protoMajor, delta int) {
+	if p := protoLabel(protoMajor); p != "" {
+		m.byProto.WithLabelValues(p).Add(float64(delta))
+	}
+}
 
 // handler serves the registry in the Prometheus text format.
 func (m *metrics) handler() http.Handler {

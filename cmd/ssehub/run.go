@@ -56,6 +56,9 @@ type runEnv struct {
 	// NoGroupCommit gives every bolt append its own commit, as a baseline
 	// for benchmarks.
 	NoGroupCommit bool
+	// CertCheck is how often --tls-cert and --tls-key are checked for a
+	// change; 0 means defaultCertCheck.
+	CertCheck time.Duration
 }
 
 // store is the hub's log together with its size, which every log of ours
@@ -109,18 +112,25 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 		}
 	}()
 
+	fe, err := newFrontend(cfg, env, log)
+	if err != nil {
+		return err
+	}
+	defer fe.close()
+
 	m := newMetrics(h, st.Len, log)
 	mopts := mercure.Options{
-		Hub:            h,
-		PublisherKey:   k.pub,
-		SubscriberKey:  k.sub,
-		Algorithm:      cfg.JWTAlg,
-		Anonymous:      cfg.Anonymous,
-		CORSOrigins:    cfg.CORSOrigins,
-		Subscriptions:  cfg.Subscriptions,
-		Heartbeat:      cfg.Heartbeat,
-		Logger:         log,
-		ObservePublish: m.observePublish,
+		Hub:                h,
+		PublisherKey:       k.pub,
+		SubscriberKey:      k.sub,
+		Algorithm:          cfg.JWTAlg,
+		Anonymous:          cfg.Anonymous,
+		CORSOrigins:        cfg.CORSOrigins,
+		Subscriptions:      cfg.Subscriptions,
+		Heartbeat:          cfg.Heartbeat,
+		Logger:             log,
+		ObservePublish:     m.observePublish,
+		OnSubscriberChange: m.subscriberChange,
 
 		MaxSubscriptions:          cfg.MaxSubscriptions,
 		MaxSubscriptionsPerClient: cfg.MaxSubscriptionsPerClient,
@@ -166,6 +176,7 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	fe.configure(srv)
 
 	ln, err := listen(ctx, cfg.Addr, cfg.ReusePort)
 	if err != nil {
@@ -176,7 +187,7 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 		return fmt.Errorf("--addr %s: %w", cfg.Addr, err)
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- fe.serve(srv, ln) }()
 
 	demoCtx, stopDemo := context.WithCancel(ctx)
 	defer stopDemo()
@@ -190,9 +201,10 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 		close(demoDone)
 	}
 
-	base := baseURL(cfg.Addr, ln.Addr())
+	base := baseURL(fe.scheme(), cfg.Addr, ln.Addr())
 	log.Info("ssehub listening", "addr", ln.Addr().String(), "url", base, "history", where,
 		"anonymous", cfg.Anonymous, "demo", cfg.Demo, "subscriptions", cfg.Subscriptions)
+	fe.announce(env.Stderr, base)
 	announce(env.Stderr, log, cfg, base, k)
 	if env.Ready != nil {
 		env.Ready(base)

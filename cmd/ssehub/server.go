@@ -56,9 +56,9 @@ func healthz(l hub.Log) http.Handler {
 	})
 }
 
-// baseURL is the URL clients reach the hub at: the configured host (or
-// localhost for a wildcard one) and the port actually bound.
-func baseURL(addr string, bound net.Addr) string {
+// baseURL is the URL clients reach the hub at: scheme, the configured host
+// (or localhost for a wildcard one) and the port actually bound.
+func baseURL(scheme, addr string, bound net.Addr) string {
 	host, port, _ := net.SplitHostPort(addr)
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "localhost"
@@ -66,5 +66,5 @@ func baseURL(addr string, bound net.Addr) string {
 	if ta, ok := bound.(*net.TCPAddr); ok {
 		port = strconv.Itoa(ta.Port)
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
