@@ -60,7 +60,8 @@ func (h *Hub) dispatch(u *Update) {
 	e, err := sse.AppendEvent(nil, eventOf(u))
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.pos, h.posID = u.Seq, u.ID
+	h.pos = u.Seq
+	h.recent.add(u)
 	if err != nil {
 		// Publish validates, but a shared log may hold updates from
 		// elsewhere.

@@ -60,7 +60,7 @@ type Hub struct {
 	mu     sync.Mutex
 	closed bool
 	pos    uint64 // Seq of the last update dispatched
-	posID  string // its ID
+	recent positions
 	// sels holds every distinct selector some Subscriber holds, compiled
 	// once. The fan-out finds those held as topic selectors through exact,
 	// for Mercure 0.x exact topics, and index, for the others; each is
@@ -111,15 +111,13 @@ func New(opts Options) (*Hub, error) {
 		return nil, fmt.Errorf("hub: reading the end of the log: %w", err)
 	}
 	h.pos = last
-	if last > 0 {
-		// The newest update's ID is what a live-only subscriber is told it
-		// starts after.
-		for u, err := range h.log.Read(h.ctx, last-1) {
-			if err == nil && u.Seq == last {
-				h.posID = u.ID
-			}
+	// The newest updates' IDs are what live-only subscribers are told
+	// they start after.
+	for u, err := range h.log.Read(h.ctx, last-min(last, positionsKept)) {
+		if err != nil || u.Seq > last {
 			break
 		}
+		h.recent.add(u)
 	}
 	go h.follow(last)
 	return h, nil

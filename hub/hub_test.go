@@ -485,3 +485,57 @@ func TestBatchedWrites(t *testing.T) {
 		t.Fatalf("Delivered = %d, want 6", d)
 	}
 }
+
+// TestLiveOnlyLastEventIDHidesPrivateUpdates is issue 19, item 9: a
+// live-only subscriber is told the newest update it may see as the one it
+// starts after, never the ID of a private update it may not see, on any
+// topic; and what it receives next is exactly what it may see after that
+// ID.
+func TestLiveOnlyLastEventIDHidesPrivateUpdates(t *testing.T) {
+	log := newLog(t, hub.MemoryLogOptions{})
+	h := newHub(t, hub.Options{Log: log})
+	publish(t, h, &hub.Update{ID: "public", Topics: []string{"a"}})
+	publish(t, h, &hub.Update{ID: "mine", Topics: []string{"s/1"}, Private: true})
+	publish(t, h, &hub.Update{ID: "secret", Topics: []string{"s/2"}, Private: true})
+	waitDispatched(t, h, log)
+	check := func(h *hub.Hub) {
+		t.Helper()
+		for _, tc := range []struct {
+			name       string
+			authorized []string
+			want       string
+		}{
+			{"anonymous", nil, "public"},
+			{"authorized for another topic", []string{"x"}, "public"},
+			{"authorized for s/1", []string{"s/1"}, "mine"},
+			{"authorized by template", []string{"s/{n}"}, "secret"},
+		} {
+			sub := subscribe(t, h, hub.Subscription{Topics: []string{"b"}, Authorized: tc.authorized})
+			if got := sub.LastEventID(); got != tc.want {
+				t.Errorf("%s: LastEventID = %q, want %q", tc.name, got, tc.want)
+			}
+			sub.Close()
+		}
+	}
+	check(h)
+	// A hub started on the log remembers the same.
+	check(newHub(t, hub.Options{Log: log}))
+
+	// Only private updates: an anonymous subscriber is told none.
+	log2 := newLog(t, hub.MemoryLogOptions{})
+	h2 := newHub(t, hub.Options{Log: log2})
+	publish(t, h2, &hub.Update{ID: "secret", Topics: []string{"s/2"}, Private: true})
+	waitDispatched(t, h2, log2)
+	if got := subscribe(t, h2, hub.Subscription{Topics: []string{"*"}}).LastEventID(); got != hub.EarliestID {
+		t.Errorf("only private updates: LastEventID = %q, want %s", got, hub.EarliestID)
+	}
+	// More private updates than the hub remembers: the newest public one.
+	publish(t, h2, &hub.Update{ID: "public", Topics: []string{"a"}})
+	for i := range 100 {
+		publish(t, h2, &hub.Update{ID: fmt.Sprint("secret", i), Topics: []string{"s/2"}, Private: true})
+	}
+	waitDispatched(t, h2, log2)
+	if got := subscribe(t, h2, hub.Subscription{Topics: []string{"*"}}).LastEventID(); got != "public" {
+		t.Errorf("after 100 private updates: LastEventID = %q, want public", got)
+	}
+}

@@ -122,7 +122,7 @@ func (h *Hub) Subscribe(ctx context.Context, s Subscription) (*Subscriber, error
 		if h.closed {
 			return nil, ErrClosed
 		}
-		sub.lastEventID = h.posID
+		sub.lastEventID = h.recent.visibleTo(sub.auth)
 		if sub.lastEventID == "" {
 			sub.lastEventID = EarliestID
 		}
@@ -182,7 +182,14 @@ func dedupe(ks []selKey) []selKey {
 // header: the requested ID when the log holds it; EarliestID when that was
 // requested or when the requested ID is not in the log (see
 // HistoryIncomplete); for a live-only subscription, the ID of the newest
-// update fanned out before it subscribed (EarliestID if none).
+// update fanned out before it subscribed that the subscriber may see (a
+// public one, or a private one its Authorized selectors match), never a
+// private update's ID it may not see, or EarliestID if there is none.
+// Every update fanned out after that ID and before the subscription is
+// one the subscriber may not see, except when private updates it may see
+// were followed by more than 64 it may not: then the ID is that of the
+// newest public update, older than its start, and resuming from it
+// replays those.
 func (s *Subscriber) LastEventID() string { return s.lastEventID }
 
 // HistoryIncomplete reports whether the requested Last-Event-ID was not in

@@ -167,3 +167,30 @@ func TestSubscriberTokenExpiryEndsStream(t *testing.T) {
 		}
 	}
 }
+
+// TestLastEventIDHeaderHidesPrivateUpdates is issue 19, item 9, over HTTP:
+// the Last-Event-ID response header of a live-only subscription names the
+// newest update the subscriber may see, never a private update's ID, on
+// whatever topic, unless its token allows it.
+func TestLastEventIDHeaderHidesPrivateUpdates(t *testing.T) {
+	p := hmacPair()
+	e := newEnv(t, Options{Anonymous: true}, p, p)
+	e.publish(url.Values{"topic": {"https://example.com/public"}, "id": {"public-1"}, "data": {"x"}})
+	e.publish(url.Values{"topic": {"https://example.com/users/alice"}, "id": {"order-42-for-alice"}, "data": {"x"}, "private": {"on"}})
+	// A subscriber that sees everything is live once it has the private
+	// update: the hub has fanned it out.
+	all := e.mustOpen(e.subscribeReq("topic=*&lastEventID=earliest", p.mint(t, subClaims("*"), nil)))
+	for all.next().ID != "order-42-for-alice" {
+	}
+	for _, tc := range []struct{ name, token, want string }{
+		{"anonymous", "", "public-1"},
+		{"token for another user", p.mint(t, subClaims("https://example.com/users/bob"), nil), "public-1"},
+		{"token for alice", p.mint(t, subClaims("https://example.com/users/alice"), nil), "order-42-for-alice"},
+	} {
+		s := e.mustOpen(e.subscribeReq("topic=https://example.com/other", tc.token))
+		if got := s.resp.Header.Get("Last-Event-ID"); got != tc.want {
+			t.Errorf("%s: Last-Event-ID = %q, want %q", tc.name, got, tc.want)
+		}
+		s.close()
+	}
+}

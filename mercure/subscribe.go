@@ -58,7 +58,10 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 		h.subscribeFailed(w, r, err)
 		return
 	}
-	if id := s.LastEventID(); id != "" {
+	// An ID stored before the hub's ID rule (hub.ValidateID) may be one no
+	// header can carry; such a header makes clients fail or loop, so it is
+	// left out.
+	if id := s.LastEventID(); id == hub.EarliestID || (id != "" && hub.ValidateID(id) == nil) {
 		w.Header().Set("Last-Event-ID", id)
 	}
 	if !h.noHijack && hijack.Supported(r) && h.serveTakenOver(w, r, s, topics, claims, release) {

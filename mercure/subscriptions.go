@@ -208,12 +208,13 @@ func (h *Handler) subscriptionsAPI(w http.ResponseWriter, r *http.Request) {
 	for _, v := range vars {
 		self += "/" + escapeVar(v)
 	}
-	if err := h.authorizeAPI(r, self); err != nil {
+	claims, err := h.authorizeAPI(r, self)
+	if err != nil {
 		writeAuthError(w, err)
 		return
 	}
 
-	lastID, err := h.lastEventIDNow(r.Context())
+	lastID, err := h.lastEventIDNow(r.Context(), claims.Subscribe)
 	if err != nil {
 		h.subscribeFailed(w, r, err)
 		return
@@ -245,32 +246,33 @@ func (h *Handler) subscriptionsAPI(w http.ResponseWriter, r *http.Request) {
 }
 
 // authorizeAPI lets in a subscriber token whose subscribe selectors match
-// the requested resource.
-func (h *Handler) authorizeAPI(r *http.Request, resource string) error {
+// the requested resource, and returns its claims.
+func (h *Handler) authorizeAPI(r *http.Request, resource string) (*Claims, error) {
 	raw, _, err := extractToken(r, h.cookieName)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if h.sub == nil {
-		return fmt.Errorf("%w: this hub has no subscriber key to verify tokens with", errInvalidToken)
+		return nil, fmt.Errorf("%w: this hub has no subscriber key to verify tokens with", errInvalidToken)
 	}
 	c, err := h.sub.verify(raw)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !h.matchAny(c.Subscribe, resource) {
-		return fmt.Errorf("the token's subscribe selectors do not cover %s", resource)
+		return nil, fmt.Errorf("the token's subscribe selectors do not cover %s", resource)
 	}
-	return nil
+	return c, nil
 }
 
 // lastEventIDNow returns the ID of the newest update the hub has fanned
-// out, which a live-only subscriber is told it starts after, so that a
-// client can list the subscriptions and then follow their events from that
-// point without missing one. When the hub cannot tell, it returns
-// "earliest": replaying too much is safe, missing events is not.
-func (h *Handler) lastEventIDNow(ctx context.Context) (string, error) {
-	s, err := h.hub.Subscribe(ctx, hub.Subscription{Topics: []string{"*"}})
+// out that a subscriber with the authorized selectors may see, which a
+// live-only subscriber is told it starts after, so that a client can list
+// the subscriptions and then follow their events from that point without
+// missing one. When the hub cannot tell, it returns "earliest": replaying
+// too much is safe, missing events is not.
+func (h *Handler) lastEventIDNow(ctx context.Context, authorized []string) (string, error) {
+	s, err := h.hub.Subscribe(ctx, hub.Subscription{Topics: []string{"*"}, Authorized: authorized})
 	if err != nil {
 		return "", err
 	}
