@@ -3,6 +3,12 @@
 // writer for one http.ResponseWriter and a reconnecting client with the
 // semantics of the browser's EventSource.
 //
+// The client also reads the streams that answer a POST, as LLM completion
+// APIs and MCP's Streamable HTTP send them: such a request is sent once, a
+// completion rule ([Client.DoneData], [Client.DoneType]) tells a finished
+// stream from one cut short ([ErrIncomplete]), and error events sent after
+// the 200 become an [*EventError] ([Client.ErrorType]). See the examples.
+//
 // The package uses the standard library only.
 package sse
 
