@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/sse"
 )
 
 // wait bounds every blocking step of a test.
@@ -35,30 +35,17 @@ func newHub(t testing.TB, opts hub.Options) *hub.Hub {
 // event is a parsed event of a subscriber's stream.
 type event struct{ id, typ, data string }
 
-// parseEvents parses whole encoded events. It reports false if p does not
-// end at an event boundary.
+// parseEvents decodes whole encoded events. It reports false if p does
+// not end at an event boundary.
 func parseEvents(p []byte) ([]event, bool) {
-	if len(p) == 0 {
-		return nil, true
-	}
-	whole := bytes.HasSuffix(p, []byte("\n\n"))
 	var evs []event
-	for block := range strings.SplitSeq(strings.TrimSuffix(string(p), "\n\n"), "\n\n") {
-		var e event
-		for line := range strings.SplitSeq(block, "\n") {
-			k, v, _ := strings.Cut(line, ": ")
-			switch k {
-			case "id":
-				e.id = v
-			case "event":
-				e.typ = v
-			case "data":
-				e.data = v
-			}
+	for e, err := range sse.NewDecoder(bytes.NewReader(p)).Events() {
+		if err != nil {
+			return evs, false
 		}
-		evs = append(evs, e)
+		evs = append(evs, event{id: e.ID, typ: e.Type, data: e.Data})
 	}
-	return evs, whole
+	return evs, len(p) == 0 || bytes.HasSuffix(p, []byte("\n\n"))
 }
 
 // idWriter records the IDs of the events written to it by one Run. It

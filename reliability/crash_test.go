@@ -57,13 +57,13 @@ func TestCrashBolt(t *testing.T) {
 		before := l.snapshot()
 		m := publishMarker(t, ctx, pick, tok, topic, markers, round, l)
 		if !sub.waitFor(m, markerWait) {
-			t.Fatalf("round %d: marker not received within %v\n%s", round, markerWait, cur.Load().logTail())
+			t.Fatalf("round %d: marker not received within %v\n%s", round, markerWait, cur.Load().Tail(40))
 		}
 		if v := sub.check(l, before); !v.ok() {
 			t.Fatalf("round %d: %+v", round, v)
 		}
 		time.Sleep(500*time.Millisecond + time.Duration(rng.Int64N(int64(time.Second))))
-		cur.Load().kill()
+		cur.Load().Kill()
 		cur.Store(startHub(t, args...))
 	}
 	stop()

@@ -30,7 +30,7 @@ func TestHeaderTooLarge(t *testing.T) {
 	t.Parallel()
 	h := startHub(t, "--data", t.TempDir(), "--jwt-key", jwtKey, "--anonymous")
 	for _, size := range []int{binMaxHeaderBytes + 8<<10, 1 << 20} {
-		conn, err := net.Dial("tcp", h.addr)
+		conn, err := net.Dial("tcp", h.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +71,7 @@ func TestSlowloris(t *testing.T) {
 	errs := make(chan error, conns)
 	for range conns {
 		go func() {
-			conn, err := net.Dial("tcp", h.addr)
+			conn, err := net.Dial("tcp", h.Addr)
 			if err != nil {
 				errs <- err
 				return
@@ -145,7 +145,7 @@ func TestTrickledBody(t *testing.T) {
 		}
 	}()
 
-	conn, err := net.Dial("tcp", h.addr)
+	conn, err := net.Dial("tcp", h.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,7 +75,7 @@ func TestCrashRedisNode(t *testing.T) {
 		time.Sleep(700 * time.Millisecond)
 		victim := round % 2
 		alive[victim].Store(false)
-		nodes[victim].Load().kill()
+		nodes[victim].Load().Kill()
 		// Publishing goes on through the survivor; a marker published
 		// there after the kill must reach every subscriber, those of
 		// the dead node included, after all that was acknowledged.

@@ -94,7 +94,7 @@ func runFanout(t *testing.T, n, slow int, stall bool) fanResult {
 				d = stalled
 			}
 		}
-		conn, err := d.DialContext(ctx, "tcp", h.addr)
+		conn, err := d.DialContext(ctx, "tcp", h.Addr)
 		if err != nil {
 			t.Fatalf("subscriber %d: %v", i, err)
 		}
@@ -135,7 +135,7 @@ func runFanout(t *testing.T, n, slow int, stall bool) fanResult {
 	}
 	subs, _ := h.metric("ssehub_subscribers")
 	t.Logf("%d subscribers (%d on the bulk topic too, stalled: %v) connected; hub RSS %s, %v subscribers counted",
-		n, slow, stall, mib(h.procStatus("VmRSS")), subs)
+		n, slow, stall, mib(h.ProcStatus("VmRSS")), subs)
 	bulkCtx, stopBulk := context.WithCancel(ctx)
 	defer stopBulk()
 	var bulkDone sync.WaitGroup
@@ -168,7 +168,7 @@ func runFanout(t *testing.T, n, slow int, stall bool) fanResult {
 		<-tick.C
 		data := strconv.FormatInt(time.Now().UnixNano(), 10) + " " + pad
 		if _, err := publish(ctx, c, h.url, tok, url.Values{"topic": {topic}, "data": {data}}); err != nil {
-			t.Fatalf("publish: %v\n%s", err, h.diag())
+			t.Fatalf("publish: %v\n%s", err, h.Diag())
 		}
 		published++
 		if stall && slowGoneAfter == 0 && published%fanRate == 0 {
@@ -182,7 +182,7 @@ func runFanout(t *testing.T, n, slow int, stall bool) fanResult {
 	// Let the readers drain what is in flight, then end every stream.
 	time.Sleep(2 * time.Second)
 	gauge, _ := h.metric("ssehub_subscribers")
-	peak := h.procStatus("VmHWM")
+	peak := h.ProcStatus("VmHWM")
 	for _, c := range conns {
 		c.Close()
 	}

@@ -25,7 +25,7 @@ func TestStalledSubscriberDisconnected(t *testing.T) {
 		c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
 		return serr
 	}}
-	conn, err := d.Dial("tcp", h.addr)
+	conn, err := d.Dial("tcp", h.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestStalledSubscriberDisconnected(t *testing.T) {
 				return
 			}
 			if time.Since(start) > 40*time.Second {
-				t.Fatalf("stalled subscriber still connected after %v and %d updates of 64 KiB (%d MiB)\n%s", time.Since(start), n+1, (n+1)>>4, h.logTail())
+				t.Fatalf("stalled subscriber still connected after %v and %d updates of 64 KiB (%d MiB)\n%s", time.Since(start), n+1, (n+1)>>4, h.Tail(40))
 			}
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -72,7 +72,7 @@ func runStorm(t *testing.T, length time.Duration) {
 		storm.Go(func() {
 			req := fmt.Sprintf("GET /.well-known/mercure?topic=%s HTTP/1.1\r\nHost: x\r\n\r\n", url.QueryEscape(fmt.Sprintf("storm-%d", i)))
 			for n := 0; stormCtx.Err() == nil; n++ {
-				switch err := stormOnce(h.addr, req, n%4 == 0); {
+				switch err := stormOnce(h.Addr, req, n%4 == 0); {
 				case err == errEarly:
 					early.Add(1)
 				case err != nil:
@@ -128,7 +128,7 @@ func runStorm(t *testing.T, length time.Duration) {
 		if g, err := h.metric("go_goroutines"); err == nil {
 			peakG = max(peakG, g)
 		}
-		peakFDs = max(peakFDs, h.fds())
+		peakFDs = max(peakFDs, h.FDs())
 		select {
 		case <-stormCtx.Done():
 		case <-time.After(500 * time.Millisecond):
@@ -148,7 +148,7 @@ func runStorm(t *testing.T, length time.Duration) {
 		t.Errorf("watcher: %+v", v)
 	}
 	afterG, afterRSS, afterFDs := settle(t, h, baseG+goroutineSlack)
-	peakRSS := h.procStatus("VmHWM")
+	peakRSS := h.ProcStatus("VmHWM")
 	secs := length.Seconds()
 	t.Logf("storm %v: %d subscriptions opened and closed (%.0f/s), %d more hung up before the answer, %d failed; "+
 		"%d updates acknowledged (%d burst publishes failed), watcher lost %d duplicated %d; slowest /healthz %v",
@@ -212,7 +212,7 @@ func settle(t *testing.T, h *hubProc, target float64) (goroutines float64, rss i
 		}
 		done := target > 0 && g <= target || target == 0 && g == prev
 		if done || time.Now().After(deadline) {
-			return g, h.procStatus("VmRSS"), h.fds()
+			return g, h.ProcStatus("VmRSS"), h.FDs()
 		}
 		prev = g
 		time.Sleep(500 * time.Millisecond)

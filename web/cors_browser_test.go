@@ -11,11 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/ssehub/ssehub/mercure"
 	"github.com/ssehub/ssehub/web"
 )
 
@@ -116,10 +115,7 @@ func TestBrowserWildcardCORSWithoutCredentials(t *testing.T) {
 
 	// The visitor is logged in on the hub's site: the cookie may
 	// subscribe to the private topic and publish anywhere.
-	cookie, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
-		"mercure": map[string]any{"subscribe": []string{"*"}, "publish": []string{"*"}},
-		"exp":     time.Now().Add(10 * time.Minute).Unix(),
-	}).SignedString(testKey)
+	cookie, err := mercure.NewToken(testKey, mercure.Claims{Subscribe: []string{"*"}, Publish: []string{"*"}}, "", time.Now(), 10*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

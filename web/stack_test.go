@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/ssehub/ssehub/bolt"
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/demo"
@@ -155,10 +153,16 @@ func (s *stack) stop() {
 // token returns a JWT for the tests' key granting selectors for kind
 // ("publish" or "subscribe").
 func token(t *testing.T, kind string, selectors []string) string {
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
-		"mercure": map[string]any{kind: selectors},
-		"exp":     time.Now().Add(10 * time.Minute).Unix(),
-	}).SignedString(testKey)
+	var c mercure.Claims
+	switch kind {
+	case "publish":
+		c.Publish = selectors
+	case "subscribe":
+		c.Subscribe = selectors
+	default:
+		t.Fatalf("token kind %q", kind)
+	}
+	tok, err := mercure.NewToken(testKey, c, "", time.Now(), 10*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

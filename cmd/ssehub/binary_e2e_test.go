@@ -17,13 +17,14 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/ssehub/ssehub/cmd/ssehub/ssehubtest"
 	"github.com/ssehub/ssehub/mercure"
 	"github.com/ssehub/ssehub/sse"
 )
 
 func TestBinaryAuthorizationMatrix(t *testing.T) {
 	const pubKey, subKey = "publisher key of the matrix test, 32+ bytes", "subscriber key of the matrix test, 32+ bytes"
-	p := startBinary(t, nil, "--addr", "127.0.0.1:0", "--data", t.TempDir(),
+	p := ssehubtest.Start(t, nil, "--addr", "127.0.0.1:0", "--data", t.TempDir(),
 		"--publisher-jwt-key", pubKey, "--subscriber-jwt-key", subKey, "--anonymous=false", "--demo=false")
 	c := newClient(t)
 	topic := "https://example.com/books/1"
@@ -48,13 +49,13 @@ func TestBinaryAuthorizationMatrix(t *testing.T) {
 		{"template", token(t, pubKey, []string{"https://example.com/books/{id}"}, nil, time.Minute), http.StatusOK},
 		{"*", token(t, pubKey, []string{"*"}, nil, time.Minute), http.StatusOK},
 	} {
-		code, body := post(t, c, p.base, tc.tok, form)
+		code, body := post(t, c, p.URL, tc.tok, form)
 		if code != tc.want {
 			t.Errorf("publish with %s: %d %q, want %d", tc.name, code, body, tc.want)
 		}
 	}
 	// Every topic of an update must be allowed.
-	if code, _ := post(t, c, p.base, token(t, pubKey, []string{topic}, nil, time.Minute),
+	if code, _ := post(t, c, p.URL, token(t, pubKey, []string{topic}, nil, time.Minute),
 		url.Values{"topic": {topic, "https://example.com/books/2"}, "data": {"x"}}); code != http.StatusForbidden {
 		t.Errorf("publish to an allowed and a forbidden topic: %d, want 403", code)
 	}
@@ -71,7 +72,7 @@ func TestBinaryAuthorizationMatrix(t *testing.T) {
 		{"valid, no private rights", token(t, subKey, nil, nil, time.Minute), http.StatusOK},
 		{"valid", token(t, subKey, nil, []string{"*"}, time.Minute), http.StatusOK},
 	} {
-		resp, err := openSubscription(t, c, p.base, tc.tok, "", topic)
+		resp, err := openSubscription(t, c, p.URL, tc.tok, "", topic)
 		if got := statusOf(err); err == nil {
 			got = resp.StatusCode
 			resp.Body.Close()
@@ -84,7 +85,7 @@ func TestBinaryAuthorizationMatrix(t *testing.T) {
 	}
 	// The token may also come in the authorization query parameter.
 	q := url.Values{"topic": {topic}, "authorization": {token(t, subKey, nil, nil, time.Minute)}}
-	req, _ := http.NewRequest(http.MethodGet, p.base+mercure.Path+"?"+q.Encode(), nil)
+	req, _ := http.NewRequest(http.MethodGet, p.URL+mercure.Path+"?"+q.Encode(), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	resp, err := c.Do(req.WithContext(ctx))
@@ -95,16 +96,16 @@ func TestBinaryAuthorizationMatrix(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("subscribe with a query token: %d", resp.StatusCode)
 	}
-	if code, body := get(t, c, p.base+"/healthz"); code != http.StatusOK || body != "ok" {
+	if code, body := get(t, c, p.URL+"/healthz"); code != http.StatusOK || body != "ok" {
 		t.Errorf("/healthz = %d %q", code, body)
 	}
 }
 
 func TestBinaryResumeAfterRestart(t *testing.T) {
-	addr := freePort(t)
+	addr := ssehubtest.FreeAddr(t)
 	dir := t.TempDir()
 	args := []string{"--addr", addr, "--data", dir, "--jwt-key", testKey, "--anonymous", "--demo=false", "--heartbeat", "200ms"}
-	p := startBinary(t, nil, args...)
+	p := ssehubtest.Start(t, nil, args...)
 	c := newClient(t)
 	pub := token(t, testKey, []string{"*"}, nil, time.Hour)
 	topic := "https://example.com/feed"
@@ -112,7 +113,7 @@ func TestBinaryResumeAfterRestart(t *testing.T) {
 	// A reconnecting client follows the feed across the restart.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*waitLong)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, subscribeURL(p.base, topic), nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, subscribeURL(p.URL, topic), nil)
 	opened := make(chan struct{}, 8)
 	var mu sync.Mutex
 	var reasons []error
@@ -162,14 +163,14 @@ func TestBinaryResumeAfterRestart(t *testing.T) {
 
 	ids := make([]string, 0, 12)
 	for i := range 10 {
-		ids = append(ids, mustPublish(t, c, p.base, pub, url.Values{"topic": {topic}, "data": {fmt.Sprint(i)}}))
+		ids = append(ids, mustPublish(t, c, p.URL, pub, url.Values{"topic": {topic}, "data": {fmt.Sprint(i)}}))
 	}
 	for i := range 10 {
 		if ev := nextEvent(); ev.ID != ids[i] || ev.Data != fmt.Sprint(i) {
 			t.Fatalf("before the restart: event %+v, want %d %s", ev, i, ids[i])
 		}
 	}
-	if code, _ := p.stop(sigterm, waitLong); code != 0 {
+	if code, _ := p.Stop(sigterm, waitLong); code != 0 {
 		t.Fatalf("exit status %d after SIGTERM", code)
 	}
 	tc := time.Now()
@@ -177,11 +178,11 @@ func TestBinaryResumeAfterRestart(t *testing.T) {
 	// retried on one.
 	c.CloseIdleConnections()
 
-	p = startBinary(t, nil, args...)
+	p = ssehubtest.Start(t, nil, args...)
 	// Published on the restarted hub while the client may or may not
 	// have reconnected yet: it gets them either replayed or live.
 	for i := 10; i < 12; i++ {
-		ids = append(ids, mustPublish(t, c, p.base, pub, url.Values{"topic": {topic}, "data": {fmt.Sprint(i)}}))
+		ids = append(ids, mustPublish(t, c, p.URL, pub, url.Values{"topic": {topic}, "data": {fmt.Sprint(i)}}))
 	}
 	for i := 10; i < 12; i++ {
 		if ev := nextEvent(); ev.ID != ids[i] || ev.Data != fmt.Sprint(i) {
@@ -201,8 +202,8 @@ func TestBinaryResumeAfterRestart(t *testing.T) {
 
 	// A subscriber resuming from an ID stored before the restart gets
 	// exactly the remainder, from disk, and then live updates.
-	s := subscribe(t, c, p.base, "", ids[3], topic)
-	ids = append(ids, mustPublish(t, c, p.base, pub, url.Values{"topic": {topic}, "data": {"12"}}))
+	s := subscribe(t, c, p.URL, "", ids[3], topic)
+	ids = append(ids, mustPublish(t, c, p.URL, pub, url.Values{"topic": {topic}, "data": {"12"}}))
 	for i := 4; i < 13; i++ {
 		if ev := s.next(); ev.ID != ids[i] {
 			t.Fatalf("resumed from %s: got %s, want %s (#%d)", ids[3], ev.ID, ids[i], i)
@@ -220,7 +221,7 @@ func TestBinaryResumeAfterRestart(t *testing.T) {
 
 func TestBinaryGracefulShutdown(t *testing.T) {
 	const bound = 8 * time.Second
-	p := startBinary(t, nil, "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--shutdown-timeout", bound.String())
+	p := ssehubtest.Start(t, nil, "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--shutdown-timeout", bound.String())
 	c := newClient(t)
 
 	// Three reconnecting subscribers (on the demo feed of the development
@@ -253,7 +254,7 @@ func TestBinaryGracefulShutdown(t *testing.T) {
 				}
 			},
 		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, subscribeURL(p.base, "https://ssehub.local/demo"), nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, subscribeURL(p.URL, "https://ssehub.local/demo"), nil)
 		go func() {
 			for _, err := range client.Events(ctx, req) {
 				if err != nil {
@@ -271,18 +272,18 @@ func TestBinaryGracefulShutdown(t *testing.T) {
 			t.Fatal("subscribers did not connect")
 		}
 	}
-	dash, err := c.Get(p.base + "/dashboard/events")
+	dash, err := c.Get(p.URL + "/dashboard/events")
 	if err != nil || dash.StatusCode != http.StatusOK {
 		t.Fatalf("dashboard stream: %v %v", err, dash)
 	}
 	defer dash.Body.Close()
-	get(t, c, p.base+"/healthz") // leaves an idle keep-alive connection
+	get(t, c, p.URL+"/healthz") // leaves an idle keep-alive connection
 
-	code, took := p.stop(sigterm, bound+5*time.Second)
+	code, took := p.Stop(sigterm, bound+5*time.Second)
 	if code != 0 {
 		t.Errorf("exit status %d after SIGTERM, want 0", code)
 	}
-	if logs := p.logs(); strings.Contains(logs, "still open") || !strings.Contains(logs, "ssehub stopped") {
+	if logs := p.Logs(); strings.Contains(logs, "still open") || !strings.Contains(logs, "ssehub stopped") {
 		t.Errorf("shutdown was not graceful (took %v):\n%s", took, logs)
 	}
 	t.Logf("exited %v after SIGTERM with 4 streams open", took)
@@ -300,7 +301,7 @@ func TestBinaryGracefulShutdown(t *testing.T) {
 
 func TestBinaryKeyFileReuse(t *testing.T) {
 	dir := t.TempDir()
-	p := startBinary(t, nil, "--addr", "127.0.0.1:0", "--data", dir, "--demo=false")
+	p := ssehubtest.Start(t, nil, "--addr", "127.0.0.1:0", "--data", dir, "--demo=false")
 	path := filepath.Join(dir, keyFileName)
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -312,28 +313,28 @@ func TestBinaryKeyFileReuse(t *testing.T) {
 	key, _ := os.ReadFile(path)
 	tok := token(t, strings.TrimSpace(string(key)), []string{"*"}, nil, time.Hour)
 	c := newClient(t)
-	mustPublish(t, c, p.base, tok, url.Values{"topic": {"https://example.com/k"}, "data": {"1"}})
-	if !strings.Contains(p.logs(), "generated a signing key") {
+	mustPublish(t, c, p.URL, tok, url.Values{"topic": {"https://example.com/k"}, "data": {"1"}})
+	if !strings.Contains(p.Logs(), "generated a signing key") {
 		t.Error("first run did not log the key's generation")
 	}
-	p.stop(sigterm, waitLong)
+	p.Stop(sigterm, waitLong)
 	c.CloseIdleConnections()
 
-	p = startBinary(t, nil, "--addr", "127.0.0.1:0", "--data", dir, "--demo=false")
+	p = ssehubtest.Start(t, nil, "--addr", "127.0.0.1:0", "--data", dir, "--demo=false")
 	if again, _ := os.ReadFile(path); string(again) != string(key) {
 		t.Error("the key changed across a restart")
 	}
-	if strings.Contains(p.logs(), "generated a signing key") {
+	if strings.Contains(p.Logs(), "generated a signing key") {
 		t.Error("second run generated a key again")
 	}
 	// Tokens signed before the restart still work, and anonymous
 	// subscribers are let in (development defaults).
-	mustPublish(t, c, p.base, tok, url.Values{"topic": {"https://example.com/k"}, "data": {"2"}})
-	s := subscribe(t, c, p.base, "", "earliest", "https://example.com/k")
+	mustPublish(t, c, p.URL, tok, url.Values{"topic": {"https://example.com/k"}, "data": {"2"}})
+	s := subscribe(t, c, p.URL, "", "earliest", "https://example.com/k")
 	if a, b := s.next(), s.next(); a.Data != "1" || b.Data != "2" {
 		t.Errorf("history across the restart: %q, %q", a.Data, b.Data)
 	}
-	if code, _ := post(t, c, p.base, "", url.Values{"topic": {"https://example.com/k"}, "data": {"3"}}); code != http.StatusUnauthorized {
+	if code, _ := post(t, c, p.URL, "", url.Values{"topic": {"https://example.com/k"}, "data": {"3"}}); code != http.StatusUnauthorized {
 		t.Errorf("publish without a token on the development defaults: %d, want 401", code)
 	}
 }
@@ -343,24 +344,24 @@ func TestBinaryConfigFromEnv(t *testing.T) {
 	env := []string{"SSEHUB_ADDR=127.0.0.1:0", "SSEHUB_DATA=" + dir, "SSEHUB_JWT_KEY=" + testKey,
 		"SSEHUB_ANONYMOUS=false", "SSEHUB_DEMO=false", "SSEHUB_LOG_FORMAT=text"}
 	// JSON logs from the flag, over the environment's text.
-	p := startBinary(t, env)
+	p := ssehubtest.Start(t, env)
 	c := newClient(t)
-	if _, err := openSubscription(t, c, p.base, "", "", "https://example.com/e"); statusOf(err) != http.StatusUnauthorized {
+	if _, err := openSubscription(t, c, p.URL, "", "", "https://example.com/e"); statusOf(err) != http.StatusUnauthorized {
 		t.Errorf("anonymous subscribe with SSEHUB_ANONYMOUS=false: %v, want 401", err)
 	}
-	mustPublish(t, c, p.base, token(t, testKey, []string{"*"}, nil, time.Minute), url.Values{"topic": {"https://example.com/e"}, "data": {"x"}})
+	mustPublish(t, c, p.URL, token(t, testKey, []string{"*"}, nil, time.Minute), url.Values{"topic": {"https://example.com/e"}, "data": {"x"}})
 	if _, err := os.Stat(filepath.Join(dir, historyFileName)); err != nil {
 		t.Errorf("SSEHUB_DATA not used: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, keyFileName)); err == nil {
 		t.Error("a key was generated although SSEHUB_JWT_KEY is set")
 	}
-	p.stop(sigterm, waitLong)
+	p.Stop(sigterm, waitLong)
 	c.CloseIdleConnections()
 
 	// The flag wins over the variable.
-	p = startBinary(t, env, "--anonymous")
-	s := subscribe(t, c, p.base, "", "earliest", "https://example.com/e")
+	p = ssehubtest.Start(t, env, "--anonymous")
+	s := subscribe(t, c, p.URL, "", "earliest", "https://example.com/e")
 	if ev := s.next(); ev.Data != "x" {
 		t.Errorf("replay: %+v", ev)
 	}
@@ -375,9 +376,9 @@ func TestBinaryConfigFromEnv(t *testing.T) {
 		{nil, []string{"--heartbeat", "-1s"}, "--heartbeat"},
 		{nil, []string{"--jwt-alg", "RS256", "--jwt-key", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"}, "--jwt-key"},
 	} {
-		q := launch(t, append([]string{"SSEHUB_DATA=" + t.TempDir(), "SSEHUB_ADDR=127.0.0.1:0"}, tc.env...), tc.args...)
-		if code := q.wait(); code != 2 || !strings.Contains(q.logs(), tc.want) {
-			t.Errorf("%v %v: exit %d, stderr %q; want 2 naming %s", tc.env, tc.args, code, q.logs(), tc.want)
+		q := ssehubtest.Launch(t, append([]string{"SSEHUB_DATA=" + t.TempDir(), "SSEHUB_ADDR=127.0.0.1:0"}, tc.env...), tc.args...)
+		if code := q.Wait(waitLong); code != 2 || !strings.Contains(q.Logs(), tc.want) {
+			t.Errorf("%v %v: exit %d, stderr %q; want 2 naming %s", tc.env, tc.args, code, q.Logs(), tc.want)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/cmd/ssehub/ssehubtest"
 	"github.com/ssehub/ssehub/redis/redistest"
 )
 
@@ -18,11 +19,11 @@ import (
 // resumes on either process after the other stops.
 func TestBinaryRedisReusePort(t *testing.T) {
 	rs := redistest.Start(t, redistest.Options{})
-	addr := freePort(t)
+	addr := ssehubtest.FreeAddr(t)
 	args := []string{"--addr", addr, "--reuse-port", "--redis", "redis://" + rs.Addr() + "/0",
 		"--data", t.TempDir(), "--jwt-key", testKey, "--anonymous", "--demo=false"}
-	p1 := startBinary(t, nil, args...)
-	startBinary(t, nil, args...)
+	p1 := ssehubtest.Start(t, nil, args...)
+	ssehubtest.Start(t, nil, args...)
 	base := "http://" + addr
 	pub := token(t, testKey, []string{"*"}, nil, time.Minute)
 	topic := "https://example.com/cluster"
@@ -50,7 +51,7 @@ func TestBinaryRedisReusePort(t *testing.T) {
 		}
 	}
 
-	if code, _ := p1.stop(sigterm, waitLong); code != 0 {
+	if code, _ := p1.Stop(sigterm, waitLong); code != 0 {
 		t.Fatalf("first process exited with %d", code)
 	}
 	// The port still answers, from the other process, with the shared
