@@ -17,6 +17,11 @@ const (
 	DefaultAlgorithm    = "HS256"
 	DefaultMaxBodyBytes = 1 << 20
 	DefaultMaxTopics    = 100
+	// DefaultMaxSelectorsPerClient is ten subscriptions' worth of
+	// distinct selectors per client address: plenty for the tabs of one
+	// user, and few enough that the clients of one address cannot make
+	// the hub compile and index selectors without bound.
+	DefaultMaxSelectorsPerClient = 10 * DefaultMaxTopics
 	// DefaultSendBuffer is room for bursts of events, a bounded price for
 	// a client that stops reading. Linux doubles the value for its
 	// bookkeeping.
@@ -85,8 +90,16 @@ type Options struct {
 	// one client address; one more gets 429 with Retry-After. 0 means no
 	// bound.
 	MaxSubscriptionsPerClient int
+	// MaxSelectorsPerClient bounds the distinct topic selectors one
+	// client address holds over its open subscriptions (a selector in
+	// several of them counts once); a subscription that would go beyond
+	// gets 429 with Retry-After. 0 means DefaultMaxSelectorsPerClient,
+	// negative no bound. MaxTopics bounds the selectors of one
+	// subscription, and hub.Options.MaxSelectors those of the whole hub
+	// (503 beyond).
+	MaxSelectorsPerClient int
 	// TrustedProxies are the proxies whose X-Forwarded-For header names
-	// the client address for MaxSubscriptionsPerClient. Empty means the
+	// the client address for the per-client bounds. Empty means the
 	// header is ignored and the client is the connection's remote address.
 	TrustedProxies []netip.Prefix
 	// RetryAfter is the wait a refused subscriber is told to observe; 0
@@ -176,14 +189,24 @@ func New(opts Options) (*Handler, error) {
 		maxBody:      opts.MaxBodyBytes,
 		maxTopics:    opts.MaxTopics,
 		bodyTimeout:  opts.BodyReadTimeout,
-		limits:       limiter{maxTotal: opts.MaxSubscriptions, maxPerClient: opts.MaxSubscriptionsPerClient},
-		trusted:      opts.TrustedProxies,
-		retryAfter:   opts.RetryAfter,
-		log:          opts.Logger,
-		observePub:   opts.ObservePublish,
-		onSubChange:  opts.OnSubscriberChange,
-		noHijack:     opts.NoHijack,
-		sendBuffer:   opts.SendBuffer,
+		limits: limiter{
+			maxTotal:         opts.MaxSubscriptions,
+			maxPerClient:     opts.MaxSubscriptionsPerClient,
+			maxSelsPerClient: opts.MaxSelectorsPerClient,
+		},
+		trusted:     opts.TrustedProxies,
+		retryAfter:  opts.RetryAfter,
+		log:         opts.Logger,
+		observePub:  opts.ObservePublish,
+		onSubChange: opts.OnSubscriberChange,
+		noHijack:    opts.NoHijack,
+		sendBuffer:  opts.SendBuffer,
+	}
+	switch {
+	case h.limits.maxSelsPerClient == 0:
+		h.limits.maxSelsPerClient = DefaultMaxSelectorsPerClient
+	case h.limits.maxSelsPerClient < 0:
+		h.limits.maxSelsPerClient = 0 // the limiter's "no bound"
 	}
 	if h.sendBuffer == 0 {
 		h.sendBuffer = DefaultSendBuffer

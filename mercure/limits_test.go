@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ssehub/ssehub/hub"
 )
 
 // openFrom subscribes to topic from the local address ip (any 127/8
@@ -151,8 +153,8 @@ func TestLimiterExactUnderConcurrency(t *testing.T) {
 		wg.Go(func() {
 			client := fmt.Sprint("c", g%8)
 			for range 500 {
-				release, status := l.acquire(client)
-				if status != 0 {
+				release, refused := l.acquire(client, nil)
+				if refused != nil {
 					continue
 				}
 				mu.Lock()
@@ -257,12 +259,67 @@ func BenchmarkLimiterAcquire(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
-			release, status := l.acquire(clients[i%len(clients)])
-			if status != 0 {
+			release, refused := l.acquire(clients[i%len(clients)], nil)
+			if refused != nil {
 				b.Fatal("refused")
 			}
 			release()
 			i++
 		}
 	})
+}
+
+// TestSelectorsPerClientLimit is issue 19 item 1's per-client bound: the
+// distinct selectors of one address over its open subscriptions are
+// bounded (429 naming topic, with Retry-After), a selector it holds already
+// costs nothing more, and closing a subscription frees its selectors.
+func TestSelectorsPerClientLimit(t *testing.T) {
+	e := newEnv(t, Options{Anonymous: true, MaxSelectorsPerClient: 5, RetryAfter: 2 * time.Second}, hmacPair(), hmacPair())
+	q := func(sels ...string) string { return strings.Join(sels, "&topic=") }
+	status, _, first := e.openFrom("127.0.0.1", q("a/{x}", "b/{x}", "c"))
+	if status != http.StatusOK {
+		t.Fatalf("3 selectors: status %d", status)
+	}
+	if status, _, _ := e.openFrom("127.0.0.1", q("a/{x}", "d", "e/{x}", "d")); status != http.StatusOK {
+		t.Fatalf("2 more distinct selectors, 5 in all: status %d", status)
+	}
+	status, ra, _ := e.openFrom("127.0.0.1", q("a/{x}", "f/{x}"))
+	if status != http.StatusTooManyRequests || ra != "2" {
+		t.Fatalf("a 6th distinct selector: status %d, Retry-After %q; want 429 and 2", status, ra)
+	}
+	if status, _, _ := e.openFrom("127.0.0.1", q("c", "d")); status != http.StatusOK {
+		t.Fatalf("selectors held already: status %d", status)
+	}
+	if status, _, _ := e.openFrom("127.0.0.2", q("f/{x}", "g", "h", "i", "j")); status != http.StatusOK {
+		t.Fatalf("another address: status %d", status)
+	}
+	first() // frees b/{x}; a/{x} and c are still held by the others
+	e.waitOpen(3)
+	if status, _, _ := e.openFrom("127.0.0.1", q("f/{x}")); status != http.StatusOK {
+		t.Fatalf("after closing the first: status %d", status)
+	}
+}
+
+// TestHubSelectorLimit: beyond hub.Options.MaxSelectors distinct selectors
+// in the whole hub, a subscription gets 503 with Retry-After.
+func TestHubSelectorLimit(t *testing.T) {
+	hb, err := hub.New(hub.Options{MaxSelectors: 2, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hb.Close(context.Background())
+	h, err := New(Options{Hub: hb, PublisherKey: hmacPair().verify, Anonymous: true, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := hb.Subscribe(context.Background(), hub.Subscription{Topics: []string{"a/{x}", "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", Path+"?topic=c", nil))
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), "topic:") {
+		t.Fatalf("a third distinct selector: %d, Retry-After %q, %q; want 503 naming topic", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
 }

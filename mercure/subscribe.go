@@ -46,9 +46,9 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	release, status := h.limits.acquire(clientAddr(r, h.trusted))
-	if status != 0 {
-		h.refuseSubscription(w, status)
+	release, refused := h.limits.acquire(clientAddr(r, h.trusted), topics)
+	if refused != nil {
+		h.refuseSubscription(w, refused)
 		return
 	}
 	ctx := r.Context()
@@ -125,6 +125,9 @@ func (h *Handler) subscribeFailed(w http.ResponseWriter, r *http.Request, err er
 		writeError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, hub.ErrClosed):
 		writeError(w, http.StatusServiceUnavailable, "the hub is shutting down")
+	case errors.Is(err, hub.ErrTooManySelectors):
+		h.refuseSubscription(w, &refusal{http.StatusServiceUnavailable,
+			"topic: the hub holds as many distinct topic selectors as it allows: retry later"})
 	default:
 		h.log.ErrorContext(r.Context(), "mercure: subscribe failed", "err", err)
 		writeError(w, http.StatusServiceUnavailable, "cannot subscribe: "+err.Error())

@@ -19,6 +19,8 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub/bolt"
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/mercure"
 	"github.com/ssehub/ssehub/sse"
 )
 
@@ -56,7 +58,11 @@ type Config struct {
 	// name the client in X-Forwarded-For for the per-client bound.
 	MaxSubscriptions          int
 	MaxSubscriptionsPerClient int
-	TrustedProxies            []netip.Prefix
+	// Bounds on distinct topic selectors: held by one client address
+	// over its subscriptions, and in the whole hub (0: none).
+	MaxSelectorsPerClient int
+	MaxSelectors          int
+	TrustedProxies        []netip.Prefix
 	// NoHijack keeps HTTP/1.1 subscribers on net/http's connection
 	// handling instead of the hijacked, goroutine-free streams.
 	NoHijack bool
@@ -180,6 +186,8 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	fs.BoolVar(&c.Subscriptions, "subscriptions", false, "enable the active subscriptions API and events")
 	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", 0, "most subscriptions open at once; one more gets 503 and Retry-After (0: no bound)")
 	fs.IntVar(&c.MaxSubscriptionsPerClient, "max-subscriptions-per-client", 0, "most subscriptions open at once from one client address; one more gets 429 (0: no bound)")
+	fs.IntVar(&c.MaxSelectorsPerClient, "max-selectors-per-client", mercure.DefaultMaxSelectorsPerClient, "most distinct topic selectors one client address holds over its open subscriptions; one more gets 429 (0: no bound)")
+	fs.IntVar(&c.MaxSelectors, "max-selectors", hub.DefaultMaxSelectors, "most distinct topic selectors in the whole hub; one more gets 503 (0: no bound)")
 	fs.StringVar(&proxies, "trusted-proxies", "", "comma-separated proxy `addresses` or CIDR prefixes whose X-Forwarded-For names the client")
 	fs.BoolVar(&c.NoHijack, "no-hijack", false, "serve HTTP/1.1 subscribers through net/http rather than on taken-over connections (more memory per idle subscriber)")
 	fs.BoolVar(&c.Demo, "demo", false, "publish the demo topic every second (default: true on the development defaults)")
@@ -316,6 +324,10 @@ func (c *Config) validate() error {
 		return usagef("--max-subscriptions %d: must not be negative", c.MaxSubscriptions)
 	case c.MaxSubscriptionsPerClient < 0:
 		return usagef("--max-subscriptions-per-client %d: must not be negative", c.MaxSubscriptionsPerClient)
+	case c.MaxSelectorsPerClient < 0:
+		return usagef("--max-selectors-per-client %d: must not be negative (0: no bound)", c.MaxSelectorsPerClient)
+	case c.MaxSelectors < 0:
+		return usagef("--max-selectors %d: must not be negative (0: no bound)", c.MaxSelectors)
 	case c.ShutdownTimeout <= 0:
 		return usagef("--shutdown-timeout %v: must be positive", c.ShutdownTimeout)
 	}

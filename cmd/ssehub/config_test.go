@@ -177,6 +177,8 @@ func TestConfigInvalid(t *testing.T) {
 		{[]string{"--redis", "redis://localhost:6379/0", "--memory"}, nil, "--memory and --redis"},
 		{[]string{"--max-subscriptions", "-1"}, nil, "--max-subscriptions"},
 		{[]string{"--max-subscriptions-per-client", "-1"}, nil, "--max-subscriptions-per-client"},
+		{[]string{"--max-selectors-per-client", "-1"}, nil, "--max-selectors-per-client"},
+		{[]string{"--max-selectors", "-1"}, nil, "--max-selectors"},
 		{[]string{"--trusted-proxies", "10.0.0.0/8,proxy.local"}, nil, "--trusted-proxies"},
 		{[]string{"--anonymous=maybe"}, nil, "-anonymous"},
 		{[]string{"--tls-cert", "c.pem"}, nil, "--tls-key"},

@@ -101,7 +101,7 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 			err = cmpErr(err, cerr)
 		}
 	}()
-	h, err := hub.New(hub.Options{Log: st, Logger: log})
+	h, err := hub.New(hub.Options{Log: st, Logger: log, MaxSelectors: noBound(cfg.MaxSelectors)})
 	if err != nil {
 		return err
 	}
@@ -134,6 +134,7 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 
 		MaxSubscriptions:          cfg.MaxSubscriptions,
 		MaxSubscriptionsPerClient: cfg.MaxSubscriptionsPerClient,
+		MaxSelectorsPerClient:     noBound(cfg.MaxSelectorsPerClient),
 		TrustedProxies:            cfg.TrustedProxies,
 		NoHijack:                  cfg.NoHijack,
 	}
@@ -251,6 +252,15 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 	}
 	log.Info("ssehub stopped")
 	return err
+}
+
+// noBound maps a flag's 0, "no bound", to the options' negative value for
+// it (their 0 is the default).
+func noBound(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // cmpErr returns the first non-nil error.

@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -433,6 +434,24 @@ func TestRunSubscriptionLimits(t *testing.T) {
 	subscribe(t, c, r.base, "", "", "https://example.com/b")
 	if _, err := openSubscription(t, c, r.base, "", "", "https://example.com/c"); statusOf(err) != http.StatusTooManyRequests {
 		t.Errorf("third subscription from one address: %v, want 429", err)
+	}
+}
+
+// TestRunSelectorLimits: the binary's flags bound the distinct selectors of
+// one client address and of the hub.
+func TestRunSelectorLimits(t *testing.T) {
+	r := startRun(t, "--jwt-key", testKey, "--anonymous", "--max-selectors-per-client", "2", "--max-selectors", "2")
+	c := newClient(t)
+	subscribe(t, c, r.base, "", "", "https://example.com/{a}")
+	subscribe(t, c, r.base, "", "", "https://example.com/b")
+	if _, err := openSubscription(t, c, r.base, "", "", "https://example.com/{c}"); statusOf(err) != http.StatusTooManyRequests {
+		t.Errorf("a third distinct selector from one address: %v, want 429", err)
+	}
+	// Another address (any 127/8 address is loopback on Linux).
+	other := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext}}
+	t.Cleanup(other.CloseIdleConnections)
+	if _, err := openSubscription(t, other, r.base, "", "", "https://example.com/{a}", "https://example.com/e"); statusOf(err) != http.StatusServiceUnavailable {
+		t.Errorf("a third distinct selector in the hub: %v, want 503", err)
 	}
 }
 
