@@ -29,6 +29,7 @@ func TestConfigDefaults(t *testing.T) {
 		Anonymous: true, Demo: true, HistorySize: 100_000, Heartbeat: 15 * time.Second,
 		LogFormat: "text", LogLevel: slog.LevelInfo, ShutdownTimeout: 10 * time.Second,
 		ACMECA: defaultACMECA, ACMEHTTPAddr: ":80",
+		MaxSelectorsPerClient: 1000, MaxSelectors: 100_000,
 	}
 	if !equalConfig(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
