@@ -1,0 +1,225 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/ssehub/ssehub/internal/demo"
+	"github.com/ssehub/ssehub/mercure"
+)
+
+// feedScript, evaluated in a page of the stack, imports /ssehub.js and
+// defines follow(init), which follows the demo feed with a HubEventSource
+// and records in sessionStorage (so a reload keeps it) the seq of every
+// update received: the test reads window.seen. Each update is recorded in
+// the same task as persist saves its ID, so what survives a reload agrees.
+const feedScript = `import('/ssehub.js').then((m) => {
+	window.ssehub = m;
+	window.seen = JSON.parse(sessionStorage.getItem('seen') || '[]');
+	window.errors = [];
+	window.follow = (init) => {
+		const es = new m.HubEventSource('` + mercure.Path + `', { topic: '` + demo.Topic + `', ...init });
+		const record = (e) => {
+			window.seen.push(+e.lastEventId.slice(e.lastEventId.lastIndexOf(':') + 1));
+			sessionStorage.setItem('seen', JSON.stringify(window.seen));
+		};
+		es.addEventListener('message', record);
+		es.addEventListener('note', record);
+		es.onerror = (e) => window.errors.push(e.reason + ' ' + e.status);
+		window.es = es;
+		return true;
+	};
+	return true;
+})`
+
+// clientPage opens a page of the stack with feedScript loaded.
+func clientPage(t *testing.T, ctx context.Context, s *stack) {
+	t.Helper()
+	run(t, ctx, "open a page of the hub", chromedp.Navigate(s.URL()+"/dashboard"))
+	loadFeedScript(t, ctx)
+}
+
+func loadFeedScript(t *testing.T, ctx context.Context) {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, browserWait)
+	defer cancel()
+	if _, err := chromedp.Run(tctx, chromedp.Evaluate[bool](feedScript, chromedp.EvalAwaitPromise)); err != nil {
+		t.Fatalf("import /ssehub.js: %v", err)
+	}
+}
+
+// seen returns the seqs the page's HubEventSource received, in order.
+func seen(t *testing.T, ctx context.Context) []int {
+	return eval[[]int](t, ctx, `window.seen`)
+}
+
+// exactlyOnce fails unless s is a run of consecutive seqs: no gap, no
+// duplicate.
+func exactlyOnce(t *testing.T, s []int) {
+	t.Helper()
+	if len(s) == 0 {
+		t.Fatal("no updates received")
+	}
+	if err := contiguous(s); err != nil {
+		t.Errorf("updates not received exactly once: %v", err)
+	}
+}
+
+// TestBrowserHubEventSourcePrivate: a private update reaches a
+// HubEventSource that sends a bearer token, and not a plain EventSource,
+// which cannot send one.
+func TestBrowserHubEventSourcePrivate(t *testing.T) {
+	s := newQuietStack(t)
+	ctx := newBrowser(t)
+	clientPage(t, ctx, s)
+	const topic = "https://ssehub.local/private/1"
+	tok := token(t, "subscribe", []string{"https://ssehub.local/private/{id}"})
+	eval[bool](t, ctx, `(() => {
+		window.got = { hub: [], plain: [] };
+		const hes = new ssehub.HubEventSource('`+mercure.Path+`', { topic: '`+topic+`', token: '`+tok+`' });
+		hes.onmessage = (e) => window.got.hub.push(e.data);
+		const es = new EventSource('`+mercure.Path+`?topic=' + encodeURIComponent('`+topic+`'));
+		es.onmessage = (e) => window.got.plain.push(e.data);
+		window.sources = [hes, es];
+		return true;
+	})()`)
+	waitFor(t, ctx, "both open", `window.sources.every((s) => s.readyState === 1)`)
+	hubURL := s.HubURL("127.0.0.1")
+	publish(t, hubURL, url.Values{"topic": {topic}, "data": {"private data"}, "private": {"on"}})
+	publish(t, hubURL, url.Values{"topic": {topic}, "data": {"public data"}})
+	// Updates arrive in log order: the public one after the private one.
+	waitFor(t, ctx, "HubEventSource gets both", `window.got.hub.length === 2`)
+	waitFor(t, ctx, "EventSource gets the public one", `window.got.plain.length >= 1`)
+	got := eval[map[string][]string](t, ctx, `window.got`)
+	if want := []string{"private data", "public data"}; strings.Join(got["hub"], "|") != strings.Join(want, "|") {
+		t.Errorf("HubEventSource got %q, want %q", got["hub"], want)
+	}
+	if want := []string{"public data"}; strings.Join(got["plain"], "|") != strings.Join(want, "|") {
+		t.Errorf("EventSource got %q, want %q", got["plain"], want)
+	}
+}
+
+// TestBrowserHubEventSourceRestart stops the hub mid-stream and starts it
+// again on the same file and port: the HubEventSource reconnects with
+// Last-Event-ID and receives every update once.
+func TestBrowserHubEventSourceRestart(t *testing.T) {
+	s := newStack(t)
+	ctx := newBrowser(t)
+	clientPage(t, ctx, s)
+	eval[bool](t, ctx, `follow({ retry: 200 })`)
+	waitFor(t, ctx, "updates", `window.seen.length >= 5`)
+	s.stop()
+	waitFor(t, ctx, "the source sees the hub go", `window.es.readyState === 0`)
+	before := seen(t, ctx)
+	time.Sleep(3 * demoInterval)
+	s.start()
+	last := before[len(before)-1]
+	waitFor(t, ctx, "the source resumed and moved on", `window.es.readyState === 1 && window.seen.at(-1) >= `+itoa(last+5))
+	exactlyOnce(t, seen(t, ctx))
+	if errs := eval[[]string](t, ctx, `window.errors`); len(errs) == 0 {
+		t.Error("no error event for the lost connection")
+	}
+}
+
+// TestBrowserHubEventSourceTokenRefresh subscribes with a token that
+// expires in two seconds. The hub ends the stream at its expiry and answers
+// the reconnection 401 invalid_token; the token callback gives a fresh
+// token and the stream continues after its last ID.
+func TestBrowserHubEventSourceTokenRefresh(t *testing.T) {
+	s := newStack(t)
+	ctx := newBrowser(t)
+	clientPage(t, ctx, s)
+	claims := mercure.Claims{Subscribe: []string{demo.Topic}}
+	short, err := mercure.NewToken(testKey, claims, "", time.Now(), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := mercure.NewToken(testKey, claims, "", time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, _ := json.Marshal([]string{short, fresh})
+	eval[bool](t, ctx, `(() => {
+		const tokens = `+string(tokens)+`;
+		window.calls = [];
+		return follow({ retry: 100, token: async (why) => { window.calls.push(why); return tokens.shift(); } });
+	})()`)
+	waitFor(t, ctx, "token refreshed and the stream continued",
+		`window.calls.length === 2 && window.es.readyState === 1 && window.seen.length >= 30`)
+	if calls := eval[[]string](t, ctx, `window.calls`); strings.Join(calls, ",") != "initial,invalid_token" {
+		t.Errorf("token callback called for %q, want initial then invalid_token", calls)
+	}
+	exactlyOnce(t, seen(t, ctx))
+}
+
+// TestBrowserHubEventSourcePersistReload reloads the page: with persist,
+// the new page's HubEventSource resumes after the last ID the old one
+// received.
+func TestBrowserHubEventSourcePersistReload(t *testing.T) {
+	s := newStack(t)
+	ctx := newBrowser(t)
+	clientPage(t, ctx, s)
+	eval[bool](t, ctx, `follow({ persist: true })`)
+	waitFor(t, ctx, "updates", `window.seen.length >= 5`)
+	eval[bool](t, ctx, `window.oldPage = true`)
+	run(t, ctx, "reload", chromedp.Reload())
+	waitFor(t, ctx, "the new page", `!window.oldPage && document.readyState === 'complete'`)
+	loadFeedScript(t, ctx)
+	before := len(seen(t, ctx)) // kept in sessionStorage
+	if before < 5 {
+		t.Fatalf("the page kept %d seqs over the reload", before)
+	}
+	// Away long enough that the feed moved on.
+	time.Sleep(3 * demoInterval)
+	eval[bool](t, ctx, `follow({ persist: true })`)
+	waitFor(t, ctx, "resumed", `window.seen.length >= `+itoa(before+5))
+	if req := eval[string](t, ctx, `sessionStorage.getItem(Object.keys(sessionStorage).find((k) => k.startsWith('ssehub:')))`); req == "" {
+		t.Error("no last event ID persisted")
+	}
+	exactlyOnce(t, seen(t, ctx))
+}
+
+// TestBrowserHubEventSourceClose: after close(), the page makes no request
+// to the hub, though the hub goes away and comes back.
+func TestBrowserHubEventSourceClose(t *testing.T) {
+	s := newStack(t)
+	ctx := newBrowser(t)
+	clientPage(t, ctx, s)
+	subscribers := func() int64 { return s.hub.Stats().Subscribers }
+	waitFor(t, ctx, "the dashboard open", `document.getElementById('topic-state').textContent === 'open'`)
+	others := subscribers() // the dashboard's own
+	eval[bool](t, ctx, `follow({ retry: 50 })`)
+	waitFor(t, ctx, "updates", `window.seen.length >= 3`)
+	if n := subscribers(); n != others+1 {
+		t.Fatalf("%d subscribers with the page's, want %d", n, others+1)
+	}
+	eval[bool](t, ctx, `(window.es.close(), true)`)
+	deadline := time.Now().Add(browserWait)
+	for subscribers() != others {
+		if time.Now().After(deadline) {
+			t.Fatal("close() did not end the request")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	n := len(seen(t, ctx))
+	s.stop()
+	s.start()
+	time.Sleep(500 * time.Millisecond)
+	waitFor(t, ctx, "the dashboard back", `document.getElementById('topic-state').textContent === 'open'`)
+	time.Sleep(300 * time.Millisecond)
+	if got := subscribers(); got != others {
+		t.Errorf("%d subscribers after close() and a restart, want the dashboard's %d", got, others)
+	}
+	if got := len(seen(t, ctx)); got != n {
+		t.Errorf("%d updates after close()", got-n)
+	}
+	if st := eval[int](t, ctx, `window.es.readyState`); st != 2 {
+		t.Errorf("readyState %d after close()", st)
+	}
+}
