@@ -182,7 +182,7 @@ func (l *Log) commitQueued(lastTime int64) (int64, bool) {
 			if err := ub.Put(k, r.rec); err != nil {
 				return fmt.Errorf("put update %d: %w", seq, err)
 			}
-			if err := ib.Put(r.id, k); err != nil {
+			if err := ib.Put(r.id, indexAdd(ib.Get(r.id), k)); err != nil {
 				return fmt.Errorf("put id of update %d: %w", seq, err)
 			}
 		}
@@ -234,8 +234,7 @@ func (l *Log) sweep(lastTime int64) bool {
 }
 
 // trim removes, oldest first, at most limit updates that are beyond MaxLen
-// or older than MaxAge at now, with their ID index entries unless a newer
-// update has taken the ID over. It reports whether it stopped at the limit
+// or older than MaxAge at now, and updates their ID index entries. It reports whether it stopped at the limit
 // with more to remove.
 func (l *Log) trim(ub, ib *bbolt.Bucket, now int64, limit int) (bool, error) {
 	lastSeq := ub.Sequence()
@@ -267,10 +266,8 @@ func (l *Log) trim(ub, ib *bbolt.Bucket, now int64, limit int) (bool, error) {
 		}
 		doomed = append(doomed, append([]byte(nil), k...))
 		if id, err := recordID(v); err == nil {
-			if cur := ib.Get(id); cur != nil && string(cur) == string(k) {
-				if err := ib.Delete(id); err != nil {
-					return false, fmt.Errorf("trim id of update %d: %w", seq, err)
-				}
+			if err := indexRemove(ib, id, seq); err != nil {
+				return false, fmt.Errorf("trim id of update %d: %w", seq, err)
 			}
 		}
 	}
@@ -283,4 +280,53 @@ func (l *Log) trim(ub, ib *bbolt.Bucket, now int64, limit int) (bool, error) {
 		l.logger.Debug("bolt: retention", "removed", len(doomed))
 	}
 	return len(doomed) == limit && k != nil, nil
+}
+
+// The ID index maps an ID to the Seq of its first copy, 8 bytes, or, once
+// the ID is reused, to the first and the last copy's, 16 bytes. Find
+// answers the first (hub.Log: a reused ID resolves to its earliest copy);
+// a first Seq of 0 says that copy is gone while later ones are kept, and
+// the entry goes with the last copy. Files written before IDs resolved to
+// their first copy hold the newest copy's Seq, read as first and last.
+
+// indexAdd returns the index value for cur (nil for none) with the update
+// at key k appended.
+func indexAdd(cur, k []byte) []byte {
+	if len(cur) < 8 {
+		return k
+	}
+	v := make([]byte, 16)
+	copy(v, cur[:8])
+	copy(v[8:], k)
+	return v
+}
+
+// indexSpan returns the first and last Seq an index value holds.
+func indexSpan(v []byte) (first, last uint64) {
+	switch len(v) {
+	case 8:
+		s := binary.BigEndian.Uint64(v)
+		return s, s
+	case 16:
+		return binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:])
+	}
+	return 0, 0
+}
+
+// indexRemove updates id's index entry for the removal of its update seq.
+func indexRemove(ib *bbolt.Bucket, id []byte, seq uint64) error {
+	cur := ib.Get(id)
+	if cur == nil {
+		return nil
+	}
+	first, last := indexSpan(cur)
+	switch seq {
+	case last:
+		return ib.Delete(id)
+	case first:
+		v := make([]byte, 16)
+		binary.BigEndian.PutUint64(v[8:], last)
+		return ib.Put(id, v)
+	}
+	return nil
 }

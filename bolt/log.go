@@ -173,8 +173,8 @@ func Open(path string, opts Options) (*Log, error) {
 	return l, nil
 }
 
-// Find returns the Seq of the newest update with the given ID, or an error
-// wrapping hub.ErrNotFound if the log does not hold one.
+// Find returns the Seq of the earliest update with the given ID, as
+// [hub.Log] specifies, or an error wrapping hub.ErrNotFound.
 func (l *Log) Find(ctx context.Context, id string) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -185,11 +185,12 @@ func (l *Log) Find(ctx context.Context, id string) (uint64, error) {
 	var seq uint64
 	cutoff := l.cutoff()
 	err := l.db.View(func(tx *bbolt.Tx) error {
-		k := tx.Bucket(bucketIDs).Get([]byte(id))
-		if len(k) != 8 {
+		first, _ := indexSpan(tx.Bucket(bucketIDs).Get([]byte(id)))
+		if first == 0 {
 			return nil
 		}
-		// The index entry is removed with the update it points to; the
+		k := binary.BigEndian.AppendUint64(nil, first)
+		// The index entry is updated with the update it points to; the
 		// check guards against an index left stale by a corrupt record.
 		v := tx.Bucket(bucketUpdates).Get(k)
 		if v == nil {
@@ -200,7 +201,7 @@ func (l *Log) Find(ctx context.Context, id string) (uint64, error) {
 		if t, err := recordTime(v); err == nil && t < cutoff {
 			return nil
 		}
-		seq = binary.BigEndian.Uint64(k)
+		seq = first
 		return nil
 	})
 	if err != nil {

@@ -129,8 +129,8 @@ func TestFind(t *testing.T) {
 	if err := l.Append(ctx, dup); err != nil {
 		t.Fatal(err)
 	}
-	if seq, err := l.Find(ctx, "id1"); err != nil || seq != dup.Seq {
-		t.Errorf("Find(id1) = %d, %v; want newest %d", seq, err, dup.Seq)
+	if seq, err := l.Find(ctx, "id1"); err != nil || seq != 2 {
+		t.Errorf("Find(id1) = %d, %v; want the earliest copy 2, not %d", seq, err, dup.Seq)
 	}
 	if seq, err := l.Find(ctx, "id2"); err != nil || seq != 3 {
 		t.Errorf("Find(id2) = %d, %v; want 3", seq, err)

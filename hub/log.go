@@ -26,8 +26,14 @@ type Log interface {
 	// Concurrent appends may share one commit.
 	Append(ctx context.Context, u *Update) error
 
-	// Find returns the Seq of the newest update with the given ID, or an
-	// error wrapping ErrNotFound.
+	// Find returns the Seq of the earliest update with the given ID, or an
+	// error wrapping ErrNotFound. An ID reused by later updates resolves to
+	// its first copy (as Mercure specifies), so a publisher cannot move
+	// where another topic's subscribers resume by republishing their ID.
+	// Once retention has removed that first copy, Find returns ErrNotFound
+	// until no copy is kept, even while later copies are: the subscriber
+	// may have been at the removed one, and replaying everything kept,
+	// which is what the hub does for an unknown ID, loses nothing.
 	Find(ctx context.Context, id string) (uint64, error)
 
 	// Read yields, in order, the updates kept with Seq > after, up to at

@@ -40,7 +40,7 @@ type MemoryLog struct {
 	ups     []*Update // ups[head:] are kept, in Seq order; Seqs are contiguous
 	head    int
 	last    uint64            // Seq of the newest update ever appended
-	ids     map[string]uint64 // ID → Seq of the newest kept update with it
+	ids     map[string]idSpan // ID → its first and last copy
 	wake    chan struct{}     // closed on the next append if waiting is set
 	waiting bool
 	closed  bool
@@ -55,7 +55,7 @@ func NewMemoryLog(opts MemoryLogOptions) *MemoryLog {
 	return &MemoryLog{
 		maxLen: opts.MaxLen,
 		maxAge: max(opts.MaxAge, 0),
-		ids:    make(map[string]uint64),
+		ids:    make(map[string]idSpan),
 		wake:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
@@ -79,7 +79,12 @@ func (m *MemoryLog) Append(ctx context.Context, u *Update) error {
 	u.Seq, u.Time = c.Seq, c.Time
 	m.ups = append(m.ups, &c)
 	if c.ID != "" {
-		m.ids[c.ID] = c.Seq
+		sp, ok := m.ids[c.ID]
+		if !ok {
+			sp.first = c.Seq
+		}
+		sp.last = c.Seq
+		m.ids[c.ID] = sp
 	}
 	for len(m.ups)-m.head > m.maxLen {
 		m.dropOldest()
@@ -95,7 +100,8 @@ func (m *MemoryLog) Append(ctx context.Context, u *Update) error {
 	return nil
 }
 
-// Find returns the Seq of the newest kept update with the given ID.
+// Find returns the Seq of the earliest update with the given ID, as
+// [Log] specifies.
 func (m *MemoryLog) Find(ctx context.Context, id string) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -106,11 +112,11 @@ func (m *MemoryLog) Find(ctx context.Context, id string) (uint64, error) {
 		return 0, ErrClosed
 	}
 	m.expire(time.Now())
-	seq, ok := m.ids[id]
-	if !ok {
+	sp, ok := m.ids[id]
+	if !ok || sp.first == 0 {
 		return 0, ErrNotFound
 	}
-	return seq, nil
+	return sp.first, nil
 }
 
 // Read yields the kept updates with Seq > after, up to the newest one at
@@ -257,9 +263,16 @@ func (m *MemoryLog) expire(now time.Time) {
 
 func (m *MemoryLog) dropOldest() {
 	u := m.ups[m.head]
-	// A newer update may have reused the ID; only its own entry goes.
-	if seq, ok := m.ids[u.ID]; ok && seq == u.Seq {
-		delete(m.ids, u.ID)
+	if sp, ok := m.ids[u.ID]; ok {
+		switch u.Seq {
+		case sp.last:
+			delete(m.ids, u.ID)
+		case sp.first:
+			// Later copies are kept, but where a subscriber holding the
+			// ID stands is no longer known.
+			sp.first = 0
+			m.ids[u.ID] = sp
+		}
 	}
 	m.ups[m.head] = nil
 	m.head++
@@ -272,3 +285,7 @@ func (m *MemoryLog) dropOldest() {
 		m.head = 0
 	}
 }
+
+// idSpan is the first and last kept update with one ID; first is 0 once
+// the first copy is gone and later ones are kept.
+type idSpan struct{ first, last uint64 }

@@ -194,3 +194,24 @@ func TestLastEventIDHeaderHidesPrivateUpdates(t *testing.T) {
 		s.close()
 	}
 }
+
+// TestReusedIDResumesFromTheFirstCopy is issue 19, item 8, over HTTP: a
+// publisher allowed only on topic a republishes topic b's ID; a subscriber
+// of b resuming from that ID still gets b's later updates.
+func TestReusedIDResumesFromTheFirstCopy(t *testing.T) {
+	p := hmacPair()
+	e := newEnv(t, Options{Anonymous: true}, p, p)
+	e.publish(url.Values{"topic": {"https://example.com/b"}, "id": {"b-1"}, "data": {"b-1"}})
+	e.publish(url.Values{"topic": {"https://example.com/b"}, "id": {"b-2"}, "data": {"b-2"}})
+	onlyA := p.mint(t, pubClaims("https://example.com/a"), nil)
+	if resp, body := e.do(e.publishReq("topic=https://example.com/a&id=b-1&data=hijack", onlyA)); resp.StatusCode != 200 {
+		t.Fatalf("republish on a: %d %s", resp.StatusCode, body)
+	}
+	r := e.subscribeReq("topic=https://example.com/b", "")
+	r.Header.Set("Last-Event-ID", "b-1")
+	s := e.mustOpen(r)
+	e.publish(url.Values{"topic": {"https://example.com/b"}, "data": {"end"}})
+	if got := s.until("end"); !slices.Equal(got, []string{"b-2", "end"}) {
+		t.Fatalf("resumed from b-1 on b: got %q, want [b-2 end]", got)
+	}
+}

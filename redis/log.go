@@ -243,9 +243,9 @@ func parseSeqTime(res []string) (uint64, int64, error) {
 	return seq, us, nil
 }
 
-// Find returns the Seq of the newest update with the given ID, or an error
-// wrapping hub.ErrNotFound if the log does not keep one, whichever node
-// appended it.
+// Find returns the Seq of the earliest update with the given ID, as
+// [hub.Log] specifies, whichever node appended it, or an error wrapping
+// hub.ErrNotFound.
 func (l *Log) Find(ctx context.Context, id string) (uint64, error) {
 	if err := l.check(ctx); err != nil {
 		return 0, err

@@ -19,12 +19,32 @@ import goredis "github.com/redis/go-redis/v9"
 //
 // Retention does not use XADD MAXLEN ~: that drops entries without saying
 // which, and the ID index would keep pointing at them forever. trim instead
-// reads the oldest entries, removes their index entries (unless a newer
-// update took the ID over) and XTRIMs up to them with MINID, at most
+// reads the oldest entries, updates their index entries and XTRIMs up to them with MINID, at most
 // trimBatch entries per call. An append displaces at most one entry by
 // length, so length retention stays exact; age retention is caught up by
 // every script call and by the idle sweep.
 const trimLua = `
+-- The ID index maps an ID to the Seq of its first copy, or, once the ID is
+-- reused, to "<first>:<last>". Find answers the first (hub.Log: a reused ID
+-- resolves to its earliest copy); a first of "0" says that copy is gone
+-- while later ones are kept, and the entry goes with the last copy.
+local function span(v)
+  local f, l = string.match(v, '^(%d+):(%d+)$')
+  if f then return f, l end
+  return v, v
+end
+
+local function unindex(ids, id, seq)
+  local v = redis.call('HGET', ids, id)
+  if not v then return end
+  local f, l = span(v)
+  if seq == l then
+    redis.call('HDEL', ids, id)
+  elseif seq == f then
+    redis.call('HSET', ids, id, '0:' .. l)
+  end
+end
+
 local function trim(stream, ids, maxLen, minTime, batch)
   local excess = 0
   if maxLen > 0 then excess = redis.call('XLEN', stream) - maxLen end
@@ -49,10 +69,7 @@ local function trim(stream, ids, maxLen, minTime, batch)
         stop = true
         break
       end
-      if id and id ~= '' then
-        local seq = redis.call('HGET', ids, id)
-        if seq and seq .. '-0' == e[1] then redis.call('HDEL', ids, id) end
-      end
+      if id and id ~= '' then unindex(ids, id, string.match(e[1], '^(%d+)')) end
       if removed >= excess then aged = true end
       removed = removed + 1
       last = e[1]
@@ -102,20 +119,31 @@ end
 local sseq, st = string.format('%d', seq), string.format('%d', t)
 redis.call('HSET', KEYS[2], 'time', st)
 redis.call('XADD', KEYS[1], sseq .. '-0', 't', st, unpack(ARGV, 7))
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], sseq) end
+if ARGV[4] ~= '' then
+  local v = redis.call('HGET', KEYS[3], ARGV[4])
+  if v then
+    local f = span(v)
+    redis.call('HSET', KEYS[3], ARGV[4], f .. ':' .. sseq)
+  else
+    redis.call('HSET', KEYS[3], ARGV[4], sseq)
+  end
+end
 trim(KEYS[1], KEYS[3], tonumber(ARGV[1]), minTime(t, tonumber(ARGV[2])), tonumber(ARGV[3]))
 return {sseq, st, rebased}
 `)
 
 // findScript looks an ID up. ARGV: 1 the ID, 2 MaxAge µs. It returns the
-// Seq as a string, or nil when the ID is unknown, its update was trimmed or
-// it is older than MaxAge. A stale index entry is removed on the way.
+// Seq of the ID's first copy as a string, or nil when the ID is unknown,
+// that copy was trimmed or it is older than MaxAge. A stale index entry is
+// marked as such on the way.
 var findScript = goredis.NewScript(trimLua + `
-local seq = redis.call('HGET', KEYS[3], ARGV[1])
-if not seq then return false end
+local v = redis.call('HGET', KEYS[3], ARGV[1])
+if not v then return false end
+local seq = span(v)
+if seq == '0' then return false end
 local es = redis.call('XRANGE', KEYS[1], seq .. '-0', seq .. '-0')
 if #es == 0 then
-  redis.call('HDEL', KEYS[3], ARGV[1])
+  unindex(KEYS[3], ARGV[1], seq)
   return false
 end
 local maxAge = tonumber(ARGV[2])

@@ -158,10 +158,17 @@ func testRoundTrip(t *testing.T, l hub.Log) {
 	}
 }
 
+// testFind: a reused ID resolves to its earliest copy (issue 19, item 8),
+// also when the copies are on other topics: a publisher allowed on topic a
+// who republishes topic b's ID must not make b's subscribers resuming from
+// it skip b's later updates.
 func testFind(t *testing.T, l hub.Log) {
 	ctx := ctxFor(t)
 	a1, b, a2 := newUpdate("a"), newUpdate("b"), newUpdate("a")
-	for _, u := range []*hub.Update{a1, b, a2} {
+	onB, afterB, onA := newUpdate("x"), newUpdate("b-after"), newUpdate("x")
+	onB.Topics, afterB.Topics = []string{"https://example.com/b"}, []string{"https://example.com/b"}
+	onA.Topics = []string{"https://example.com/a"}
+	for _, u := range []*hub.Update{a1, b, a2, onB, afterB, onA} {
 		if err := l.Append(ctx, u); err != nil {
 			t.Fatalf("Append: %v", err)
 		}
@@ -169,9 +176,14 @@ func testFind(t *testing.T, l hub.Log) {
 	if seq, err := l.Find(ctx, "b"); err != nil || seq != b.Seq {
 		t.Fatalf("Find(b) = %d, %v; want %d, nil", seq, err, b.Seq)
 	}
-	if seq, err := l.Find(ctx, "a"); err != nil || seq != a2.Seq {
-		t.Fatalf("Find(a) = %d, %v; want the newest duplicate %d, nil", seq, err, a2.Seq)
+	if seq, err := l.Find(ctx, "a"); err != nil || seq != a1.Seq {
+		t.Fatalf("Find(a) = %d, %v; want the earliest copy %d, nil", seq, err, a1.Seq)
 	}
+	if seq, err := l.Find(ctx, "x"); err != nil || seq != onB.Seq {
+		t.Fatalf("Find(x) = %d, %v; want the copy on topic b %d, not the later one on topic a %d", seq, err, onB.Seq, onA.Seq)
+	}
+	seq, _ := l.Find(ctx, "x")
+	wantIDs(t, "Read after Find(x)", readAll(t, l, seq), []string{"b-after", "x"})
 	if seq, err := l.Find(ctx, "unknown"); !errors.Is(err, hub.ErrNotFound) {
 		t.Fatalf("Find(unknown) = %d, %v; want an error wrapping ErrNotFound", seq, err)
 	}
