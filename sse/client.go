@@ -64,7 +64,8 @@ func (s State) String() string {
 // section 9.2.1 defines them, and QUERY) reconnect by default. A request with
 // any other method (POST, PUT, PATCH, DELETE, …) asks the server to act, as an
 // LLM completion or an MCP call does, and is sent once: when its stream ends
-// the iteration ends, with an error if it failed. Resumable makes such
+// the iteration ends, with an error if it failed (the connection broke, or
+// the body ended inside an event). Resumable makes such
 // requests reconnect too, for servers that resume them from Last-Event-ID.
 //
 // A completion rule (DoneData, DoneType) names the event that completes a
@@ -380,6 +381,9 @@ var (
 	errDone      = errors.New("sse: completed")
 	errNoContent = errors.New("sse: 204 No Content")
 	errOpened    = errors.New("sse: opened") // wraps the error that ended an open stream
+	// errCutMidEvent is the end of a body that stops inside an event: a
+	// failure for a stream that is not reconnected.
+	errCutMidEvent = fmt.Errorf("%w in the middle of an event", ErrDisconnected)
 )
 
 type openedError struct{ err error }
@@ -451,6 +455,9 @@ func (es *EventSource) connect(yield func(Event, error) bool) error {
 		// without data): keep it for the next connection all the same.
 		es.setLastID(dec.LastEventID())
 		if err == io.EOF {
+			if dec.cutMidEvent {
+				return openedError{errCutMidEvent}
+			}
 			return openedError{ErrDisconnected}
 		}
 		if err != nil {

@@ -146,6 +146,16 @@ func TestClientUnsafeMethodsSentOnce(t *testing.T) {
 			t.Errorf("%d requests, want 1", got)
 		}
 	})
+	t.Run("POST ends mid-event", func(t *testing.T) {
+		n := len(h.Requests())
+		events, err := collectWithin(t, &Client{HTTPClient: srv.Client()}, newRequest(t, "POST", srv.URL+llmtest.PathHalf, `{}`))
+		if !errors.Is(err, ErrDisconnected) || !strings.Contains(err.Error(), "middle of an event") || len(events) != 2 {
+			t.Errorf("events %q, err %v; want 2 events and an error naming the cut", dataOf(events), err)
+		}
+		if got := len(h.Requests()) - n; got != 1 {
+			t.Errorf("%d requests, want 1", got)
+		}
+	})
 	t.Run("POST refused", func(t *testing.T) {
 		var hits atomic.Int32
 		busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -62,9 +62,13 @@ type Decoder struct {
 	lf, cr byteScan // where the next line ends are
 
 	bomDone bool // the stream's first bytes were checked for a BOM
-	skipLF  bool // the last line ended in CR: an LF right after it is part of the same line end
-	rerr    error
-	empty   int // consecutive reads that returned nothing
+	// cutMidEvent reports that the stream ended inside a block with data
+	// or inside a field line: a client sending its request once takes that
+	// for a broken stream, though the standard discards the block quietly.
+	cutMidEvent bool
+	skipLF      bool // the last line ended in CR: an LF right after it is part of the same line end
+	rerr        error
+	empty       int // consecutive reads that returned nothing
 
 	data    []byte // the data buffer; every line ends with LF
 	typ     []byte // the event type buffer
@@ -177,6 +181,7 @@ func (d *Decoder) Next() (Event, error) {
 		if d.rerr != nil {
 			// The end of the stream discards a pending, unterminated
 			// block, as the standard says.
+			d.cutMidEvent = len(d.data) > 0 || (d.w > d.r && d.buf[d.r] != ':')
 			return Event{}, d.fail(d.rerr)
 		}
 		d.fill(limit)

@@ -357,3 +357,29 @@ func TestDecodeCROnlyLinear(t *testing.T) {
 		t.Fatalf("got %d events", len(got))
 	}
 }
+
+// TestDecodeCutMidEvent: the Decoder tells a stream that ends between
+// events from one that ends inside one, which the standard discards.
+func TestDecodeCutMidEvent(t *testing.T) {
+	for in, want := range map[string]bool{
+		"":                      false,
+		"data: a\n\n":           false,
+		"data: a\r\n\r\n: bye":  false, // a comment is no part of an event
+		"event: x\nid: 1\n":     false, // nothing to dispatch yet
+		"data: a\n\ndata: b":    true,
+		"data: a\n\ndata: b\n":  true,
+		"data: a\n\ndata: b\r":  true,
+		"data: a\n\nid: 2":      true,
+		"\xef\xbb\xbfdata: b\n": true,
+	} {
+		for how, newReader := range readers(in) {
+			d := NewDecoder(newReader())
+			if _, _, err := decodeAll(d); err != nil {
+				t.Fatal(err)
+			}
+			if d.cutMidEvent != want {
+				t.Errorf("%q (%s): cutMidEvent %v, want %v", in, how, d.cutMidEvent, want)
+			}
+		}
+	}
+}

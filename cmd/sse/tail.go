@@ -297,12 +297,14 @@ func tailExit(err error, e env) int {
 		fmt.Fprintf(e.stderr, "sse tail: %v\n", err)
 		return 1
 	case errors.Is(err, errTailTimeout),
-		errors.Is(err, context.Canceled),
-		errors.Is(err, sse.ErrDisconnected): // the server ended it, with --no-reconnect
+		errors.Is(err, context.Canceled):
 		return 0
 	}
 	var re *sse.ReconnectError
 	if errors.As(err, &re) {
+		if re.Err == sse.ErrDisconnected {
+			return 0 // the server ended the stream, with --no-reconnect
+		}
 		fmt.Fprintf(e.stderr, "sse tail: %v (--no-reconnect)\n", re.Err)
 		return 1
 	}

@@ -123,6 +123,7 @@ func TestTailSentOnce(t *testing.T) {
 		{[]string{"-X", "DELETE"}, llmtest.PathEOF, 0, "CLOSED"},
 		{[]string{"--request", "PATCH", "--data", "x"}, llmtest.PathEOF, 0, "CLOSED"},
 		{[]string{"-d", "{}"}, llmtest.PathCut, 1, "unexpected EOF"},
+		{[]string{"-d", "{}"}, llmtest.PathHalf, 1, "middle of an event"},
 	} {
 		t.Run(strings.Join(tc.args, " ")+" "+tc.path, func(t *testing.T) {
 			n := len(h.Requests())

@@ -50,6 +50,10 @@ const (
 	// PathCut streams two chunks and half an event, then breaks the
 	// connection (the response body fails).
 	PathCut = "/cut"
+	// PathHalf streams two chunks and half an event, then ends the body
+	// cleanly, as a proxy that gave up may: the standard discards the
+	// half event without a word.
+	PathHalf = "/half"
 	// PathEOF streams the chunks, then ends the body cleanly without
 	// [DONE]: a truncation that HTTP cannot tell from success.
 	PathEOF = "/eof"
@@ -124,7 +128,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			blocks = append(blocks, fmt.Sprintf("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":%q}}", t))
 		}
 		blocks = append(blocks, ": ping", "event: message_stop\ndata: {\"type\":\"message_stop\"}")
-	case PathError, PathCut:
+	case PathError, PathCut, PathHalf:
 		for _, c := range Chunks()[:2] {
 			blocks = append(blocks, "data: "+c)
 		}
@@ -148,6 +152,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err := rc.Flush(); err != nil {
 			return
 		}
+	}
+	if r.URL.Path == PathHalf {
+		io.WriteString(w, "data: "+Chunks()[2])
+		return
 	}
 	if r.URL.Path == PathCut {
 		io.WriteString(w, "data: "+Chunks()[2])
