@@ -460,3 +460,29 @@ func TestSameOrigin(t *testing.T) {
 		}
 	}
 }
+
+// TestClientPostSeeOtherReconnects: a POST answered 303 See Other is a GET
+// of the stream from then on (RFC 9110 15.4.4), and GET reconnects.
+func TestClientPostSeeOtherReconnects(t *testing.T) {
+	var posts, gets atomic.Int32
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "POST" {
+			posts.Add(1)
+			http.Redirect(w, r, "/runs/1/stream", http.StatusSeeOther)
+			return
+		}
+		streamHeader(w)
+		if gets.Add(1) == 1 {
+			io.WriteString(w, "id: 1\ndata: a\n\n")
+			return
+		}
+		io.WriteString(w, "data: b\n\ndata: [DONE]\n\n")
+	})
+	var r recorder
+	c := r.client(srv)
+	c.DoneData = "[DONE]"
+	events, err := collectWithin(t, c, newRequest(t, "POST", srv.URL+"/runs", `{"task":"x"}`))
+	if err != nil || datas(events) != "a,b" || posts.Load() != 1 || gets.Load() != 2 {
+		t.Errorf("events %q, err %v, %d POSTs, %d GETs", datas(events), err, posts.Load(), gets.Load())
+	}
+}
