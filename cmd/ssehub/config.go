@@ -79,6 +79,7 @@ type Config struct {
 	ACMEDomains   []string
 	ACMEEmail     string
 	ACMECA        string
+	ACMEProfile   string // the CA's certificate profile; "" for its default
 	// ACMEHTTPAddr serves the ACME HTTP-01 challenge, and redirects
 	// every other request to HTTPS, when ACME is on.
 	ACMEHTTPAddr string
@@ -212,6 +213,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	})
 	fs.StringVar(&c.ACMEEmail, "acme-email", "", "contact `address` for the ACME account (expiry notices)")
 	fs.StringVar(&c.ACMECA, "acme-ca", defaultACMECA, "ACME directory `URL`")
+	fs.StringVar(&c.ACMEProfile, "acme-profile", "", "ACME certificate `profile` to ask for, such as Let's Encrypt's shortlived (6 days) (default: the CA's)")
 	fs.StringVar(&c.ACMEHTTPAddr, "acme-http-addr", defaultACMEHTTPAddr, "`host:port` answering ACME HTTP-01 challenges and redirecting everything else to HTTPS, with --acme-domain")
 	fs.BoolVar(&c.H2C, "h2c", false, "serve cleartext HTTP/2 (prior knowledge) beside HTTP/1.1, for a proxy in front that speaks it")
 	fs.BoolVar(&c.HTTP3, "http3", false, "serve HTTP/3 over QUIC on --addr's UDP port too, advertised with Alt-Svc (needs HTTPS)")

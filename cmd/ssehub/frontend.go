@@ -19,6 +19,7 @@ type frontend struct {
 	log  *slog.Logger
 	tls  *tls.Config // nil: plain HTTP
 	self *selfSignedInfo
+	acme *acmeManager // with --acme-domain
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -36,6 +37,16 @@ type selfSignedInfo struct {
 func newFrontend(cfg Config, env runEnv, log *slog.Logger) (*frontend, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &frontend{cfg: cfg, log: log, cancel: cancel}
+	if len(cfg.ACMEDomains) > 0 {
+		m, err := newACME(cfg, env.ACME, log)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		f.acme = m
+		f.tls = serverTLSConfig(m.magic.GetCertificate)
+		return f, nil
+	}
 	certPath, keyPath := cfg.TLSCert, cfg.TLSKey
 	if cfg.TLSSelfSigned {
 		var created bool
@@ -109,15 +120,21 @@ func (f *frontend) serve(srv *http.Server, ln net.Listener) error {
 }
 
 // announce tells the user what they need to know about the certificate:
-// how to trust a self-signed one.
-func (f *frontend) announce(w io.Writer, base string) {
+// how to trust a self-signed one. ln is the hub's listener.
+func (f *frontend) announce(w io.Writer, ln net.Listener, base string) {
+	if f.acme != nil {
+		f.acme.listening(ln.Addr())
+	}
 	if f.self != nil {
 		announceSelfSigned(w, f.log, f.self.certPath, f.self.files.cur.Load(), f.self.created, base)
 	}
 }
 
-// close stops watching the certificates.
+// close stops watching, obtaining and renewing the certificates.
 func (f *frontend) close() {
 	f.cancel()
 	f.wg.Wait()
+	if f.acme != nil {
+		f.acme.close()
+	}
 }

@@ -59,6 +59,8 @@ type runEnv struct {
 	// CertCheck is how often --tls-cert and --tls-key are checked for a
 	// change; 0 means defaultCertCheck.
 	CertCheck time.Duration
+	// ACME holds the ACME client's knobs for tests.
+	ACME acmeOptions
 }
 
 // store is the hub's log together with its size, which every log of ours
@@ -205,7 +207,7 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 	base := baseURL(fe.scheme(), cfg.Addr, ln.Addr())
 	log.Info("ssehub listening", "addr", ln.Addr().String(), "url", base, "history", where,
 		"anonymous", cfg.Anonymous, "demo", cfg.Demo, "subscriptions", cfg.Subscriptions)
-	fe.announce(env.Stderr, base)
+	fe.announce(env.Stderr, ln, base)
 	announce(env.Stderr, log, cfg, base, k)
 	if env.Ready != nil {
 		env.Ready(base)

@@ -46,7 +46,9 @@ func startRun(t *testing.T, args ...string) *hubRun {
 	return startConfig(t, cfg, runEnv{})
 }
 
-func startConfig(t testing.TB, cfg Config, env runEnv) *hubRun {
+// startConfig runs the hub with cfg and env until the test ends, and then
+// checks that no goroutine it started is left, but those leak ignores.
+func startConfig(t testing.TB, cfg Config, env runEnv, leak ...goleak.Option) *hubRun {
 	t.Helper()
 	before := goleak.IgnoreCurrent()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -92,7 +94,7 @@ func startConfig(t testing.TB, cfg Config, env runEnv) *hubRun {
 		}
 		// Everything run started has stopped: the server, the hub, the
 		// log, the demo feed, the streams.
-		goleak.VerifyNone(t, before)
+		goleak.VerifyNone(t, append(leak, before)...)
 	})
 	return r
 }
