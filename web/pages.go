@@ -50,7 +50,7 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 		t = h.pages.demo
 		// Asked here only to decide what the form shows; the form fetches
 		// its own fresh token when it publishes.
-		if h.opts.PublishToken != nil {
+		if h.opts.PublishToken != nil && loopbackHost(r.Host) {
 			_, d.CanPublish = h.opts.PublishToken(r)
 		}
 	}

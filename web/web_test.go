@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -125,7 +126,15 @@ func TestPages(t *testing.T) {
 
 func postToken(t *testing.T, url, site string) (int, map[string]string) {
 	t.Helper()
+	return postTokenHost(t, url, site, "")
+}
+
+// postTokenHost is postToken with the Host header set to host ("": the
+// URL's).
+func postTokenHost(t *testing.T, url, site, host string) (int, map[string]string) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url+"/publish-token", nil)
+	req.Host = host
 	if site != "" {
 		req.Header.Set("Sec-Fetch-Site", site)
 	}
@@ -161,6 +170,20 @@ func TestPublishToken(t *testing.T) {
 	for _, site := range []string{"cross-site", "same-site", "none"} {
 		if code, body := postToken(t, srv.URL, site); code != 403 || body["token"] != "" || !strings.Contains(body["error"], "Sec-Fetch-Site") {
 			t.Errorf("Sec-Fetch-Site %s: %d %v", site, code, body)
+		}
+	}
+	// Issue 19, item 12: a DNS-rebinding page is same-origin with itself
+	// and sends its own name as Host; only loopback names get a token.
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	for _, host := range []string{"localhost:" + port, "LocalHost:" + port, "127.0.0.1:" + port, "[::1]:" + port, "localhost", "[::1]"} {
+		if code, body := postTokenHost(t, srv.URL, "same-origin", host); code != 200 || body["token"] != "the-token" {
+			t.Errorf("Host %s: %d %v", host, code, body)
+		}
+	}
+	for _, host := range []string{"rebind.evil.example:" + port, "rebind.evil.example", "127.0.0.2:" + port, "localhost.evil.example:" + port,
+		"127.0.0.1.nip.io:" + port, "0.0.0.0:" + port, "[::ffff:127.0.0.1]:" + port, "localhost:x", "localhost:"} {
+		if code, body := postTokenHost(t, srv.URL, "same-origin", host); code != 403 || body["token"] != "" || !strings.Contains(body["error"], "Host") {
+			t.Errorf("Host %s: %d %v, want 403 naming Host", host, code, body)
 		}
 	}
 	resp, _ := get(t, srv.URL+"/publish-token")
