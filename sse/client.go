@@ -65,13 +65,14 @@ func (s State) String() string {
 // any other method (POST, PUT, PATCH, DELETE, …) asks the server to act, as an
 // LLM completion or an MCP call does, and is sent once: when its stream ends
 // the iteration ends, with an error if it failed (the connection broke, or
-// the body ended inside an event). Resumable makes such
-// requests reconnect too, for servers that resume them from Last-Event-ID.
+// the body ended inside an event). [Client.Resumable] makes such requests
+// reconnect too, for servers that resume them from Last-Event-ID.
 //
-// A completion rule (DoneData, DoneType) names the event that completes a
-// stream, so that a stream cut off early ends with an error wrapping
-// ErrIncomplete rather than looking like success. ErrorType turns the error
-// events some APIs send after a 200 response into an *EventError.
+// A completion rule ([Client.DoneData], [Client.DoneType]) names the event
+// that completes a stream, so that a stream cut off early ends with an error
+// wrapping [ErrIncomplete] rather than looking like success.
+// [Client.ErrorType] turns the error events some APIs send after a 200
+// response into an [*EventError].
 //
 // The Authorization, Cookie and Proxy-Authorization headers of the request
 // are sent to its origin only: a redirect to another origin, and every
@@ -101,7 +102,8 @@ type Client struct {
 
 	// RetryServerErrors makes 5xx and 429 responses retried, after at least
 	// their Retry-After delay, instead of ending the iteration as browsers
-	// do.
+	// do. Like every retry, it applies only to requests that may be sent
+	// again: a safe method, or any with Resumable.
 	RetryServerErrors bool
 
 	// IdleTimeout, if positive, is how long a connection may stay silent
