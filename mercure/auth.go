@@ -16,9 +16,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// DefaultCookieName is the cookie Mercure 0.x hubs read a token from.
-const DefaultCookieName = "mercureAuthorization"
-
 // maxTokenLen bounds the token we hand to the JWT parser; real tokens are a
 // few hundred bytes, and the parser base64-decodes and unmarshals whatever
 // it is given.

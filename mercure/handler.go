@@ -12,9 +12,12 @@ import (
 	"github.com/ssehub/ssehub/internal/hijack"
 )
 
-// Defaults for Options' zero values.
+// Defaults for Options' zero values. Heartbeat and WriteTimeout default to
+// those of package sse.
 const (
-	DefaultAlgorithm    = "HS256"
+	DefaultAlgorithm = "HS256"
+	// DefaultCookieName is the cookie Mercure 0.x hubs read a token from.
+	DefaultCookieName   = "mercureAuthorization"
 	DefaultMaxBodyBytes = 1 << 20
 	DefaultMaxTopics    = 100
 	// DefaultMaxSelectorsPerClient is ten subscriptions' worth of
@@ -22,6 +25,12 @@ const (
 	// user, and few enough that the clients of one address cannot make
 	// the hub compile and index selectors without bound.
 	DefaultMaxSelectorsPerClient = 10 * DefaultMaxTopics
+	// DefaultBodyReadTimeout bounds reading one publish request's body.
+	DefaultBodyReadTimeout = 30 * time.Second
+	// DefaultRetryAfter is what a refused subscriber is told to wait: long
+	// enough for a storm of reconnections to spread out, short enough that
+	// an EventSource user barely notices.
+	DefaultRetryAfter = 5 * time.Second
 	// DefaultSendBuffer is room for bursts of events, a bounded price for
 	// a client that stops reading. Linux doubles the value for its
 	// bookkeeping.
@@ -163,22 +172,34 @@ type Handler struct {
 	streams      hijack.Engine // taken-over subscriber connections
 }
 
-// New checks opts, parses the keys and returns a Handler.
+// ErrInvalidOptions is wrapped by every error of [New] about its Options.
+var ErrInvalidOptions = errors.New("mercure: invalid options")
+
+// OptionError is the error of [New] for an Options field it cannot use. It
+// unwraps to [ErrInvalidOptions] and to what is wrong with the field.
+type OptionError struct {
+	Field string // the field's name in Options, such as "SubscriberKey"
+	Err   error
+}
+
+func (e *OptionError) Error() string   { return e.Err.Error() }
+func (e *OptionError) Unwrap() []error { return []error{ErrInvalidOptions, e.Err} }
+
+// New checks opts, parses the keys and returns a Handler. An error about
+// opts is an [*OptionError] naming the field.
 func New(opts Options) (*Handler, error) {
-	if opts.Hub == nil {
-		return nil, errors.New("mercure: Options.Hub is required")
+	bad := func(field string, err error) error { return &OptionError{Field: field, Err: err} }
+	switch {
+	case opts.Hub == nil:
+		return nil, bad("Hub", errors.New("mercure: Options.Hub is required"))
+	case len(opts.PublisherKey) == 0:
+		return nil, bad("PublisherKey", errors.New("mercure: Options.PublisherKey is required: publishing always needs a token"))
+	case opts.MaxSubscriptions < 0:
+		return nil, bad("MaxSubscriptions", errors.New("mercure: Options.MaxSubscriptions must not be negative"))
+	case opts.MaxSubscriptionsPerClient < 0:
+		return nil, bad("MaxSubscriptionsPerClient", errors.New("mercure: Options.MaxSubscriptionsPerClient must not be negative"))
 	}
-	if len(opts.PublisherKey) == 0 {
-		return nil, errors.New("mercure: Options.PublisherKey is required: publishing always needs a token")
-	}
-	alg := opts.Algorithm
-	if alg == "" {
-		alg = DefaultAlgorithm
-	}
-	subAlg := opts.SubscriberAlgorithm
-	if subAlg == "" {
-		subAlg = alg
-	}
+	opts = withDefaults(opts)
 	h := &Handler{
 		hub:          opts.Hub,
 		cookieName:   opts.CookieName,
@@ -202,49 +223,57 @@ func New(opts Options) (*Handler, error) {
 		noHijack:    opts.NoHijack,
 		sendBuffer:  opts.SendBuffer,
 	}
-	switch {
-	case h.limits.maxSelsPerClient == 0:
-		h.limits.maxSelsPerClient = DefaultMaxSelectorsPerClient
-	case h.limits.maxSelsPerClient < 0:
+	if h.limits.maxSelsPerClient < 0 {
 		h.limits.maxSelsPerClient = 0 // the limiter's "no bound"
 	}
-	if h.sendBuffer == 0 {
-		h.sendBuffer = DefaultSendBuffer
-	}
 	var err error
-	if h.pub, err = newVerifier("publisher", opts.PublisherKey, alg); err != nil {
-		return nil, err
+	if h.pub, err = newVerifier("publisher", opts.PublisherKey, opts.Algorithm); err != nil {
+		return nil, bad("PublisherKey", err)
 	}
 	if len(opts.SubscriberKey) > 0 {
-		if h.sub, err = newVerifier("subscriber", opts.SubscriberKey, subAlg); err != nil {
-			return nil, err
+		if h.sub, err = newVerifier("subscriber", opts.SubscriberKey, opts.SubscriberAlgorithm); err != nil {
+			return nil, bad("SubscriberKey", err)
 		}
 	}
 	if h.cors, err = newCORS(opts.CORSOrigins); err != nil {
-		return nil, err
-	}
-	if h.cookieName == "" {
-		h.cookieName = DefaultCookieName
-	}
-	if h.maxBody <= 0 {
-		h.maxBody = DefaultMaxBodyBytes
-	}
-	if h.maxTopics <= 0 {
-		h.maxTopics = DefaultMaxTopics
-	}
-	if h.bodyTimeout == 0 {
-		h.bodyTimeout = DefaultBodyReadTimeout
-	}
-	if h.retryAfter <= 0 {
-		h.retryAfter = DefaultRetryAfter
-	}
-	if opts.MaxSubscriptions < 0 || opts.MaxSubscriptionsPerClient < 0 {
-		return nil, errors.New("mercure: Options.MaxSubscriptions and MaxSubscriptionsPerClient must not be negative")
-	}
-	if h.log == nil {
-		h.log = slog.Default()
+		return nil, bad("CORSOrigins", err)
 	}
 	return h, nil
+}
+
+// withDefaults returns opts with the defaults in place of zero values.
+func withDefaults(opts Options) Options {
+	if opts.Algorithm == "" {
+		opts.Algorithm = DefaultAlgorithm
+	}
+	if opts.SubscriberAlgorithm == "" {
+		opts.SubscriberAlgorithm = opts.Algorithm
+	}
+	if opts.CookieName == "" {
+		opts.CookieName = DefaultCookieName
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.MaxTopics <= 0 {
+		opts.MaxTopics = DefaultMaxTopics
+	}
+	if opts.MaxSelectorsPerClient == 0 {
+		opts.MaxSelectorsPerClient = DefaultMaxSelectorsPerClient
+	}
+	if opts.BodyReadTimeout == 0 {
+		opts.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = DefaultRetryAfter
+	}
+	if opts.SendBuffer == 0 {
+		opts.SendBuffer = DefaultSendBuffer
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return opts
 }
 
 // ServeHTTP routes r to subscribing (GET), publishing (POST), CORS

@@ -12,16 +12,6 @@ import (
 	"time"
 )
 
-// Defaults of the limit options.
-const (
-	// DefaultRetryAfter is what a refused subscriber is told to wait: long
-	// enough for a storm of reconnections to spread out, short enough that
-	// an EventSource user barely notices.
-	DefaultRetryAfter = 5 * time.Second
-	// DefaultBodyReadTimeout bounds reading one publish request's body.
-	DefaultBodyReadTimeout = 30 * time.Second
-)
-
 // limiter counts open subscriptions, in total and per client address, and
 // the distinct topic selectors each client address holds over its open
 // subscriptions. The zero value with zero maxima counts nothing and refuses

@@ -15,6 +15,7 @@ import (
 	"github.com/ssehub/ssehub/bolt"
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/demo"
+	"github.com/ssehub/ssehub/internal/routes"
 	"github.com/ssehub/ssehub/mercure"
 	"github.com/ssehub/ssehub/web"
 )
@@ -25,8 +26,9 @@ var testKey = []byte("ssehub web test key: not a secret, 32+ bytes long")
 // demoInterval is fast so the tests see many updates in little time.
 const demoInterval = 100 * time.Millisecond
 
-// stack is a hub as the binary wires it: a bolt log on a file, the hub, the
-// Mercure handler and the pages on one loopback server, and the demo feed.
+// stack is a hub as the binary wires it: a bolt log on a file, the hub,
+// the Mercure handler and the pages (routes.New, as cmd/ssehub builds them)
+// on one loopback server, and the demo feed.
 // It can be stopped and started again on the same file and port.
 type stack struct {
 	t      *testing.T
@@ -80,32 +82,26 @@ func (s *stack) start() {
 	if s.hub, err = hub.New(hub.Options{Log: s.log, Logger: logger}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := mercure.New(mercure.Options{
-		Hub:           s.hub,
-		PublisherKey:  testKey,
-		SubscriberKey: testKey,
-		Anonymous:     !s.noAnon,
-		CORSOrigins:   s.cors,
-		Logger:        logger,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pages, err := web.New(web.Options{
+	mux, err := routes.New(routes.Options{
 		Hub: s.hub,
-		PublishToken: func(*http.Request) (string, bool) {
-			return token(t, "publish", []string{"*"}), true
+		Mercure: mercure.Options{
+			PublisherKey:  testKey,
+			SubscriberKey: testKey,
+			Anonymous:     !s.noAnon,
+			CORSOrigins:   s.cors,
+			Logger:        logger,
 		},
-		HistorySize: s.log.Len,
-		Logger:      logger,
+		Web: web.Options{
+			PublishToken: func(*http.Request) (string, bool) {
+				return token(t, "publish", []string{"*"}), true
+			},
+			HistorySize: s.log.Len,
+			Logger:      logger,
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle(mercure.Path, m)
-	mux.Handle(mercure.Path+"/", m)
-	mux.Handle("/", pages)
 	// The port stays the same across restarts: SO_REUSEADDR, which Go sets
 	// on Linux, lets the listener take it again at once.
 	ln, err := net.Listen("tcp", s.addr)

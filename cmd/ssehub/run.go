@@ -16,6 +16,7 @@ import (
 	"github.com/ssehub/ssehub/bolt"
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/demo"
+	"github.com/ssehub/ssehub/internal/routes"
 	"github.com/ssehub/ssehub/mercure"
 	"github.com/ssehub/ssehub/redis"
 	"github.com/ssehub/ssehub/web"
@@ -26,10 +27,7 @@ import (
 // each write to a subscriber instead.
 const (
 	readHeaderTimeout = 10 * time.Second
-	// bodyReadTimeout bounds reading a request body (a publish), so a
-	// client trickling its body cannot hold a handler forever.
-	bodyReadTimeout = 30 * time.Second
-	idleTimeout     = 2 * time.Minute
+	idleTimeout       = 2 * time.Minute
 	// maxHeaderBytes leaves room for a token cookie and header (mercure
 	// accepts tokens up to 16 KiB) and little else.
 	maxHeaderBytes = 64 << 10
@@ -121,8 +119,18 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 	defer fe.close()
 
 	m := newMetrics(h, st.Len, log)
+	var publishToken func(*http.Request) (string, bool)
+	if cfg.DevDefaults() {
+		publishToken = func(r *http.Request) (string, bool) {
+			tok, err := mintToken(k.pub, []string{"*"}, nil, pageTokenTTL, time.Now())
+			if err != nil {
+				log.ErrorContext(r.Context(), "minting the demo page's token", "err", err)
+				return "", false
+			}
+			return tok, true
+		}
+	}
 	mopts := mercure.Options{
-		Hub:                h,
 		PublisherKey:       k.pub,
 		SubscriberKey:      k.sub,
 		Algorithm:          cfg.JWTAlg,
@@ -143,35 +151,22 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 	if cfg.Heartbeat == 0 {
 		mopts.Heartbeat = -1 // mercure reads 0 as its default
 	}
-	mh, err := mercure.New(mopts)
-	if err != nil {
-		return &usageError{fmt.Errorf("%s: %w", mercureFlag(cfg, mopts), err)}
-	}
-	var publishToken func(*http.Request) (string, bool)
-	if cfg.DevDefaults() {
-		publishToken = func(r *http.Request) (string, bool) {
-			tok, err := mintToken(k.pub, []string{"*"}, nil, pageTokenTTL, time.Now())
-			if err != nil {
-				log.ErrorContext(r.Context(), "minting the demo page's token", "err", err)
-				return "", false
-			}
-			return tok, true
-		}
-	}
-	wh, err := web.New(web.Options{Hub: h, PublishToken: publishToken, HistorySize: st.Len, Logger: log})
-	if err != nil {
+	mux, err := routes.New(routes.Options{
+		Hub:     h,
+		Mercure: mopts,
+		Web:     web.Options{PublishToken: publishToken, HistorySize: st.Len, Logger: log},
+	})
+	if oe := (*mercure.OptionError)(nil); errors.As(err, &oe) {
+		return &usageError{fmt.Errorf("%s: %w", mercureFlag(cfg, oe.Field), err)}
+	} else if err != nil {
 		return err
 	}
 
 	streams, endStreams := context.WithCancel(context.Background())
 	defer endStreams()
 	var draining atomic.Bool
-	mux := http.NewServeMux()
-	mux.Handle(mercure.Path, mh)
-	mux.Handle(mercure.Path+"/", mh) // the subscriptions API
 	mux.Handle("GET /healthz", healthz(st))
 	mux.Handle("GET /metrics", m.handler())
-	mux.Handle("/", wh)
 	srv := &http.Server{
 		Handler:           bound(mux, streams, &draining),
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -312,22 +307,25 @@ type memoryStore struct{ *hub.MemoryLog }
 
 func (m memoryStore) Len(context.Context) (int, error) { return m.MemoryLog.Len(), nil }
 
-// mercureFlag names the flag behind mercure.New's complaint about opts by
-// trying the options one group at a time.
-func mercureFlag(cfg Config, opts mercure.Options) string {
-	try := mercure.Options{Hub: opts.Hub, PublisherKey: opts.PublisherKey, Algorithm: opts.Algorithm}
-	if _, err := mercure.New(try); err != nil {
+// mercureFlag names the flag that sets field of mercure.Options.
+func mercureFlag(cfg Config, field string) string {
+	switch field {
+	case "PublisherKey":
 		if cfg.PublisherKey != "" {
 			return "--publisher-jwt-key"
 		}
 		return "--jwt-key"
-	}
-	try.SubscriberKey = opts.SubscriberKey
-	if _, err := mercure.New(try); err != nil {
+	case "SubscriberKey":
 		if cfg.SubscriberKey != "" {
 			return "--subscriber-jwt-key"
 		}
 		return "--jwt-key"
+	case "CORSOrigins":
+		return "--cors-origins"
+	case "MaxSubscriptions":
+		return "--max-subscriptions"
+	case "MaxSubscriptionsPerClient":
+		return "--max-subscriptions-per-client"
 	}
-	return "--cors-origins"
+	return "mercure.Options." + field
 }

@@ -11,10 +11,12 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/mercure"
 )
 
 // bound applies the per-request limits the server's own timeouts cannot:
-// a deadline for reading a body, and the end of GET streams at shutdown.
+// a deadline for reading a body (mercure's, for every request that may
+// have one), and the end of GET streams at shutdown.
 // Once draining is set, a GET that arrives on a connection already open
 // (keep-alive) has the connection dropped instead of an answer: for a
 // stream that may be an EventSource reconnecting, which retries after a
@@ -34,7 +36,7 @@ func bound(next http.Handler, streams context.Context, draining *atomic.Bool) ht
 		}
 		// Errors mean the connection cannot take deadlines (HTTP/2 has
 		// its own flow control); the body limit still applies.
-		http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(mercure.DefaultBodyReadTimeout))
 		next.ServeHTTP(w, r)
 	})
 }
