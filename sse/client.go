@@ -171,8 +171,10 @@ func (c *Client) Events(ctx context.Context, req *http.Request) iter.Seq2[Event,
 // (a safe method, or any with Resumable) has its body sent again on every
 // reconnection: req.GetBody is used if set (http.NewRequest sets it for
 // in-memory bodies), otherwise the body is read into memory first. A request
-// sent once is sent as it is. The Accept, Cache-Control and Last-Event-ID
-// headers are set by the client. Cancelling ctx ends everything.
+// sent once is sent as it is. The Cache-Control and Last-Event-ID headers
+// are set by the client, and Accept unless req has one (MCP's Streamable
+// HTTP requires "application/json, text/event-stream"). Cancelling ctx ends
+// everything.
 func (c *Client) EventSource(ctx context.Context, req *http.Request) *EventSource {
 	es := &EventSource{c: c, ctx: ctx, req: req, url: req.URL, method: req.Method}
 	es.lastID = req.Header.Get("Last-Event-ID")
@@ -564,7 +566,9 @@ func (es *EventSource) newRequest(ctx context.Context) (*http.Request, error) {
 		}
 		req.Body, req.GetBody, req.ContentLength = body, es.getBody, es.bodyLen
 	}
-	req.Header.Set("Accept", "text/event-stream")
+	if req.Header.Get("Accept") == "" {
+		req.Header.Set("Accept", "text/event-stream")
+	}
 	req.Header.Set("Cache-Control", "no-cache")
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)

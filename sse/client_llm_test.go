@@ -486,3 +486,28 @@ func TestClientPostSeeOtherReconnects(t *testing.T) {
 		t.Errorf("events %q, err %v, %d POSTs, %d GETs", datas(events), err, posts.Load(), gets.Load())
 	}
 }
+
+// TestClientKeepsCallersAccept: an MCP client must accept both JSON and
+// event streams (MCP 2025-06-18, Streamable HTTP, "Sending Messages to the
+// Server"); the client sets text/event-stream only when the caller set no
+// Accept.
+func TestClientKeepsCallersAccept(t *testing.T) {
+	srv, h := llmServer(t)
+	const mcp = "application/json, text/event-stream"
+	req := newRequest(t, "POST", srv.URL+llmtest.PathDone, `{"jsonrpc":"2.0","id":1,"method":"tools/call"}`)
+	req.Header.Set("Accept", mcp)
+	c := &Client{HTTPClient: srv.Client(), DoneData: "[DONE]"}
+	if _, err := collectWithin(t, c, req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := collectWithin(t, c, newRequest(t, "POST", srv.URL+llmtest.PathDone, "{}")); err != nil {
+		t.Fatal(err)
+	}
+	reqs := h.Requests()
+	if got := reqs[0].Header.Values("Accept"); !slices.Equal(got, []string{mcp}) {
+		t.Errorf("Accept %q, want %q", got, mcp)
+	}
+	if got := reqs[1].Header.Get("Accept"); got != "text/event-stream" {
+		t.Errorf("default Accept %q", got)
+	}
+}
