@@ -279,6 +279,7 @@ func withDefaults(opts Options) Options {
 // ServeHTTP routes r to subscribing (GET), publishing (POST), CORS
 // preflight (OPTIONS) or the subscriptions API.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	CloseAfterChunkedRequest(w, r)
 	preflight := h.cors.apply(w, r)
 	path := r.URL.Path
 	switch {
@@ -306,5 +307,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	default:
 		http.NotFound(w, r)
+	}
+}
+
+// CloseAfterChunkedRequest makes the server close an HTTP/1.x connection
+// after answering r when r's body came chunked. RFC 9112, section 6.1: a
+// server MUST close the connection after responding to a request with both
+// Content-Length and Transfer-Encoding, a classic request-smuggling shape
+// whose next pipelined request may be a smuggled one. net/http reads such
+// a body as chunked and deletes Content-Length from r.Header before any
+// handler runs, so the two cannot be told apart here: every chunked request
+// closes its connection, which RFC 9112 allows (a server "MAY close the
+// transport connection at any time", section 9.5) and which costs only a
+// new connection for the rare client that sends chunked bodies. Call it
+// before writing the response; the Handler does for its own requests, and
+// a server should for all of its others.
+func CloseAfterChunkedRequest(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 {
+		w.Header().Set("Connection", "close")
 	}
 }

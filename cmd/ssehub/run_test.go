@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -480,5 +482,34 @@ func TestRunMemoryHistory(t *testing.T) {
 	resp.Body.Close()
 	if _, err := os.Stat(filepath.Join(data, historyFileName)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a history file in the data directory: %v", err)
+	}
+}
+
+// TestRunClosesAfterChunkedRequest: RFC 9112, section 6.1, on every path
+// of the binary, not only the Mercure endpoint: a request with both
+// Content-Length and Transfer-Encoding is answered and its connection
+// closed, so the request pipelined behind it is never served.
+func TestRunClosesAfterChunkedRequest(t *testing.T) {
+	r := startRun(t, "--jwt-key", testKey)
+	u, _ := url.Parse(r.base)
+	c, err := net.DialTimeout("tcp", u.Host, waitLong)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(waitLong))
+	io.WriteString(c, "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"+
+		"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	if !resp.Close {
+		t.Errorf("%s answered without Connection: close", resp.Status)
+	}
+	if resp, err := http.ReadResponse(br, nil); err == nil {
+		t.Errorf("the pipelined request was served: %s", resp.Status)
 	}
 }

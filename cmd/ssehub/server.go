@@ -23,6 +23,7 @@ import (
 // network error but gives up for good after an error status.
 func bound(next http.Handler, streams context.Context, draining *atomic.Bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mercure.CloseAfterChunkedRequest(w, r)
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
 			if draining.Load() {
 				panic(http.ErrAbortHandler) // the server closes the connection silently
