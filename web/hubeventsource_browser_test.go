@@ -223,3 +223,57 @@ func TestBrowserHubEventSourceClose(t *testing.T) {
 		t.Errorf("readyState %d after close()", st)
 	}
 }
+
+// TestBrowserDemoPrivatePanel: the demo page's private panel receives a
+// private update through HubEventSource with the token the page fetched;
+// the plain EventSource beside it, on the same topic, receives only the
+// public update published after it.
+func TestBrowserDemoPrivatePanel(t *testing.T) {
+	s := newStack(t)
+	ctx := newBrowser(t)
+	run(t, ctx, "open the demo page", chromedp.Navigate(s.URL()+"/"))
+	waitFor(t, ctx, "private panel open", `document.getElementById('priv-state').textContent === 'open'`)
+	run(t, ctx, "publish a private update", chromedp.Click(chromedp.ID("priv-publish")))
+	waitFor(t, ctx, "private update published", `document.getElementById('priv-result').dataset.id`)
+	id := eval[string](t, ctx, `document.getElementById('priv-result').dataset.id`)
+	waitFor(t, ctx, "private update shown", `document.querySelector('#priv-events li[data-id="`+id+`"]')`)
+	publish(t, s.HubURL("127.0.0.1"), url.Values{"topic": {demo.PrivateTopic}, "data": {`{"message":"public"}`}})
+	waitFor(t, ctx, "public update reaches both", `document.getElementById('priv-received').textContent === '2' && document.getElementById('priv-plain').textContent === '1'`)
+	screenshot(t, ctx, "private-panel")
+	if got := eval[string](t, ctx, `document.getElementById('priv-about').textContent`); !strings.Contains(got, "onprogress") {
+		t.Errorf("the panel does not say what HubEventSource is: %q", got)
+	}
+}
+
+// TestBrowserDashboardPrivateTopic: with a token, the dashboard's topic view
+// subscribes through HubEventSource and shows private updates; without,
+// only the public ones.
+func TestBrowserDashboardPrivateTopic(t *testing.T) {
+	s := newQuietStack(t)
+	hubURL := s.HubURL("127.0.0.1")
+	const topic = "https://example.com/private/dashboard"
+	private := publish(t, hubURL, url.Values{"topic": {topic}, "data": {"private"}, "private": {"on"}})
+	public := publish(t, hubURL, url.Values{"topic": {topic}, "data": {"public"}})
+	ctx := newBrowser(t)
+	run(t, ctx, "open the dashboard", chromedp.Navigate(s.URL()+"/dashboard"))
+	shown := `[...document.querySelectorAll('#topic-events li')].map(li => li.dataset.id).join(' ')`
+	for _, tc := range []struct {
+		token string
+		want  string // newest first
+	}{
+		{"", public},
+		{token(t, "subscribe", []string{topic}), public + " " + private},
+	} {
+		waitFor(t, ctx, "the form", `document.getElementById('topic-token')`)
+		eval[bool](t, ctx, `(() => {
+			document.getElementById('topic-input').value = '`+topic+`';
+			document.getElementById('topic-token').value = '`+tc.token+`';
+			return true;
+		})()`)
+		run(t, ctx, "show the topic", chromedp.Click(chromedp.CSS("#topic-form button[type=submit]")))
+		waitFor(t, ctx, "history shown", `document.getElementById('topic-state').textContent === 'open' && `+shown+` === "`+tc.want+`"`)
+	}
+	screenshot(t, ctx, "private-topic")
+	live := publish(t, hubURL, url.Values{"topic": {topic}, "data": {"live private"}, "private": {"on"}})
+	waitFor(t, ctx, "live private update", `document.querySelector('#topic-events li').dataset.id === "`+live+`"`)
+}

@@ -5,6 +5,8 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+
+	"github.com/ssehub/ssehub/internal/demo"
 )
 
 // pages holds the parsed page templates.
@@ -27,23 +29,28 @@ func parsePages(static fs.FS) (*pages, error) {
 // pageData is what the templates see. The scripts read it back from data-
 // attributes of the body, so no configuration is ever written into script.
 type pageData struct {
-	HubURL      string // the Mercure endpoint, a path or an absolute URL
-	DemoTopic   string
-	CanPublish  bool
-	TokenURL    string
-	StatsURL    string
-	HasHistory  bool
-	CrossOrigin bool
+	HubURL    string // the Mercure endpoint, a path or an absolute URL
+	DemoTopic string
+	// PrivateTopic is the private panel's topic; SubscribeTokenURL, when
+	// set, hands out a token for it.
+	PrivateTopic      string
+	SubscribeTokenURL string
+	CanPublish        bool
+	TokenURL          string
+	StatsURL          string
+	HasHistory        bool
+	CrossOrigin       bool
 }
 
 func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 	d := pageData{
-		HubURL:      h.opts.HubPath,
-		DemoTopic:   h.opts.DemoTopic,
-		TokenURL:    tokenPath,
-		StatsURL:    statsPath,
-		HasHistory:  h.opts.HistorySize != nil,
-		CrossOrigin: h.hubOrigin != "",
+		HubURL:       h.opts.HubPath,
+		DemoTopic:    h.opts.DemoTopic,
+		PrivateTopic: demo.PrivateTopic,
+		TokenURL:     tokenPath,
+		StatsURL:     statsPath,
+		HasHistory:   h.opts.HistorySize != nil,
+		CrossOrigin:  h.hubOrigin != "",
 	}
 	t := h.pages.dashboard
 	if r.URL.Path == "/" {
@@ -53,6 +60,9 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 		if h.opts.PublishToken != nil && loopbackHost(r.Host) {
 			_, d.CanPublish = h.opts.PublishToken(r)
 		}
+	}
+	if h.opts.SubscribeToken != nil {
+		d.SubscribeTokenURL = subscribeTokenPath
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, d); err != nil {

@@ -95,6 +95,9 @@ func (s *stack) start() {
 			PublishToken: func(*http.Request) (string, bool) {
 				return token(t, "publish", []string{"*"}), true
 			},
+			SubscribeToken: func(*http.Request) (string, bool) {
+				return token(t, "subscribe", []string{demo.PrivateTopic}), true
+			},
 			HistorySize: s.log.Len,
 			Logger:      logger,
 		},

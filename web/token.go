@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// tokenResponse is the publish-token endpoint's answer.
+// tokenResponse is the token endpoints' answer.
 type tokenResponse struct {
 	Token string `json:"token,omitempty"`
 	Error string `json:"error,omitempty"`
@@ -20,28 +20,34 @@ const needToken = "publishing from this page needs the hub's development default
 	"otherwise publish with a JWT whose mercure.publish claim covers the topic, " +
 	"for example with `sse token` and `sse publish`"
 
-// token hands the demo page's form a short-lived publish token. It is a POST
-// that must come from the pages' own origin: a token is a credential, and
-// browsers send Sec-Fetch-Site with every fetch, so another site's page
+// needSubscribeToken explains what the private panel needs when the hub does
+// not hand out tokens.
+const needSubscribeToken = "a subscriber token from this page needs the hub's development defaults; " +
+	"otherwise paste a JWT whose mercure.subscribe claim covers the topic, for example from `sse token`"
+
+// token hands the demo page a short-lived token that mint makes: a publish
+// token for the form, a subscriber token for the private panel. It is a
+// POST that must come from the pages' own origin: a token is a credential,
+// and browsers send Sec-Fetch-Site with every fetch, so another site's page
 // cannot obtain one through a visitor's browser.
 //
 // The Host must be a loopback name as well: a DNS-rebinding page, served
 // from the attacker's name that now resolves to 127.0.0.1, is same-origin
 // with itself, so Sec-Fetch-Site alone would let it in; its requests carry
 // the attacker's name as Host.
-func (h *handler) token(w http.ResponseWriter, r *http.Request) {
+func (h *handler) token(w http.ResponseWriter, r *http.Request, mint func(*http.Request) (string, bool), need string) {
 	w.Header().Set("Cache-Control", "no-store")
 	if !loopbackHost(r.Host) {
-		writeJSON(w, http.StatusForbidden, tokenResponse{Error: "Host: a publish token is only given to pages loaded from localhost, 127.0.0.1 or [::1], not " + r.Host})
+		writeJSON(w, http.StatusForbidden, tokenResponse{Error: "Host: a token is only given to pages loaded from localhost, 127.0.0.1 or [::1], not " + r.Host})
 		return
 	}
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
-		writeJSON(w, http.StatusForbidden, tokenResponse{Error: "Sec-Fetch-Site: a publish token is only given to this origin's pages"})
+		writeJSON(w, http.StatusForbidden, tokenResponse{Error: "Sec-Fetch-Site: a token is only given to this origin's pages"})
 		return
 	}
-	tok, ok := h.opts.PublishToken(r)
+	tok, ok := mint(r)
 	if !ok || tok == "" {
-		writeJSON(w, http.StatusForbidden, tokenResponse{Error: needToken})
+		writeJSON(w, http.StatusForbidden, tokenResponse{Error: need})
 		return
 	}
 	writeJSON(w, http.StatusOK, tokenResponse{Token: tok})

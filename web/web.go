@@ -33,6 +33,8 @@ const (
 	assetsPath = "/assets/"
 	statsPath  = "/dashboard/events"
 	tokenPath  = "/publish-token"
+	// subscribeTokenPath hands out the private panel's subscriber token.
+	subscribeTokenPath = "/subscribe-token"
 )
 
 //go:embed static
@@ -53,6 +55,11 @@ type Options struct {
 	// form a short-lived publish token. Offer one in development only: nil,
 	// or false, leaves the form explaining what publishing needs.
 	PublishToken func(r *http.Request) (string, bool)
+	// SubscribeToken, when it returns true, hands the demo page's private
+	// panel a short-lived token that receives the private updates of
+	// demo.PrivateTopic. Development only, as PublishToken: without it the
+	// panel asks the visitor for a token.
+	SubscribeToken func(r *http.Request) (string, bool)
 	// HistorySize, if set, reports how many updates the hub's log keeps,
 	// for the dashboard.
 	HistorySize func(ctx context.Context) (int, error)
@@ -76,7 +83,9 @@ type handler struct {
 // "/dashboard", their assets under "/assets/", the browser client
 // ssehub.js at "/ssehub.js" with its types at "/ssehub.d.ts", the dashboard's stream of
 // figures at "/dashboard/events" and, when opts.PublishToken is set, the
-// publish-token endpoint at "/publish-token"; any other path is 404.
+// publish-token endpoint at "/publish-token" and, when opts.SubscribeToken
+// is set, the subscribe-token endpoint at "/subscribe-token"; any other path
+// is 404.
 func New(opts Options) (http.Handler, error) {
 	if opts.Hub == nil {
 		return nil, errors.New("web: Options.Hub is required")
@@ -146,7 +155,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !allow(w, r, http.MethodPost) {
 			return
 		}
-		h.token(w, r)
+		h.token(w, r, h.opts.PublishToken, needToken)
+	case p == subscribeTokenPath && h.opts.SubscribeToken != nil:
+		if !allow(w, r, http.MethodPost) {
+			return
+		}
+		h.token(w, r, h.opts.SubscribeToken, needSubscribeToken)
 	case strings.HasPrefix(p, assetsPath) && p != assetsPath:
 		if !allow(w, r, http.MethodGet, http.MethodHead) {
 			return

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/demo"
 	"github.com/ssehub/ssehub/sse"
 	"github.com/ssehub/ssehub/web"
 )
@@ -126,14 +127,20 @@ func TestPages(t *testing.T) {
 
 func postToken(t *testing.T, url, site string) (int, map[string]string) {
 	t.Helper()
-	return postTokenHost(t, url, site, "")
+	return postTokenTo(t, url+"/publish-token", site, "")
 }
 
 // postTokenHost is postToken with the Host header set to host ("": the
 // URL's).
 func postTokenHost(t *testing.T, url, site, host string) (int, map[string]string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, url+"/publish-token", nil)
+	return postTokenTo(t, url+"/publish-token", site, host)
+}
+
+// postTokenTo posts to the token endpoint at url.
+func postTokenTo(t *testing.T, url, site, host string) (int, map[string]string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, nil)
 	req.Host = host
 	if site != "" {
 		req.Header.Set("Sec-Fetch-Site", site)
@@ -197,6 +204,44 @@ func TestPublishToken(t *testing.T) {
 	}
 	if _, body := get(t, srv.URL+"/"); !strings.Contains(body, `id="pub-unavailable"`) {
 		t.Error("page offers the publish form though no token is given")
+	}
+}
+
+func TestSubscribeToken(t *testing.T) {
+	srv := newServer(t, web.Options{})
+	_, body := get(t, srv.URL+"/")
+	if !strings.Contains(body, `data-subscribe-token-url=""`) || !strings.Contains(body, `id="priv-token"`) {
+		t.Error("without SubscribeToken, the private panel does not ask for a token")
+	}
+	if !strings.Contains(body, `data-private-topic="`+demo.PrivateTopic+`"`) {
+		t.Error("the page does not name the private topic")
+	}
+	if resp, _ := get(t, srv.URL+"/subscribe-token"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /subscribe-token without SubscribeToken: %s", resp.Status)
+	}
+
+	allowed := true
+	srv = newServer(t, web.Options{SubscribeToken: func(*http.Request) (string, bool) {
+		return "sub-token", allowed
+	}})
+	if _, body := get(t, srv.URL+"/"); !strings.Contains(body, `data-subscribe-token-url="/subscribe-token"`) || strings.Contains(body, `id="priv-token"`) {
+		t.Error("with SubscribeToken, the page does not point the panel at /subscribe-token")
+	}
+	if code, body := postTokenTo(t, srv.URL+"/subscribe-token", "same-origin", ""); code != 200 || body["token"] != "sub-token" {
+		t.Errorf("same-origin: %d %v", code, body)
+	}
+	if code, body := postTokenTo(t, srv.URL+"/subscribe-token", "cross-site", ""); code != 403 || body["token"] != "" {
+		t.Errorf("cross-site: %d %v", code, body)
+	}
+	if code, body := postTokenTo(t, srv.URL+"/subscribe-token", "same-origin", "rebound.example"); code != 403 || body["token"] != "" {
+		t.Errorf("Host not loopback: %d %v", code, body)
+	}
+	allowed = false
+	if code, body := postTokenTo(t, srv.URL+"/subscribe-token", "same-origin", ""); code != 403 || !strings.Contains(body["error"], "mercure.subscribe") {
+		t.Errorf("refused: %d %v", code, body)
+	}
+	if resp, _ := get(t, srv.URL+"/subscribe-token"); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET /subscribe-token: %s", resp.Status)
 	}
 }
 

@@ -119,8 +119,18 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 	defer fe.close()
 
 	m := newMetrics(h, st.Len, log)
-	var publishToken func(*http.Request) (string, bool)
+	var publishToken, subscribeToken func(*http.Request) (string, bool)
 	if cfg.DevDefaults() {
+		// The private panel's token receives the demo's private topic
+		// only.
+		subscribeToken = func(r *http.Request) (string, bool) {
+			tok, err := mintToken(k.sub, nil, []string{demo.PrivateTopic}, pageTokenTTL, time.Now())
+			if err != nil {
+				log.ErrorContext(r.Context(), "minting the demo page's subscriber token", "err", err)
+				return "", false
+			}
+			return tok, true
+		}
 		publishToken = func(r *http.Request) (string, bool) {
 			tok, err := mintToken(k.pub, []string{"*"}, nil, pageTokenTTL, time.Now())
 			if err != nil {
@@ -154,7 +164,7 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 	mux, err := routes.New(routes.Options{
 		Hub:     h,
 		Mercure: mopts,
-		Web:     web.Options{PublishToken: publishToken, HistorySize: st.Len, Logger: log},
+		Web:     web.Options{PublishToken: publishToken, SubscribeToken: subscribeToken, HistorySize: st.Len, Logger: log},
 	})
 	if oe := (*mercure.OptionError)(nil); errors.As(err, &oe) {
 		return &usageError{fmt.Errorf("%s: %w", mercureFlag(cfg, oe.Field), err)}

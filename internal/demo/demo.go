@@ -20,6 +20,10 @@ import (
 // Topic is the topic the demo feed is published to.
 const Topic = "https://ssehub.local/demo"
 
+// PrivateTopic is the topic of the demo page's private panel: its updates
+// are private, so only a subscriber with a token for it receives them.
+const PrivateTopic = "https://ssehub.local/demo/private"
+
 // NoteType is the event type of every NoteEvery-th update. Its data is
 // indented JSON, several lines long, so a page shows both a named event type
 // and multi-line data.

@@ -1,5 +1,6 @@
 // Helpers shared by the pages. No dependencies: the browser's own
-// EventSource and fetch do all the work.
+// EventSource and fetch do the work, and HubEventSource (/ssehub.js, served
+// by the hub too) where a request needs a header.
 
 // config reads the page's configuration from the body's data- attributes.
 export function config() {
@@ -12,6 +13,8 @@ export function config() {
     canPublish: d.canPublish === 'true',
     crossOrigin: d.crossOrigin === 'true',
     hasHistory: d.hasHistory === 'true',
+    privateTopic: d.privateTopic,
+    subscribeTokenURL: d.subscribeTokenUrl,
   };
 }
 
@@ -28,6 +31,14 @@ export function subscribeURL(hub, topics, lastEventID) {
 // another origin reads the mercureAuthorization cookie it set.
 export function open(url) {
   return new EventSource(url, { withCredentials: true });
+}
+
+// fetchToken asks one of the page's token endpoints for a token.
+export async function fetchToken(url) {
+  const r = await fetch(url, { method: 'POST', credentials: 'same-origin' });
+  const j = await r.json().catch(() => ({}));
+  if (!r.ok || !j.token) throw new Error(j.error || `token: HTTP ${r.status}`);
+  return j.token;
 }
 
 const stateNames = ['connecting', 'open', 'closed'];

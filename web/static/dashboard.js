@@ -1,6 +1,7 @@
 // The dashboard: the hub's figures streamed over SSE from the hub itself,
 // charts of the rates, and a view of one topic's recent updates.
 import { config, subscribeURL, open, showState, el, parseJSON } from './common.js';
+import { HubEventSource } from '/ssehub.js';
 
 const cfg = config();
 const $ = (id) => document.getElementById(id);
@@ -113,11 +114,14 @@ window.addEventListener('resize', drawAll);
 // an array and redraws the list at most once a frame.
 const topicView = { es: null, count: 0, keep: 20, items: [], drawing: false };
 
-function showTopic(topic, keep) {
+function showTopic(topic, keep, token) {
   topicView.es?.close();
   Object.assign(topicView, { count: 0, keep, items: [] });
   drawTopic();
-  const es = open(subscribeURL(cfg.hub, [topic], 'earliest'));
+  // EventSource cannot send a token; HubEventSource can, and behaves the
+  // same otherwise (the cookie goes along too).
+  const url = subscribeURL(cfg.hub, [topic], 'earliest');
+  const es = token ? new HubEventSource(url, { withCredentials: true, token }) : open(url);
   topicView.es = es;
   const state = () => showState($('topic-state'), es);
   state();
@@ -157,7 +161,7 @@ $('topic-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   const topic = $('topic-input').value.trim();
   const keep = Math.min(1000, Math.max(1, Number($('topic-keep').value) || 20));
-  if (topic) showTopic(topic, keep);
+  if (topic) showTopic(topic, keep, $('topic-token').value.trim());
 });
 
 showTopic(cfg.topic, 20);

@@ -1,6 +1,7 @@
 // The demo page: follows the demo feed, and lets a developer subscribe to
 // any topic and publish to it.
-import { config, subscribeURL, open, showState, el, trim, formatTime, parseJSON } from './common.js';
+import { config, subscribeURL, open, showState, el, trim, formatTime, parseJSON, fetchToken } from './common.js';
+import { HubEventSource } from '/ssehub.js';
 
 const cfg = config();
 const maxShown = 100;
@@ -165,14 +166,25 @@ $('unsub').addEventListener('click', () => {
 
 // ---- Publish ----
 
+// postUpdate publishes a form with a fresh publish token from the page's
+// endpoint and returns the update's ID.
+async function postUpdate(body) {
+  const token = await fetchToken(cfg.tokenURL);
+  const r = await fetch(new URL(cfg.hub, location.href), {
+    method: 'POST',
+    headers: { Authorization: 'Bearer ' + token },
+    body, // URLSearchParams: sent as application/x-www-form-urlencoded
+  });
+  const text = (await r.text()).trim();
+  if (!r.ok) throw new Error(`HTTP ${r.status}: ${text}`);
+  return text;
+}
+
 async function publish() {
   const out = $('pub-result');
   out.className = 'result';
   out.textContent = 'publishing…';
   try {
-    const tr = await fetch(cfg.tokenURL, { method: 'POST', credentials: 'same-origin' });
-    const tj = await tr.json().catch(() => ({}));
-    if (!tr.ok || !tj.token) throw new Error(tj.error || `token: HTTP ${tr.status}`);
     const body = new URLSearchParams();
     const type = $('pub-type').value.trim();
     const id = $('pub-id').value.trim();
@@ -182,13 +194,7 @@ async function publish() {
     if (id) body.set('id', id);
     if ($('pub-private').checked) body.set('private', 'on');
     listenFor(type);
-    const r = await fetch(new URL(cfg.hub, location.href), {
-      method: 'POST',
-      headers: { Authorization: 'Bearer ' + tj.token },
-      body, // URLSearchParams: sent as application/x-www-form-urlencoded
-    });
-    const text = (await r.text()).trim();
-    if (!r.ok) throw new Error(`HTTP ${r.status}: ${text}`);
+    const text = await postUpdate(body);
     out.classList.add('ok');
     out.textContent = 'published ' + text;
     out.dataset.id = text;
@@ -203,9 +209,89 @@ $('pub-form')?.addEventListener('submit', (ev) => {
   publish();
 });
 
+// ---- The private topic: HubEventSource with a bearer token ----
+
+// Beside it, a plain EventSource on the same topic: it cannot send the
+// token, so the hub gives it no private update (unless a
+// mercureAuthorization cookie for the hub is set in this browser).
+const priv = { es: null, plain: null, received: 0, plainReceived: 0 };
+
+function privateToken() {
+  if (cfg.subscribeTokenURL) return fetchToken(cfg.subscribeTokenURL);
+  return $('priv-token').value.trim();
+}
+
+function followPrivate() {
+  priv.es?.close();
+  // The token function runs before the first request and again when the
+  // hub answers 401 invalid_token (the token expired): the stream goes on
+  // from its last event ID.
+  const es = new HubEventSource(cfg.hub, { topic: cfg.privateTopic, token: privateToken });
+  priv.es = es;
+  const state = () => showState($('priv-state'), es);
+  state();
+  es.addEventListener('open', state);
+  es.addEventListener('error', (e) => {
+    state();
+    if (es.readyState === HubEventSource.CLOSED) {
+      const out = $('priv-result');
+      out.className = 'result bad';
+      out.textContent = e.status === 401 ? 'the hub refused the token (401)'
+        : e.reason === 'token' ? String(e.error?.message || e.error) : `stopped: ${e.reason} ${e.status || ''}`;
+    }
+  });
+  es.addEventListener('message', (e) => {
+    priv.received++;
+    $('priv-received').textContent = priv.received;
+    const p = parseJSON(e.data) ?? {};
+    const li = el('li', 'event');
+    li.dataset.id = e.lastEventId;
+    const head = el('div', 'event-head');
+    head.append(el('span', 'type', e.type), el('span', 'id mono', e.lastEventId));
+    li.append(head, el('p', 'message', p.message ?? e.data));
+    $('priv-events').prepend(li);
+    trim($('priv-events'), 20);
+  });
+}
+
+function followPlain() {
+  priv.plain = open(subscribeURL(cfg.hub, [cfg.privateTopic]));
+  priv.plain.addEventListener('message', () => {
+    priv.plainReceived++;
+    $('priv-plain').textContent = priv.plainReceived;
+  });
+}
+
+$('priv-form')?.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  if ($('priv-token').value.trim()) followPrivate();
+});
+
+let privSent = 0;
+$('priv-publish')?.addEventListener('click', async () => {
+  const out = $('priv-result');
+  out.className = 'result';
+  try {
+    const n = ++privSent;
+    const body = new URLSearchParams({
+      topic: cfg.privateTopic, private: 'on',
+      data: JSON.stringify({ message: `Private update ${n}: only a subscriber with a token sees it.`, time: new Date().toISOString() }),
+    });
+    const id = await postUpdate(body);
+    out.classList.add('ok');
+    out.textContent = 'published ' + id;
+    out.dataset.id = id;
+  } catch (err) {
+    out.classList.add('bad');
+    out.textContent = String(err.message || err);
+  }
+});
+
 // ---- Start ----
 
 follow();
+followPlain();
+if (cfg.subscribeTokenURL) followPrivate();
 // ?topic=… (repeatable: the first is used) starts a subscription at once,
 // so a link can point at a topic.
 const q = new URLSearchParams(location.search).get('topic');
