@@ -46,7 +46,8 @@ type Options struct {
 	// NoGroupCommit gives every Append its own transaction and fsync. It is
 	// slower under concurrency and exists as a baseline for comparison.
 	NoGroupCommit bool
-	// Logger receives commit failures and retention activity; nil discards.
+	// Logger receives commit failures and retention activity; nil means
+	// slog.Default().
 	Logger *slog.Logger
 }
 
@@ -136,7 +137,7 @@ func Open(path string, opts Options) (*Log, error) {
 		l.batch = 1
 	}
 	if l.logger == nil {
-		l.logger = slog.New(slog.DiscardHandler)
+		l.logger = slog.Default()
 	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout: openTimeout,

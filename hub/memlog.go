@@ -229,12 +229,19 @@ func (m *MemoryLog) Last(ctx context.Context) (uint64, error) {
 	return m.last, nil
 }
 
-// Len returns the number of updates kept.
-func (m *MemoryLog) Len() int {
+// Len returns the number of updates kept. Its signature is that of the
+// stores' Len (bolt, redis), so that a server reports any log's size alike.
+func (m *MemoryLog) Len(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.closed {
+		return 0, ErrClosed
+	}
 	m.expire(time.Now())
-	return len(m.ups) - m.head
+	return len(m.ups) - m.head, nil
 }
 
 // Close drops every update and ends all Follow calls with ErrClosed.

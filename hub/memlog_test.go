@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -51,13 +52,37 @@ func TestMemoryLogCompaction(t *testing.T) {
 			t.Fatalf("after %d appends: Read(0) = %v…, want %v…", i+1, got[:min(3, len(got))], seqs[from:from+3])
 		}
 	}
-	if n := l.Len(); n != 100 {
-		t.Fatalf("Len = %d, want 100", n)
+	if n, err := l.Len(ctx); n != 100 || err != nil {
+		t.Fatalf("Len = %d, %v; want 100", n, err)
 	}
 	if _, err := l.Find(ctx, "899"); !errors.Is(err, hub.ErrNotFound) {
 		t.Fatalf("Find(899) = %v, want ErrNotFound", err)
 	}
 	if seq, err := l.Find(ctx, "900"); err != nil || seq != seqs[900] {
 		t.Fatalf("Find(900) = %d, %v; want %d", seq, err, seqs[900])
+	}
+}
+
+// TestMemoryLogLen: Len has the stores' signature and answers as they do
+// for a cancelled context and a closed log.
+func TestMemoryLogLen(t *testing.T) {
+	l := hub.NewMemoryLog(hub.MemoryLogOptions{})
+	ctx := context.Background()
+	for i := range 3 {
+		if err := l.Append(ctx, &hub.Update{ID: fmt.Sprint(i), Topics: []string{"t"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := l.Len(ctx); n != 3 || err != nil {
+		t.Fatalf("Len = %d, %v; want 3", n, err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := l.Len(cancelled); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Len(cancelled) = %v", err)
+	}
+	l.Close()
+	if _, err := l.Len(ctx); !errors.Is(err, hub.ErrClosed) {
+		t.Fatalf("Len after Close = %v, want ErrClosed", err)
 	}
 }

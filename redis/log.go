@@ -82,7 +82,7 @@ type Options struct {
 	// (by the Redis server's clock). Precision is one microsecond.
 	MaxAge time.Duration
 	// Logger receives errors of the background retention sweep; nil
-	// discards them.
+	// means slog.Default().
 	Logger *slog.Logger
 }
 
@@ -154,7 +154,7 @@ func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 		l.maxLen = opts.MaxLen
 	}
 	if l.logger == nil {
-		l.logger = slog.New(slog.DiscardHandler)
+		l.logger = slog.Default()
 	}
 	if err := l.client.Ping(ctx).Err(); err != nil {
 		l.client.Close()

@@ -283,7 +283,7 @@ func cmpErr(a, b error) error {
 func openStore(ctx context.Context, cfg Config, noGroupCommit bool, log *slog.Logger) (s store, where string, err error) {
 	if cfg.Memory {
 		l := hub.NewMemoryLog(hub.MemoryLogOptions{MaxLen: cfg.HistorySize, MaxAge: cfg.HistoryAge})
-		return memoryStore{l}, "memory", nil
+		return l, "memory", nil
 	}
 	if cfg.Redis != "" {
 		where = cfg.Redis
@@ -311,11 +311,6 @@ func openStore(ctx context.Context, cfg Config, noGroupCommit bool, log *slog.Lo
 	}
 	return l, where, nil
 }
-
-// memoryStore gives a MemoryLog the store's Len.
-type memoryStore struct{ *hub.MemoryLog }
-
-func (m memoryStore) Len(context.Context) (int, error) { return m.MemoryLog.Len(), nil }
 
 // mercureFlag names the flag that sets field of mercure.Options.
 func mercureFlag(cfg Config, field string) string {
