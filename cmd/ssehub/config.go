@@ -16,10 +16,12 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/nats-io/nats.go"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub/bolt"
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/jetstream"
 	"github.com/ssehub/ssehub/mercure"
 	"github.com/ssehub/ssehub/sse"
 )
@@ -91,7 +93,8 @@ type Config struct {
 	HTTP3 bool
 
 	Redis           string // Redis URL; empty keeps the history in DataDir
-	Memory          bool   // keep the history in process memory only
+	NATS            NATSConfig
+	Memory          bool // keep the history in process memory only
 	ReusePort       bool
 	ShutdownTimeout time.Duration
 }
@@ -218,8 +221,16 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	fs.BoolVar(&c.H2C, "h2c", false, "serve cleartext HTTP/2 (prior knowledge) beside HTTP/1.1, for a proxy in front that speaks it")
 	fs.BoolVar(&c.HTTP3, "http3", false, "serve HTTP/3 over QUIC on --addr's UDP port too, advertised with Alt-Svc (needs HTTPS)")
 	fs.StringVar(&c.Redis, "redis", "", "keep the history in the Redis at this `URL` (redis://host:port/db) instead of the data directory, shared by every hub using it")
+	fs.StringVar(&c.NATS.URLs, "nats", "", "keep the history in a NATS JetStream stream on the servers at these comma-separated `URLs` (nats://host:4222,...) instead of the data directory, shared by every hub using it")
+	fs.IntVar(&c.NATS.Replicas, "nats-replicas", 0, "`replicas` of the JetStream stream, 1 to 5 (default: 3 when the cluster has 3 or more servers, else 1)")
+	fs.StringVar(&c.NATS.Stream, "nats-stream", jetstream.DefaultStream, "`name` of the JetStream stream holding the history")
+	fs.StringVar(&c.NATS.Creds, "nats-creds", "", "NATS user credentials `file` (JWT and NKey seed)")
+	fs.StringVar(&c.NATS.NKey, "nats-nkey", "", "NATS NKey seed `file`")
+	fs.StringVar(&c.NATS.CA, "nats-ca", "", "PEM `file` of the CAs that sign the NATS servers' certificates")
+	fs.StringVar(&c.NATS.Cert, "nats-cert", "", "PEM client certificate `file` for NATS (with --nats-key)")
+	fs.StringVar(&c.NATS.Key, "nats-key", "", "PEM client key `file` for NATS (with --nats-cert)")
 	fs.BoolVar(&c.Memory, "memory", false, "keep the history in process memory only: no disk write before a publish is answered, and lost at exit (bounded by --history-size and --history-age)")
-	fs.BoolVar(&c.ReusePort, "reuse-port", false, "listen with SO_REUSEPORT, so several hubs (sharing --redis) can serve one port")
+	fs.BoolVar(&c.ReusePort, "reuse-port", false, "listen with SO_REUSEPORT, so several hubs (sharing --redis or --nats) can serve one port")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "bound on a graceful shutdown")
 	fs.Usage = func() {
 		fmt.Fprint(out, configUsage)
@@ -308,7 +319,7 @@ func (c *Config) validate() error {
 	if strings.ContainsAny(host, " /") {
 		return usagef("--addr %q: invalid host %q", c.Addr, host)
 	}
-	if c.Redis == "" && c.DataDir == "" {
+	if !c.shared() && c.DataDir == "" {
 		return usagef("--data: must not be empty")
 	}
 	switch m := jwt.GetSigningMethod(c.JWTAlg); {
@@ -341,8 +352,11 @@ func (c *Config) validate() error {
 	if err := c.validateTLS(); err != nil {
 		return err
 	}
-	if c.Memory && c.Redis != "" {
-		return usagef("--memory and --redis: the history is kept in one place; choose one")
+	if n := btoi(c.Memory) + btoi(c.Redis != "") + btoi(c.NATS.URLs != ""); n > 1 {
+		return usagef("--memory, --redis and --nats: the history is kept in one place; choose one")
+	}
+	if err := c.NATS.check(); err != nil {
+		return err
 	}
 	if c.Redis != "" {
 		if _, err := goredis.ParseURL(c.Redis); err != nil {
@@ -399,6 +413,83 @@ func (c *Config) validateTLS() error {
 		}
 	}
 	return nil
+}
+
+// shared reports whether the history lives in a store other hubs may
+// share.
+func (c *Config) shared() bool { return c.Redis != "" || c.NATS.URLs != "" }
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// NATSConfig is the configuration of the JetStream log (--nats…).
+type NATSConfig struct {
+	URLs     string // comma-separated server URLs; empty: no JetStream
+	Replicas int    // 0: by the cluster's size
+	Stream   string
+	Creds    string // credentials file
+	NKey     string // NKey seed file
+	CA       string // PEM file of the servers' CAs
+	Cert     string // PEM client certificate file, with Key
+	Key      string
+}
+
+// check validates the --nats flags without connecting.
+func (n NATSConfig) check() error {
+	if n.URLs == "" {
+		for flag, v := range map[string]string{"--nats-creds": n.Creds, "--nats-nkey": n.NKey, "--nats-ca": n.CA, "--nats-cert": n.Cert, "--nats-key": n.Key} {
+			if v != "" {
+				return usagef("%s: needs --nats", flag)
+			}
+		}
+		return nil
+	}
+	for u := range strings.SplitSeq(n.URLs, ",") {
+		pu, err := url.Parse(strings.TrimSpace(u))
+		if err != nil || pu.Host == "" || (pu.Scheme != "nats" && pu.Scheme != "tls") {
+			// The URL may hold a password: name the flag, not the value.
+			return usagef("--nats: want comma-separated nats://host:port or tls://host:port URLs")
+		}
+	}
+	if n.Replicas < 0 || n.Replicas > 5 {
+		return usagef("--nats-replicas %d: want 1 to 5, or 0 for the default", n.Replicas)
+	}
+	if (n.Cert == "") != (n.Key == "") {
+		return usagef("--nats-cert and --nats-key: give both or neither")
+	}
+	if n.Creds != "" && n.NKey != "" {
+		return usagef("--nats-creds and --nats-nkey: give one")
+	}
+	if err := (jetstream.Options{Stream: n.Stream, Replicas: n.Replicas}).Validate(); err != nil {
+		return usagef("--nats-stream %q: %v", n.Stream, err)
+	}
+	return nil
+}
+
+// options returns the nats.go options the flags ask for.
+func (n NATSConfig) options() ([]nats.Option, error) {
+	var opts []nats.Option
+	if n.Creds != "" {
+		opts = append(opts, nats.UserCredentials(n.Creds))
+	}
+	if n.NKey != "" {
+		o, err := nats.NkeyOptionFromSeed(n.NKey)
+		if err != nil {
+			return nil, fmt.Errorf("--nats-nkey: %w", err)
+		}
+		opts = append(opts, o)
+	}
+	if n.CA != "" {
+		opts = append(opts, nats.RootCAs(n.CA))
+	}
+	if n.Cert != "" {
+		opts = append(opts, nats.ClientCert(n.Cert, n.Key))
+	}
+	return opts, nil
 }
 
 // hmacAlg reports whether alg signs with a shared secret.

@@ -30,6 +30,7 @@ func TestConfigDefaults(t *testing.T) {
 		LogFormat: "text", LogLevel: slog.LevelInfo, ShutdownTimeout: 10 * time.Second,
 		ACMECA: defaultACMECA, ACMEHTTPAddr: ":80",
 		MaxSelectorsPerClient: 1000, MaxSelectors: 100_000,
+		NATS: NATSConfig{Stream: "SSEHUB"},
 	}
 	if !equalConfig(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -175,7 +176,15 @@ func TestConfigInvalid(t *testing.T) {
 		{[]string{"--log-level", "loud"}, nil, "--log-level"},
 		{[]string{"--cors-origins", "example.com"}, nil, "--cors-origins"},
 		{[]string{"--redis", "http://localhost:6379"}, nil, "--redis"},
-		{[]string{"--redis", "redis://localhost:6379/0", "--memory"}, nil, "--memory and --redis"},
+		{[]string{"--redis", "redis://localhost:6379/0", "--memory"}, nil, "--memory, --redis"},
+		{[]string{"--nats", "http://localhost:4222"}, nil, "--nats"},
+		{[]string{"--nats", "nats://localhost:4222,:4223"}, nil, "--nats"},
+		{[]string{"--nats", "nats://localhost:4222", "--redis", "redis://localhost:6379/0"}, nil, "--memory, --redis and --nats"},
+		{[]string{"--nats", "nats://localhost:4222", "--nats-replicas", "6"}, nil, "--nats-replicas"},
+		{[]string{"--nats", "nats://localhost:4222", "--nats-cert", "c.pem"}, nil, "--nats-cert and --nats-key"},
+		{[]string{"--nats", "nats://localhost:4222", "--nats-creds", "a", "--nats-nkey", "b"}, nil, "--nats-creds and --nats-nkey"},
+		{[]string{"--nats", "nats://localhost:4222", "--nats-stream", "a.b"}, nil, "--nats-stream"},
+		{[]string{"--nats-creds", "user.creds"}, nil, "--nats-creds: needs --nats"},
 		{[]string{"--max-subscriptions", "-1"}, nil, "--max-subscriptions"},
 		{[]string{"--max-subscriptions-per-client", "-1"}, nil, "--max-subscriptions-per-client"},
 		{[]string{"--max-selectors-per-client", "-1"}, nil, "--max-selectors-per-client"},

@@ -106,8 +106,8 @@ func resolveKeys(cfg Config, log *slog.Logger) (keys, error) {
 		}
 		return k, nil
 	}
-	if cfg.Redis != "" {
-		log.Warn("with --redis, set --jwt-key: a generated key is this node's own, so other nodes would reject its tokens")
+	if cfg.shared() {
+		log.Warn("with --redis or --nats, set --jwt-key: a generated key is this node's own, so other nodes would reject its tokens")
 	}
 	kf, err := loadOrCreateKey(cfg.DataDir)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/demo"
 	"github.com/ssehub/ssehub/internal/routes"
+	"github.com/ssehub/ssehub/jetstream"
 	"github.com/ssehub/ssehub/mercure"
 	"github.com/ssehub/ssehub/redis"
 	"github.com/ssehub/ssehub/web"
@@ -296,6 +298,25 @@ func openStore(ctx context.Context, cfg Config, noGroupCommit bool, log *slog.Lo
 		}
 		return l, where, nil
 	}
+	if cfg.NATS.URLs != "" {
+		where = redactURLs(cfg.NATS.URLs)
+		nopts, err := cfg.NATS.options()
+		if err != nil {
+			return nil, "", err
+		}
+		l, err := jetstream.Open(ctx, cfg.NATS.URLs, jetstream.Options{
+			Stream:   cfg.NATS.Stream,
+			Replicas: cfg.NATS.Replicas,
+			MaxLen:   cfg.HistorySize,
+			MaxAge:   cfg.HistoryAge,
+			NATS:     nopts,
+			Logger:   log,
+		})
+		if err != nil {
+			return nil, "", fmt.Errorf("--nats %s: %w", where, err)
+		}
+		return l, where, nil
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, "", fmt.Errorf("--data: %w", err)
 	}
@@ -310,6 +331,18 @@ func openStore(ctx context.Context, cfg Config, noGroupCommit bool, log *slog.Lo
 		return nil, "", fmt.Errorf("--data %s: %w", cfg.DataDir, err)
 	}
 	return l, where, nil
+}
+
+// redactURLs hides the passwords of comma-separated URLs.
+func redactURLs(urls string) string {
+	var out []string
+	for u := range strings.SplitSeq(urls, ",") {
+		if pu, err := url.Parse(strings.TrimSpace(u)); err == nil {
+			u = pu.Redacted()
+		}
+		out = append(out, u)
+	}
+	return strings.Join(out, ",")
 }
 
 // mercureFlag names the flag that sets field of mercure.Options.

@@ -56,6 +56,10 @@ func testMaxLen(t *testing.T, l hub.Log, _ time.Duration) {
 // is gone and later copies are kept (where a subscriber holding the ID
 // stands is unknown, and replaying everything kept loses nothing); and,
 // once every copy is gone, the first copy of the ID appended since.
+//
+// A log that deduplicates (see hub.Log) stores no second copy within its
+// window, trimmed first copy or not: the reuses are answered with the
+// first copy's Seq, and once that copy is trimmed Find knows no "a".
 func testMaxLenReusedID(t *testing.T, l hub.Log, _ time.Duration) {
 	ctx := ctxFor(t)
 	a1, b, a2 := newUpdate("a"), newUpdate("b"), newUpdate("a")
@@ -64,8 +68,12 @@ func testMaxLenReusedID(t *testing.T, l hub.Log, _ time.Duration) {
 			t.Fatalf("Append: %v", err)
 		}
 	}
-	if err := l.Append(ctx, a2); err != nil { // trims a1
+	if err := l.Append(ctx, a2); err != nil { // trims a1, unless a duplicate
 		t.Fatalf("Append: %v", err)
+	}
+	if a2.Seq == a1.Seq {
+		testMaxLenDeduplicated(t, l, a1)
+		return
 	}
 	if seq, err := l.Find(ctx, "a"); !errors.Is(err, hub.ErrNotFound) {
 		t.Fatalf("Find(a) after trimming its first copy = %d, %v; want ErrNotFound", seq, err)
@@ -90,6 +98,28 @@ func testMaxLenReusedID(t *testing.T, l hub.Log, _ time.Duration) {
 	if seq, err := l.Find(ctx, "a"); err != nil || seq != a3.Seq {
 		t.Fatalf("Find(a) after every copy was trimmed and it was reused = %d, %v; want %d, nil", seq, err, a3.Seq)
 	}
+}
+
+// testMaxLenDeduplicated continues testMaxLenReusedID for a log that
+// answered the second "a" as a duplicate of a1: the log holds a1 and b.
+func testMaxLenDeduplicated(t *testing.T, l hub.Log, a1 *hub.Update) {
+	ctx := ctxFor(t)
+	wantIDs(t, "Read(0) after a duplicate", readAll(t, l, 0), []string{"a", "b"})
+	if seq, err := l.Find(ctx, "a"); err != nil || seq != a1.Seq {
+		t.Fatalf("Find(a) = %d, %v; want %d, nil", seq, err, a1.Seq)
+	}
+	appendN(t, l, "c", 1) // trims a1
+	if seq, err := l.Find(ctx, "a"); !errors.Is(err, hub.ErrNotFound) {
+		t.Fatalf("Find(a) after trimming its only copy = %d, %v; want ErrNotFound", seq, err)
+	}
+	a3 := newUpdate("a")
+	if err := l.Append(ctx, a3); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	if a3.Seq != a1.Seq {
+		t.Fatalf("a third a within the window: Seq %d, want the first copy's %d", a3.Seq, a1.Seq)
+	}
+	wantIDs(t, "Read(0) after a duplicate of a trimmed update", readAll(t, l, 0), []string{"b", "c0"})
 }
 
 func testMaxAge(t *testing.T, l hub.Log, maxAge time.Duration) {

@@ -9,18 +9,17 @@ package redistest
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ssehub/ssehub/internal/testproc"
 )
 
 // Options configures a Server.
@@ -47,22 +46,14 @@ type Server struct {
 
 	mu   sync.Mutex
 	port int
-	cmd  *exec.Cmd
-	out  *output       // the process's output, for failure messages
-	exit chan struct{} // closed when cmd has exited
+	proc *testproc.Proc // nil while stopped
 }
 
 // Start starts a redis-server on a free loopback port and registers its
 // stop with tb.Cleanup.
 func Start(tb testing.TB, opts Options) *Server {
 	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("SSEHUB_REDIS_TESTS") == "1" {
-			tb.Fatalf("redistest: redis-server not found and SSEHUB_REDIS_TESTS=1: %v", err)
-		}
-		tb.Skipf("redistest: redis-server not installed (%v); set SSEHUB_REDIS_TESTS=1 to make this a failure", err)
-	}
+	bin := testproc.Binary(tb, "redis-server", "SSEHUB_REDIS_TESTS")
 	s := &Server{tb: tb, bin: bin, dir: tb.TempDir(), opts: opts}
 	tb.Cleanup(func() {
 		if err := s.Stop(); err != nil {
@@ -72,11 +63,11 @@ func Start(tb testing.TB, opts Options) *Server {
 	// Another process may take the free port between probe and bind; a
 	// few attempts make that race harmless.
 	for attempt := 0; ; attempt++ {
-		port, err := freePort()
+		ports, err := testproc.FreePorts(1)
 		if err != nil {
 			tb.Fatalf("redistest: %v", err)
 		}
-		s.port = port
+		s.port = ports[0]
 		err = s.start()
 		if err == nil {
 			return s
@@ -130,7 +121,7 @@ func (s *Server) Resume() error {
 func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd != nil {
+	if s.proc != nil {
 		return errors.New("server already running")
 	}
 	args := []string{
@@ -147,17 +138,10 @@ func (s *Server) start() error {
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
-	cmd := exec.Command(s.bin, args...)
-	out := new(output)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", s.bin, err)
+	p, err := testproc.Start(s.bin, args...)
+	if err != nil {
+		return err
 	}
-	exit := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exit)
-	}()
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
 	deadline := time.Now().Add(startTimeout)
 	for {
@@ -166,40 +150,32 @@ func (s *Server) start() error {
 			break
 		}
 		select {
-		case <-exit:
-			return fmt.Errorf("redis-server on %s exited at start: %s", addr, tail(out))
+		case <-p.Exited():
+			return fmt.Errorf("redis-server on %s exited at start: %s", addr, p.Tail())
 		default:
 		}
 		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			<-exit
-			return fmt.Errorf("redis-server on %s did not answer PING within %v (%v): %s", addr, startTimeout, err, tail(out))
+			p.Stop(syscall.SIGKILL, stopTimeout)
+			return fmt.Errorf("redis-server on %s did not answer PING within %v (%v): %s", addr, startTimeout, err, p.Tail())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	s.cmd, s.out, s.exit = cmd, out, exit
+	s.proc = p
 	return nil
 }
 
 func (s *Server) stop(sig syscall.Signal) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd == nil {
+	if s.proc == nil {
 		return nil
 	}
-	cmd, exit := s.cmd, s.exit
-	s.cmd = nil
-	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("signal redis-server: %w", err)
+	p := s.proc
+	s.proc = nil
+	if err := p.Stop(sig, stopTimeout); err != nil {
+		return fmt.Errorf("redis-server on port %d: %w", s.port, err)
 	}
-	select {
-	case <-exit:
-		return nil
-	case <-time.After(stopTimeout):
-		cmd.Process.Kill()
-		<-exit
-		return fmt.Errorf("redis-server on port %d ignored %v for %v: %s", s.port, sig, stopTimeout, tail(s.out))
-	}
+	return nil
 }
 
 // ping sends PING in the inline protocol and expects +PONG. LOADING and
@@ -222,39 +198,4 @@ func ping(addr string) error {
 		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
 	}
 	return nil
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// output collects a process's stdout and stderr, which exec copies from
-// two goroutines.
-type output struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.Write(p)
-}
-
-// tail returns the end of a process's output for an error message.
-func tail(o *output) string {
-	const n = 2000
-	o.mu.Lock()
-	s := o.buf.String()
-	o.mu.Unlock()
-	if len(s) > n {
-		s = "…" + s[len(s)-n:]
-	}
-	return s
 }
