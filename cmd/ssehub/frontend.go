@@ -3,12 +3,17 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
 )
 
 // frontend is how clients reach the hub: plain HTTP/1.1 (with cleartext
@@ -19,7 +24,10 @@ type frontend struct {
 	log  *slog.Logger
 	tls  *tls.Config // nil: plain HTTP
 	self *selfSignedInfo
-	acme *acmeManager // with --acme-domain
+	acme *acmeManager  // with --acme-domain
+	h3   *http3.Server // with --http3
+	udp  net.PacketConn
+	h3ok chan error // Serve's result
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -110,6 +118,67 @@ func (f *frontend) configure(srv *http.Server) {
 	srv.Protocols = &p
 }
 
+// handler wraps the TCP listener's handler: with --http3 every answer
+// advertises HTTP/3 on the same port (Alt-Svc, RFC 7838), which browsers
+// switch to for later requests.
+func (f *frontend) handler(h http.Handler) http.Handler {
+	if !f.cfg.HTTP3 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f.h3 != nil {
+			f.h3.SetQUICHeaders(w.Header())
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// listenHTTP3 serves h over HTTP/3 on the UDP port of the TCP listener's
+// address addr, with --http3. Stop it with shutdown and close.
+func (f *frontend) listenHTTP3(addr net.Addr, h http.Handler) error {
+	if !f.cfg.HTTP3 {
+		return nil
+	}
+	udp, err := net.ListenPacket("udp", addr.String())
+	if err != nil {
+		return fmt.Errorf("--http3: UDP %s: %w", addr, err)
+	}
+	f.udp = udp
+	f.h3 = &http3.Server{
+		Handler:        h,
+		TLSConfig:      http3.ConfigureTLSConfig(f.tls),
+		MaxHeaderBytes: maxHeaderBytes,
+		IdleTimeout:    idleTimeout,
+		Logger:         f.log,
+		QUICConfig: &quic.Config{
+			// Handshakes that do not finish are dropped as on TCP.
+			HandshakeIdleTimeout: readHeaderTimeout,
+			// Every open stream is a subscriber: allow as many per
+			// connection as net/http's HTTP/2 does, so a page with many
+			// EventSources is served on one connection.
+			MaxIncomingStreams: 250,
+			// QUIC pings keep NAT bindings open between heartbeats.
+			KeepAlivePeriod: 30 * time.Second,
+		},
+	}
+	f.h3ok = make(chan error, 1)
+	go func() { f.h3ok <- f.h3.Serve(udp) }()
+	return nil
+}
+
+// shutdown starts the graceful end of HTTP/3: GOAWAY to every connection;
+// streams end with the hub. close waits for it.
+func (f *frontend) shutdown(ctx context.Context) {
+	if f.h3 == nil {
+		return
+	}
+	f.wg.Go(func() {
+		if err := f.h3.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			f.log.Warn("HTTP/3 connections still open at the shutdown deadline; closed them", "err", err)
+		}
+	})
+}
+
 // serve serves srv on ln until srv shuts down.
 func (f *frontend) serve(srv *http.Server, ln net.Listener) error {
 	if f.tls != nil {
@@ -130,10 +199,18 @@ func (f *frontend) announce(w io.Writer, ln net.Listener, base string) {
 	}
 }
 
-// close stops watching, obtaining and renewing the certificates.
+// close stops watching, obtaining and renewing the certificates, and
+// HTTP/3.
 func (f *frontend) close() {
 	f.cancel()
 	f.wg.Wait()
+	if f.h3 != nil {
+		f.h3.Close()
+		if err := <-f.h3ok; err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, quic.ErrServerClosed) {
+			f.log.Warn("HTTP/3", "err", err)
+		}
+		f.udp.Close()
+	}
 	if f.acme != nil {
 		f.acme.close()
 	}

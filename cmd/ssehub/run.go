@@ -179,8 +179,9 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 	var draining atomic.Bool
 	mux.Handle("GET /healthz", healthz(st))
 	mux.Handle("GET /metrics", m.handler())
+	handler := bound(mux, streams, &draining)
 	srv := &http.Server{
-		Handler:           bound(mux, streams, &draining),
+		Handler:           fe.handler(handler),
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
@@ -195,6 +196,10 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 			return err
 		}
 		return fmt.Errorf("--addr %s: %w", cfg.Addr, err)
+	}
+	if err := fe.listenHTTP3(ln.Addr(), handler); err != nil {
+		ln.Close()
+		return err
 	}
 	served := make(chan error, 1)
 	go func() { served <- fe.serve(srv, ln) }()
@@ -243,6 +248,7 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 	srv.RegisterOnShutdown(func() { close(listenerClosed) })
 	shut := make(chan error, 1)
 	go func() { shut <- srv.Shutdown(sctx) }()
+	fe.shutdown(sctx)
 	select {
 	case <-listenerClosed:
 	case <-sctx.Done():
