@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ssehub/ssehub/internal/loadgen"
@@ -71,7 +72,16 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchFlags, error) {
 	fs.IntVar(&c.Publishers, "publishers", 1, "concurrent publishing connections; sequence order is only defined with 1")
 	fs.StringVar(&b.jwtKey, "jwt-key", "", "HS256 `key` to mint a publish/subscribe-all token with")
 	fs.StringVar(&c.Token, "token", "", "bearer `token` to send instead of minting one")
-	fs.IntVar(&c.PID, "pid", 0, "server process `id`, to report its memory and CPU")
+	fs.Func("pid", "server process `id`s, to report their memory and CPU added up: repeatable or comma-separated, for several hubs serving one port", func(v string) error {
+		for f := range strings.SplitSeq(v, ",") {
+			pid, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || pid <= 0 {
+				return fmt.Errorf("%q is not a process id", f)
+			}
+			c.PIDs = append(c.PIDs, pid)
+		}
+		return nil
+	})
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 60*time.Second, "time allowed to connect all subscribers")
 	fs.DurationVar(&c.Drain, "drain", 5*time.Second, "time allowed after the last publish for deliveries to arrive")
 	fs.DurationVar(&c.Settle, "settle", 500*time.Millisecond, "pause between connecting and publishing")
@@ -103,7 +113,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchFlags, error) {
 		// The flag that sets each field.
 		flagOf := map[string]string{
 			"Mode": "mode", "Connections": "connections", "Rate": "rate", "Events": "events", "Duration": "duration",
-			"Publishers": "publishers", "PID": "pid", "ConnectTimeout": "connect-timeout", "Drain": "drain",
+			"Publishers": "publishers", "PIDs": "pid", "ConnectTimeout": "connect-timeout", "Drain": "drain",
 			"Settle": "settle", "DialConcurrency": "dial-concurrency", "PerSource": "per-source", "Topic": "topic",
 			"Procs": "procs", "First": "child-first",
 		}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -160,6 +161,45 @@ func TestBenchIdle(t *testing.T) {
 	}
 }
 
+// TestBenchSeveralPIDs measures several server processes at once, as
+// bench/scale.sh does for hubs sharing a port: their figures add up, and
+// each one's are in Servers.
+func TestBenchSeveralPIDs(t *testing.T) {
+	url := benchHub(t)
+	// A second process: its memory counts though it holds no connection.
+	other := exec.Command("sleep", "60")
+	if err := other.Start(); err != nil {
+		t.Skip("no sleep(1) to stand for a second server:", err)
+	}
+	t.Cleanup(func() { other.Process.Kill(); other.Wait() })
+	self := os.Getpid()
+	r, _ := benchJSON(t, "--mode", "idle", "-c", "40", "--duration", "100ms", "--jwt-key", benchKey,
+		"--pid", strconv.Itoa(self)+","+strconv.Itoa(other.Process.Pid), url)
+	if r.Connected != 40 || len(r.Servers) != 2 || r.Server == nil {
+		t.Fatalf("connected %d, servers %+v, sum %+v", r.Connected, r.Servers, r.Server)
+	}
+	a, b, sum := r.Servers[0], r.Servers[1], *r.Server
+	if a.PID != self || b.PID != other.Process.Pid || sum.PID != 0 {
+		t.Errorf("pids %d %d, sum's %d; want %d %d 0", a.PID, b.PID, sum.PID, self, other.Process.Pid)
+	}
+	if a.RSSBeforeKiB == 0 || b.RSSBeforeKiB == 0 || b.RSSEndKiB == 0 {
+		t.Errorf("a process unmeasured: %+v %+v", a, b)
+	}
+	if sum.RSSBeforeKiB != a.RSSBeforeKiB+b.RSSBeforeKiB || sum.RSSConnKiB != a.RSSConnKiB+b.RSSConnKiB ||
+		sum.RSSEndKiB != a.RSSEndKiB+b.RSSEndKiB || sum.CPUSeconds != a.CPUSeconds+b.CPUSeconds {
+		t.Errorf("sum %+v of %+v and %+v", sum, a, b)
+	}
+	grown := func(s loadgen.ProcStats) int64 { return int64(max(s.RSSConnKiB, s.RSSEndKiB)) - int64(s.RSSBeforeKiB) }
+	if want := float64(grown(a)+grown(b)) * 1024 / 40; sum.RSSPerConnByte != want {
+		t.Errorf("RSS per connection %v, want %v", sum.RSSPerConnByte, want)
+	}
+	// One process: its own figures, no list.
+	r, _ = benchJSON(t, "--mode", "idle", "-c", "5", "--duration", "10ms", "--jwt-key", benchKey, "--pid", strconv.Itoa(self), url)
+	if r.Server == nil || r.Server.PID != self || r.Servers != nil {
+		t.Errorf("one pid: server %+v, servers %+v", r.Server, r.Servers)
+	}
+}
+
 func TestBenchUnauthorized(t *testing.T) {
 	url := benchHub(t)
 	code, stdout, stderr := bench(t, "--mode", "idle", "-c", "3", "--duration", "10ms", url)
@@ -215,6 +255,8 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"--rate", "-3", "http://127.0.0.1:1/"}, "--rate"},
 		{[]string{"--publishers", "0", "http://127.0.0.1:1/"}, "--publishers"},
 		{[]string{"--drain", "2h", "http://127.0.0.1:1/"}, "--drain"},
+		{[]string{"--pid", "0", "http://127.0.0.1:1/"}, "--pid"},
+		{[]string{"--pid", "12,x", "http://127.0.0.1:1/"}, "--pid"},
 		{[]string{"--jwt-key", "k", "--token", "t", "http://127.0.0.1:1/"}, "--jwt-key"},
 		{[]string{}, "URL"},
 		{[]string{"http://127.0.0.1:1/", "extra"}, "URL"},

@@ -16,13 +16,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 )
 
 // The modes of a run.
 const (
 	// ModeIdle holds the connections for [Config.Duration]: the time to
-	// connect them, and with [Config.PID] the server's memory per
+	// connect them, and with [Config.PIDs] the server's memory per
 	// connection.
 	ModeIdle = "idle"
 	// ModeFanout subscribes every connection to one topic and publishes
@@ -45,7 +46,9 @@ type Config struct {
 	Duration   time.Duration
 	Publishers int    // concurrent publishing connections; sequence order is only defined with 1
 	Token      string // bearer token of subscribers and publishers, if any
-	PID        int    // server process id, to report its memory and CPU (0: none)
+	// PIDs are the server's processes, to report their memory and CPU
+	// added up: one, or several hubs serving one port (none: no report).
+	PIDs []int
 	// ConnectTimeout bounds connecting every subscriber, Drain waiting for
 	// deliveries after the last publish, Settle the pause between the two.
 	ConnectTimeout, Drain, Settle time.Duration
@@ -114,6 +117,10 @@ type Result struct {
 	Server         *ProcStats `json:"server,omitempty"`
 	Client         ProcStats  `json:"client"`
 	Seconds        float64    `json:"seconds"`
+
+	// Servers are each server process's figures when there are several;
+	// Server is then their sum.
+	Servers []ProcStats `json:"servers,omitempty"`
 }
 
 // Latency is a latency distribution in milliseconds.
@@ -125,7 +132,8 @@ type Latency struct {
 	N   uint64  `json:"n"`
 }
 
-// ProcStats is a process's resources over a run.
+// ProcStats is a process's resources over a run, or the sum of several
+// processes' (then PID is 0 and RSSPerConnByte adds up each one's growth).
 type ProcStats struct {
 	PID            int     `json:"pid,omitempty"`
 	RSSBeforeKiB   uint64  `json:"rss_before_kib,omitempty"`
@@ -191,8 +199,8 @@ func Validate(c *Config) error {
 		return bad("PerSource", c.PerSource, "must not be negative")
 	case c.Topic == "":
 		return bad("Topic", `""`, "must not be empty")
-	case c.PID < 0:
-		return bad("PID", c.PID, "must be a process id")
+	case slices.ContainsFunc(c.PIDs, func(pid int) bool { return pid <= 0 }):
+		return bad("PIDs", c.PIDs, "want process ids")
 	case c.Procs < 1 || c.Procs > 64:
 		return bad("Procs", c.Procs, "want 1 to 64")
 	case c.Procs > 1 && c.Procs > c.Connections:
@@ -270,8 +278,12 @@ func (r *Result) WriteSummary(w io.Writer) {
 		}
 	}
 	if s := r.Server; s != nil {
-		fmt.Fprintf(w, "  server       pid %d: RSS %d -> %d KiB connected -> %d KiB end (%.0f B/conn), CPU %.2fs (%.0f%%)\n",
-			s.PID, s.RSSBeforeKiB, s.RSSConnKiB, s.RSSEndKiB, s.RSSPerConnByte, s.CPUSeconds, s.CPUPercent)
+		who := fmt.Sprintf("pid %d", s.PID)
+		if len(r.Servers) > 1 {
+			who = fmt.Sprintf("%d processes", len(r.Servers))
+		}
+		fmt.Fprintf(w, "  server       %s: RSS %d -> %d KiB connected -> %d KiB end (%.0f B/conn), CPU %.2fs (%.0f%%)\n",
+			who, s.RSSBeforeKiB, s.RSSConnKiB, s.RSSEndKiB, s.RSSPerConnByte, s.CPUSeconds, s.CPUPercent)
 	}
 	fmt.Fprintf(w, "  generator    RSS %d KiB, CPU %.2fs (%.0f%%), %.2fs in all\n", r.Client.RSSEndKiB, r.Client.CPUSeconds, r.Client.CPUPercent, r.Seconds)
 }

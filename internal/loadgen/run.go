@@ -50,12 +50,9 @@ func run(parent context.Context, cfg *Config, t *target) (*Result, error) {
 	ctx, cancel := context.WithTimeout(parent, cfg.ConnectTimeout+cfg.Settle+cfg.Duration+cfg.Drain+10*time.Second)
 	defer cancel()
 	res := &Result{Name: cfg.Name, Scenario: cfg.Scenario, Mode: cfg.Mode, Target: t.url.String(), Connections: cfg.Connections, Procs: max(cfg.Procs, 1)}
-	var srv *serverWatch
-	if cfg.PID != 0 {
-		var err error
-		if srv, err = watchServer(cfg.PID); err != nil {
-			return nil, err
-		}
+	srv, err := watchServer(cfg.PIDs)
+	if err != nil {
+		return nil, err
 	}
 	start := time.Now()
 	cpu0 := selfCPU()
@@ -118,7 +115,7 @@ func run(parent context.Context, cfg *Config, t *target) (*Result, error) {
 	res.Client.CPUSeconds = (selfCPU() - cpu0 + tl.clientCPU).Seconds()
 	res.Client.CPUPercent = 100 * res.Client.CPUSeconds / elapsed.Seconds()
 	res.Client.RSSEndKiB = tl.clientRSSKiB
-	res.Server = srv.stats(elapsed, res.Connected)
+	res.Server, res.Servers = srv.stats(elapsed, res.Connected)
 	if pub != nil {
 		res.Published = pub.total()
 		res.PublishErrors = pub.failed.Load()
@@ -142,49 +139,91 @@ func run(parent context.Context, cfg *Config, t *target) (*Result, error) {
 	return res, runErr
 }
 
-// serverWatch samples the server process's memory and CPU over a run. Its
-// methods do nothing on a nil *serverWatch (no --pid).
+// serverWatch samples the server processes' memory and CPU over a run.
+// Its methods do nothing on a nil *serverWatch (no --pid).
 type serverWatch struct {
+	procs []procWatch
+}
+
+// procWatch samples one server process.
+type procWatch struct {
 	pid  string
 	cpu0 time.Duration
 	s    ProcStats
 }
 
-func watchServer(pid int) (*serverWatch, error) {
-	w := &serverWatch{pid: strconv.Itoa(pid), s: ProcStats{PID: pid}}
-	var err error
-	if w.s.RSSBeforeKiB, err = procRSS(w.pid); err != nil {
-		return nil, fmt.Errorf("--pid %d: %w", pid, err)
+func watchServer(pids []int) (*serverWatch, error) {
+	if len(pids) == 0 {
+		return nil, nil
 	}
-	w.cpu0, _ = procCPU(w.pid)
+	w := &serverWatch{}
+	for _, pid := range pids {
+		p := procWatch{pid: strconv.Itoa(pid), s: ProcStats{PID: pid}}
+		var err error
+		if p.s.RSSBeforeKiB, err = procRSS(p.pid); err != nil {
+			return nil, fmt.Errorf("--pid %d: %w", pid, err)
+		}
+		p.cpu0, _ = procCPU(p.pid)
+		w.procs = append(w.procs, p)
+	}
 	return w, nil
 }
 
 // connected samples the memory once every subscriber has connected.
 func (w *serverWatch) connected() {
-	if w != nil {
-		w.s.RSSConnKiB, _ = procRSS(w.pid)
+	if w == nil {
+		return
+	}
+	for i := range w.procs {
+		p := &w.procs[i]
+		p.s.RSSConnKiB, _ = procRSS(p.pid)
 	}
 }
 
 // end samples memory and CPU at the end, connections still open.
 func (w *serverWatch) end() {
-	if w != nil {
-		w.s.RSSEndKiB, _ = procRSS(w.pid)
-		cpu, _ := procCPU(w.pid)
-		w.s.CPUSeconds = (cpu - w.cpu0).Seconds()
+	if w == nil {
+		return
+	}
+	for i := range w.procs {
+		p := &w.procs[i]
+		p.s.RSSEndKiB, _ = procRSS(p.pid)
+		cpu, _ := procCPU(p.pid)
+		p.s.CPUSeconds = (cpu - p.cpu0).Seconds()
 	}
 }
 
-func (w *serverWatch) stats(elapsed time.Duration, connected int) *ProcStats {
+// stats returns the sum over the processes, and each one's figures when
+// there are several. Memory per connection is the sum of each process's
+// growth to its own peak over all the connections: which process holds
+// which connection is the kernel's choice (SO_REUSEPORT), not known here.
+func (w *serverWatch) stats(elapsed time.Duration, connected int) (*ProcStats, []ProcStats) {
 	if w == nil {
-		return nil
+		return nil, nil
 	}
-	s := w.s
-	s.CPUPercent = 100 * s.CPUSeconds / elapsed.Seconds()
+	var sum ProcStats
+	var grown int64
+	each := make([]ProcStats, len(w.procs))
+	for i, p := range w.procs {
+		s := p.s
+		s.CPUPercent = 100 * s.CPUSeconds / elapsed.Seconds()
+		g := int64(max(s.RSSConnKiB, s.RSSEndKiB)) - int64(s.RSSBeforeKiB)
+		if connected > 0 && len(w.procs) == 1 {
+			s.RSSPerConnByte = float64(g) * 1024 / float64(connected)
+		}
+		each[i] = s
+		grown += g
+		sum.RSSBeforeKiB += s.RSSBeforeKiB
+		sum.RSSConnKiB += s.RSSConnKiB
+		sum.RSSEndKiB += s.RSSEndKiB
+		sum.CPUSeconds += s.CPUSeconds
+	}
+	if len(each) == 1 {
+		return &each[0], nil
+	}
+	sum.CPUPercent = 100 * sum.CPUSeconds / elapsed.Seconds()
 	if connected > 0 {
-		peak := max(s.RSSConnKiB, s.RSSEndKiB)
-		s.RSSPerConnByte = float64(int64(peak)-int64(s.RSSBeforeKiB)) * 1024 / float64(connected)
+		sum.RSSPerConnByte = float64(grown) * 1024 / float64(connected)
 	}
-	return &s
+	return &sum, each
 }
