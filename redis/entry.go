@@ -106,69 +106,84 @@ func decodeEntry(id string, values map[string]any) (*hub.Update, error) {
 	if err != nil {
 		return nil, err
 	}
+	d := entryDecoder{id: id, values: values}
 	u := &hub.Update{Seq: seq}
-	field := func(name string) (string, bool, error) {
-		v, ok := values[name]
-		if !ok {
-			return "", false, nil
+	if t := d.required(fieldTime); d.err == nil {
+		us, err := strconv.ParseInt(t, 10, 64)
+		if err != nil || us < 0 {
+			d.bad(fieldTime, t, "not Unix microseconds")
 		}
-		s, ok := v.(string)
-		if !ok {
-			return "", false, fmt.Errorf("%w: entry %s: field %q holds a %T, not a string", ErrCorrupt, id, name, v)
-		}
-		return s, true, nil
+		u.Time = time.UnixMicro(us)
 	}
-	bad := func(name, v string, why string) error {
-		return fmt.Errorf("%w: entry %s: field %q = %.40q: %s", ErrCorrupt, id, name, v, why)
-	}
-
-	t, ok, err := field(fieldTime)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, fmt.Errorf("%w: entry %s: field %q is missing", ErrCorrupt, id, fieldTime)
-	}
-	us, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || us < 0 {
-		return nil, bad(fieldTime, t, "not Unix microseconds")
-	}
-	u.Time = time.UnixMicro(us)
-
-	if u.ID, ok, err = field(fieldID); err != nil {
-		return nil, err
-	} else if !ok {
-		return nil, fmt.Errorf("%w: entry %s: field %q is missing", ErrCorrupt, id, fieldID)
-	}
-	if topics, ok, err := field(fieldTopics); err != nil {
-		return nil, err
-	} else if ok {
+	u.ID = d.required(fieldID)
+	if topics, ok := d.optional(fieldTopics); ok {
+		var err error
 		if u.Topics, err = parseTopics(topics); err != nil {
-			return nil, bad(fieldTopics, topics, err.Error())
+			d.bad(fieldTopics, topics, err.Error())
 		}
 	}
-	if u.Type, _, err = field(fieldType); err != nil {
-		return nil, err
-	}
-	if u.Data, _, err = field(fieldData); err != nil {
-		return nil, err
-	}
-	if r, ok, err := field(fieldRetry); err != nil {
-		return nil, err
-	} else if ok {
+	u.Type, _ = d.optional(fieldType)
+	u.Data, _ = d.optional(fieldData)
+	if r, ok := d.optional(fieldRetry); ok {
 		ns, err := strconv.ParseInt(r, 10, 64)
 		if err != nil {
-			return nil, bad(fieldRetry, r, "not nanoseconds")
+			d.bad(fieldRetry, r, "not nanoseconds")
 		}
 		u.Retry = time.Duration(ns)
 	}
-	if p, ok, err := field(fieldPrivate); err != nil {
-		return nil, err
-	} else if ok {
+	if p, ok := d.optional(fieldPrivate); ok {
 		if p != "1" {
-			return nil, bad(fieldPrivate, p, `not "1"`)
+			d.bad(fieldPrivate, p, `not "1"`)
 		}
 		u.Private = true
 	}
+	if d.err != nil {
+		return nil, d.err
+	}
 	return u, nil
+}
+
+// entryDecoder reads the fields of a stream entry, remembering the first
+// error so that decodeEntry checks once at the end, as bolt's decoder does.
+type entryDecoder struct {
+	id     string
+	values map[string]any
+	err    error
+}
+
+func (d *entryDecoder) fail(err error) {
+	if d.err == nil {
+		d.err = err
+	}
+}
+
+// bad records that field holds v, which it should not, and why.
+func (d *entryDecoder) bad(field, v, why string) {
+	d.fail(fmt.Errorf("%w: entry %s: field %q = %.40q: %s", ErrCorrupt, d.id, field, v, why))
+}
+
+// optional returns the value of field, and whether the entry has it.
+func (d *entryDecoder) optional(field string) (string, bool) {
+	if d.err != nil {
+		return "", false
+	}
+	v, ok := d.values[field]
+	if !ok {
+		return "", false
+	}
+	s, ok := v.(string)
+	if !ok {
+		d.fail(fmt.Errorf("%w: entry %s: field %q holds a %T, not a string", ErrCorrupt, d.id, field, v))
+		return "", false
+	}
+	return s, true
+}
+
+// required returns the value of field, which the entry must have.
+func (d *entryDecoder) required(field string) string {
+	s, ok := d.optional(field)
+	if !ok && d.err == nil {
+		d.fail(fmt.Errorf("%w: entry %s: field %q is missing", ErrCorrupt, d.id, field))
+	}
+	return s
 }

@@ -90,12 +90,15 @@ type Options struct {
 // use, and any number of Logs, in any number of processes, may share one
 // stream.
 type Log struct {
-	url      string
-	client   *goredis.Client
-	keys     []string // stream, counter, index: the KEYS of every script
-	maxLen   int
-	maxAgeUs int64
-	logger   *slog.Logger
+	url    string
+	client *goredis.Client
+	// The log's keys (see the package doc), and the three as the KEYS of
+	// every script, in this order.
+	stream, head, ids string
+	scriptKeys        []string
+	maxLen            int
+	maxAgeUs          int64
+	logger            *slog.Logger
 
 	// ctx is cancelled by Close; it ends the sweeper and every Follow.
 	ctx    context.Context
@@ -144,12 +147,15 @@ func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 	l := &Log{
 		url:      url,
 		client:   goredis.NewClient(copts),
-		keys:     []string{tag + "updates", tag + "head", tag + "ids"},
+		stream:   tag + "updates",
+		head:     tag + "head",
+		ids:      tag + "ids",
 		maxLen:   DefaultMaxLen,
 		maxAgeUs: opts.MaxAge.Microseconds(),
 		logger:   opts.Logger,
 		swept:    make(chan struct{}),
 	}
+	l.scriptKeys = []string{l.stream, l.head, l.ids}
 	if opts.MaxLen > 0 {
 		l.maxLen = opts.MaxLen
 	}
@@ -158,7 +164,7 @@ func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 	}
 	if err := l.client.Ping(ctx).Err(); err != nil {
 		l.client.Close()
-		return nil, classify("open "+copts.Addr, err)
+		return nil, classifyRedisError("open "+copts.Addr, err)
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	go l.sweep(opts.MaxAge)
@@ -203,9 +209,9 @@ func (l *Log) Append(ctx context.Context, u *hub.Update) error {
 	args := make([]any, 0, 16)
 	args = append(args, l.maxLen, l.maxAgeUs, trimBatch, u.ID, l.seenSeq.Load(), l.seenTime.Load())
 	args = appendFields(args, u)
-	res, err := appendScript.Run(ctx, l.client, l.keys, args...).StringSlice()
+	res, err := appendScript.Run(ctx, l.client, l.scriptKeys, args...).StringSlice()
 	if err != nil {
-		return classify("append", err)
+		return classifyRedisError("append", err)
 	}
 	seq, us, err := parseSeqTime(res)
 	if err != nil {
@@ -213,7 +219,7 @@ func (l *Log) Append(ctx context.Context, u *hub.Update) error {
 	}
 	if res[2] == "1" {
 		l.logger.Warn("redis: the log's counter was behind this node (Redis lost its data?); Seq continues after the last one seen",
-			"key", l.keys[1], "seq", seq)
+			"key", l.head, "seq", seq)
 	}
 	l.observe(seq, us)
 	u.Seq, u.Time = seq, time.UnixMicro(us)
@@ -250,12 +256,12 @@ func (l *Log) Find(ctx context.Context, id string) (uint64, error) {
 	if err := l.check(ctx); err != nil {
 		return 0, err
 	}
-	s, err := findScript.Run(ctx, l.client, l.keys, id, l.maxAgeUs).Text()
+	s, err := findScript.Run(ctx, l.client, l.scriptKeys, id, l.maxAgeUs).Text()
 	if errors.Is(err, goredis.Nil) {
 		return 0, fmt.Errorf("redis: find %q: %w", id, hub.ErrNotFound)
 	}
 	if err != nil {
-		return 0, classify("find", err)
+		return 0, classifyRedisError("find", err)
 	}
 	seq, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
@@ -270,16 +276,16 @@ func (l *Log) Last(ctx context.Context) (uint64, error) {
 	if err := l.check(ctx); err != nil {
 		return 0, err
 	}
-	s, err := l.client.HGet(ctx, l.keys[1], "seq").Result()
+	s, err := l.client.HGet(ctx, l.head, "seq").Result()
 	if errors.Is(err, goredis.Nil) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, classify("last", err)
+		return 0, classifyRedisError("last", err)
 	}
 	seq, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("redis: last: %s seq holds %q: %w", l.keys[1], s, ErrCorrupt)
+		return 0, fmt.Errorf("redis: last: %s seq holds %q: %w", l.head, s, ErrCorrupt)
 	}
 	l.observe(seq, 0)
 	return seq, nil
@@ -292,7 +298,7 @@ func (l *Log) Len(ctx context.Context) (int, error) {
 	}
 	st, err := l.begin(ctx)
 	if err != nil {
-		return 0, classify("len", err)
+		return 0, classifyRedisError("len", err)
 	}
 	return st.n, nil
 }
@@ -336,7 +342,7 @@ type state struct {
 
 // begin applies retention and returns the log's state.
 func (l *Log) begin(ctx context.Context) (state, error) {
-	res, err := beginScript.Run(ctx, l.client, l.keys, l.maxLen, l.maxAgeUs, trimBatch).StringSlice()
+	res, err := beginScript.Run(ctx, l.client, l.scriptKeys, l.maxLen, l.maxAgeUs, trimBatch).StringSlice()
 	if err != nil {
 		return state{}, err
 	}
@@ -377,10 +383,10 @@ func (l *Log) sweep(maxAge time.Duration) {
 	}
 }
 
-// classify wraps an error from go-redis for the operation op: failures to
-// reach or be served by Redis wrap ErrUnavailable, a closed client is
-// hub.ErrClosed and context errors are kept as they are.
-func classify(op string, err error) error {
+// classifyRedisError wraps an error from go-redis for the operation op:
+// failures to reach or be served by Redis wrap ErrUnavailable, a closed
+// client is hub.ErrClosed and context errors are kept as they are.
+func classifyRedisError(op string, err error) error {
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("redis: %s: %w", op, err)

@@ -22,14 +22,14 @@ func (l *Log) Read(ctx context.Context, after uint64) iter.Seq2[*hub.Update, err
 		}
 		st, err := l.begin(ctx)
 		if err != nil {
-			yield(nil, l.classify(ctx, "read", err))
+			yield(nil, l.classifyReadError(ctx, "read", err))
 			return
 		}
 		end := entryID(max(st.last, 1))
 		for after < st.last {
-			msgs, err := l.client.XRangeN(ctx, l.keys[0], "("+entryID(after), end, readPage).Result()
+			msgs, err := l.client.XRangeN(ctx, l.stream, "("+entryID(after), end, readPage).Result()
 			if err != nil {
-				yield(nil, l.classify(ctx, "read", err))
+				yield(nil, l.classifyReadError(ctx, "read", err))
 				return
 			}
 			for _, m := range msgs {
@@ -80,7 +80,7 @@ func (l *Log) Follow(ctx context.Context, after uint64) iter.Seq2[*hub.Update, e
 		st, err := l.begin(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
-				yield(nil, l.classify(ctx, "follow", err))
+				yield(nil, l.classifyReadError(ctx, "follow", err))
 			}
 			return
 		}
@@ -106,7 +106,7 @@ func (l *Log) Follow(ctx context.Context, after uint64) iter.Seq2[*hub.Update, e
 		}()
 
 		args := &goredis.XReadArgs{
-			Streams: []string{l.keys[0], ""},
+			Streams: []string{l.stream, ""},
 			Count:   readPage,
 			Block:   followBlock,
 		}
@@ -122,7 +122,7 @@ func (l *Log) Follow(ctx context.Context, after uint64) iter.Seq2[*hub.Update, e
 				case l.ctx.Err() != nil:
 					yield(nil, hub.ErrClosed)
 				default:
-					yield(nil, classify("follow", err))
+					yield(nil, classifyRedisError("follow", err))
 				}
 				return
 			}
@@ -147,11 +147,12 @@ func (l *Log) Follow(ctx context.Context, after uint64) iter.Seq2[*hub.Update, e
 	}
 }
 
-// classify is the package classify, except that after Close a failure is
+// classifyReadError classifies the error of a read or follow as
+// classifyRedisError does, except that after Close a failure is
 // hub.ErrClosed whatever go-redis made of it.
-func (l *Log) classify(ctx context.Context, op string, err error) error {
+func (l *Log) classifyReadError(ctx context.Context, op string, err error) error {
 	if l.ctx.Err() != nil && ctx.Err() == nil {
 		return hub.ErrClosed
 	}
-	return classify(op, err)
+	return classifyRedisError(op, err)
 }
