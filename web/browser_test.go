@@ -39,8 +39,9 @@ func chromium(t *testing.T) string {
 }
 
 // newBrowser starts a headless Chromium with a fresh profile for the test
-// and returns the context of its first tab. Everything ends with the test.
-func newBrowser(t *testing.T) context.Context {
+// and returns the context of its first tab, with extra options added to the
+// usual ones. Everything ends with the test.
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path := chromium(t)
 	opts := []chromedp.ExecAllocatorOption{
@@ -64,6 +65,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.UserDataDir(profile(t)),
 		chromedp.WindowSize(1280, 900),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/demo"
 	"github.com/ssehub/ssehub/mercure"
 )
@@ -276,4 +278,46 @@ func TestBrowserDashboardPrivateTopic(t *testing.T) {
 	screenshot(t, ctx, "private-topic")
 	live := publish(t, hubURL, url.Values{"topic": {topic}, "data": {"live private"}, "private": {"on"}})
 	waitFor(t, ctx, "live private update", `document.querySelector('#topic-events li').dataset.id === "`+live+`"`)
+}
+
+// TestBrowserHubEventSourcesHTTP2 opens 12 HubEventSources from one page to
+// a hub serving HTTPS. A browser opens at most 6 HTTP/1.1 connections to
+// one host, so 12 streams open at once only over HTTP/2, which carries them
+// all on one connection.
+func TestBrowserHubEventSourcesHTTP2(t *testing.T) {
+	s := &stack{t: t, path: filepath.Join(t.TempDir(), "hub.db"), addr: "127.0.0.1:0", noDemo: true, tls: true}
+	s.start()
+	t.Cleanup(s.stop)
+	ctx := newBrowser(t, chromedp.Flag("ignore-certificate-errors", true))
+	clientPage(t, ctx, s)
+	if p := eval[string](t, ctx, `performance.getEntriesByType('navigation')[0].nextHopProtocol`); p != "h2" {
+		t.Fatalf("page loaded over %q, want h2", p)
+	}
+	waitFor(t, ctx, "the dashboard's topic view open", `document.getElementById('topic-state').textContent === 'open'`)
+	others := s.hub.Stats().Subscribers
+	const n = 12
+	const topic = "https://example.com/h2"
+	eval[bool](t, ctx, `(() => {
+		window.h2 = [];
+		for (let i = 0; i < `+itoa(n)+`; i++) {
+			const es = new ssehub.HubEventSource('`+mercure.Path+`', { topic: '`+topic+`', token: '`+token(t, "subscribe", []string{topic})+`' });
+			const got = [];
+			es.onmessage = (e) => got.push(e.data);
+			window.h2.push({ es, got });
+		}
+		return true;
+	})()`)
+	waitFor(t, ctx, "all open", `window.h2.every((x) => x.es.readyState === 1)`)
+	deadline := time.Now().Add(browserWait)
+	for s.hub.Stats().Subscribers != others+n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscribers, want %d", s.hub.Stats().Subscribers, others+n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Private: it reaches the twelve through their tokens.
+	if _, err := s.hub.Publish(t.Context(), &hub.Update{Topics: []string{topic}, Data: "to all twelve", Private: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "every source got the update", `window.h2.every((x) => x.got.join() === 'to all twelve')`)
 }

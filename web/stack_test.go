@@ -2,8 +2,15 @@ package web_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -37,6 +44,7 @@ type stack struct {
 	cors   []string // origins allowed to subscribe with credentials
 	noDemo bool     // run without the demo feed
 	noAnon bool     // refuse anonymous subscribers
+	tls    bool     // serve HTTPS, with HTTP/2, on a self-signed certificate
 
 	log      *bolt.Log
 	hub      *hub.Hub
@@ -63,12 +71,19 @@ func newQuietStack(t *testing.T) *stack {
 }
 
 // URL is the stack's base URL on 127.0.0.1.
-func (s *stack) URL() string { return "http://" + s.addr }
+func (s *stack) URL() string { return s.scheme() + "://" + s.addr }
 
 // HubURL is the stack's Mercure endpoint as host (e.g. "localhost") names it.
 func (s *stack) HubURL(host string) string {
 	_, port, _ := net.SplitHostPort(s.addr)
-	return "http://" + net.JoinHostPort(host, port) + mercure.Path
+	return s.scheme() + "://" + net.JoinHostPort(host, port) + mercure.Path
+}
+
+func (s *stack) scheme() string {
+	if s.tls {
+		return "https"
+	}
+	return "http"
 }
 
 func (s *stack) start() {
@@ -113,10 +128,18 @@ func (s *stack) start() {
 	}
 	s.addr = ln.Addr().String()
 	s.srv = &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}
+	if s.tls {
+		// ServeTLS offers HTTP/2 and HTTP/1.1, as the binary's HTTPS does.
+		s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}}
+	}
 	s.served = make(chan struct{})
 	go func() {
 		defer close(s.served)
-		s.srv.Serve(ln)
+		if s.tls {
+			s.srv.ServeTLS(ln, "", "")
+		} else {
+			s.srv.Serve(ln)
+		}
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopDemo, s.demoDone = cancel, make(chan struct{})
@@ -225,4 +248,29 @@ func subscribe(t *testing.T, hubURL, topic string) (closeFn func()) {
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// selfSigned makes a certificate for 127.0.0.1 and localhost, valid for an
+// hour. Browsers are told to accept it (--ignore-certificate-errors).
+func selfSigned(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		NotBefore:    time.Now().Add(-time.Minute),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
