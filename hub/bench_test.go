@@ -144,7 +144,7 @@ func BenchmarkFanoutHTTP(b *testing.B) {
 
 // BenchmarkIdleSubscriber measures what one idle subscriber costs: each
 // iteration subscribes and parks a goroutine in Run, as an HTTP handler
-// would. Run with -benchtime=10000x for the figure in the package doc.
+// would. Run it with -benchtime=10000x, as the package doc says.
 func BenchmarkIdleSubscriber(b *testing.B) {
 	h := newHub(b, hub.Options{})
 	ctx, cancel := context.WithCancel(context.Background())

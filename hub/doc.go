@@ -53,17 +53,20 @@
 // Run's way: an idle subscriber has no goroutine of its own beyond the one
 // calling Run (an HTTP handler's), parked on two channels. Heartbeats are
 // the transport's job: sse.Stream sends them only when the stream is idle.
-// Measured with BenchmarkIdleSubscriber (-benchtime=10000x, linux/amd64,
-// Go 1.26), 10,000 idle subscribers cost about 3.4 KB each: 1.2 KB of heap
-// (subscriber, queue channel, index entries, the goroutine) and 2.2 KB of
-// Run's goroutine stack. An HTTP connection adds its own buffers on top.
+// Its cost is the heap of the subscriber (queue channel, index entries,
+// the goroutine) and Run's goroutine stack: BenchmarkIdleSubscriber
+// measures both (go test -bench IdleSubscriber -benchtime=10000x ./hub
+// reports heapB/sub and stackB/sub). An HTTP connection adds its own
+// buffers on top; BENCHMARKS.md has a whole server's memory per idle
+// connection, measured with sse bench --mode idle.
 //
 // The goroutine-free way, for servers holding very many idle subscribers:
 // Replay writes the history and goes live in the caller's goroutine (the
 // same handoff as Run), Attach registers a callback the fan-out calls when
 // the queue goes from empty to non-empty or the subscriber ends, and Drain
 // appends what is queued to a caller's buffer and reports the end. An idle
-// subscriber then costs its heap only (about 1.2 KB): no stack, no buffer.
+// subscriber then costs its heap only (heapB/sub above): no stack, no
+// buffer.
 // The callback runs in the fan-out, possibly under the hub's lock, so it
 // only hands the subscriber to a small pool of writer goroutines; the
 // fan-out never waits for a writer either way. The mercure package serves

@@ -22,11 +22,12 @@ import (
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/demo"
+	"github.com/ssehub/ssehub/mercure"
 )
 
 // DefaultHubPath is where the pages find the Mercure endpoint when
-// Options.HubPath is empty.
-const DefaultHubPath = "/.well-known/mercure"
+// Options.HubPath is empty: where package mercure serves it.
+const DefaultHubPath = mercure.Path
 
 // The handler's own paths.
 const (
