@@ -68,6 +68,13 @@ func (h *Hub) dispatch(u *Update) {
 		h.logger.Warn("hub: skipping an update that cannot be encoded", "id", u.ID, "seq", u.Seq, "err", err)
 		return
 	}
+	h.fanout(u, e)
+}
+
+// fanout queues e, the encoded u, for every registered subscriber the
+// delivery rule gives u to. u.Seq tells this update from the previous one.
+// Called with h.mu held.
+func (h *Hub) fanout(u *Update, e []byte) {
 	for _, t := range u.Topics {
 		if x := h.exact[t]; x != nil {
 			for s := range x.subs {

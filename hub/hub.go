@@ -61,6 +61,8 @@ type Hub struct {
 	closed bool
 	pos    uint64 // Seq of the last update dispatched
 	recent positions
+	// announced are the events Announce fanned out without storing them.
+	announced announced
 	// sels holds every distinct selector some Subscriber holds, compiled
 	// once. The fan-out finds those held as topic selectors through exact,
 	// for Mercure 0.x exact topics, and index, for the others; each is

@@ -133,7 +133,16 @@ func (h *Hub) Subscribe(ctx context.Context, s Subscription) (*Subscriber, error
 	case EarliestID:
 		sub.lastEventID = EarliestID
 	default:
-		seq, err := h.log.Find(ctx, s.LastEventID)
+		h.mu.Lock()
+		pos, ok := h.findAnnounced(s.LastEventID)
+		h.mu.Unlock()
+		var seq uint64
+		var err error
+		if ok {
+			seq = pos
+		} else {
+			seq, err = h.log.Find(ctx, s.LastEventID)
+		}
 		switch {
 		case err == nil:
 			sub.lastEventID, sub.after = s.LastEventID, seq

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -20,10 +19,6 @@ import (
 
 // jsonldContext is the JSON-LD context of subscription documents.
 const jsonldContext = "https://mercure.rocks/"
-
-// eventTimeout bounds the publishing of one subscription event, which for a
-// terminated subscription happens after the request's context is done.
-const eventTimeout = 5 * time.Second
 
 // subscriptionDoc is the JSON-LD document describing one subscription, in
 // the subscriptions API and as the data of subscription events.
@@ -159,10 +154,12 @@ func (h *Handler) track(ctx context.Context, topics []string, c *Claims) (untrac
 	}
 }
 
-// announce publishes one private subscription event per topic selector.
+// announce fans out one private subscription event per topic selector. The
+// events are announced, not published: one client opening and closing
+// connections with many selectors makes them by the hundred, and in the
+// bounded history they would push out the updates clients resume from
+// (issue 19, item 6). The subscriptions API is where their state is kept.
 func (h *Handler) announce(ctx context.Context, s *activeSub, active bool) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eventTimeout)
-	defer cancel()
 	for _, t := range s.topics {
 		doc := newSubscriptionDoc(t, s.subscriber, active, s.payload)
 		doc.Context = jsonldContext
@@ -174,10 +171,10 @@ func (h *Handler) announce(ctx context.Context, s *activeSub, active bool) {
 			continue
 		}
 		u := &hub.Update{Topics: []string{doc.ID}, Data: string(data), Private: true}
-		if _, err := h.hub.Publish(ctx, u); err != nil && !errors.Is(err, hub.ErrClosed) {
+		if _, err := h.hub.Announce(u); err != nil && !errors.Is(err, hub.ErrClosed) {
 			// At shutdown every subscriber ends at once with nowhere to
 			// announce it; anything else is worth a line.
-			h.log.WarnContext(ctx, "mercure: publish subscription event", "topic", doc.ID, "err", err)
+			h.log.WarnContext(ctx, "mercure: announce subscription event", "topic", doc.ID, "err", err)
 		}
 	}
 }

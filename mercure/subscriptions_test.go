@@ -2,6 +2,7 @@ package mercure
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -29,6 +30,9 @@ func TestSubscriptionEventsAndAPI(t *testing.T) {
 	e := newEnv(t, Options{Anonymous: true, Subscriptions: true}, p, p)
 	const watchSel = "/.well-known/mercure/subscriptions/{topic}/{subscriber}"
 	watchTok := p.mint(t, subClaims(watchSel, "/.well-known/mercure/subscriptions{/topic}{/subscriber}"), nil)
+	// The API's cursor is the newest update; subscription events are not
+	// stored (TestSubscriptionEventsKeepHistory).
+	before := e.publish(url.Values{"topic": {"https://example.com/before"}, "data": {"x"}})
 
 	watcher := e.mustOpen(e.subscribeReq("topic="+url.QueryEscape(watchSel), watchTok))
 	self := decodeSub(t, watcher.next().Data)
@@ -79,7 +83,7 @@ func TestSubscriptionEventsAndAPI(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &all); err != nil {
 		t.Fatal(err)
 	}
-	if all.Context != jsonldContext || all.ID != subscriptionsPath || all.Type != "Subscriptions" || all.LastEventID == "" || all.LastEventID == "earliest" {
+	if all.Context != jsonldContext || all.ID != subscriptionsPath || all.Type != "Subscriptions" || all.LastEventID != before {
 		t.Fatalf("collection: %+v", all)
 	}
 	topics := map[string]bool{}
@@ -102,7 +106,7 @@ func TestSubscriptionEventsAndAPI(t *testing.T) {
 	resp, body = api(created.ID, p.mint(t, subClaims(created.ID), nil))
 	var single subscriptionDoc
 	if err := json.Unmarshal([]byte(body), &single); resp.StatusCode != http.StatusOK || err != nil ||
-		single.ID != created.ID || single.Context != jsonldContext || single.LastEventID == "" || !single.Active || string(single.Payload) != `{"foo":"bar"}` {
+		single.ID != created.ID || single.Context != jsonldContext || single.LastEventID != before || !single.Active || string(single.Payload) != `{"foo":"bar"}` {
 		t.Fatalf("GET one: %d %s", resp.StatusCode, body)
 	}
 
@@ -149,4 +153,56 @@ func decodeSub(t *testing.T, data string) subscriptionDoc {
 		t.Fatalf("event data %q: %v", data, err)
 	}
 	return d
+}
+
+// TestSubscriptionEventsKeepHistory is issue 19 item 6: subscription events
+// must not push updates out of the bounded history. One client opening and
+// closing connections with many selectors used to write two events per
+// selector into the log; now they are announced, not stored, so the
+// updates stay resumable. Resuming from a subscription event's ID replays
+// the updates published after it, not the whole history.
+func TestSubscriptionEventsKeepHistory(t *testing.T) {
+	p := hmacPair()
+	e := newEnv(t, Options{Anonymous: true, Subscriptions: true}, p, p)
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, e.publish(url.Values{"topic": {"https://example.com/book"}, "data": {fmt.Sprint(i)}}))
+	}
+	watchSel := "/.well-known/mercure/subscriptions{/topic}{/subscriber}"
+	watcher := e.mustOpen(e.subscribeReq("topic="+url.QueryEscape(watchSel), p.mint(t, subClaims(watchSel), nil)))
+	var sels []string
+	for j := range DefaultMaxTopics {
+		sels = append(sels, "topic="+url.QueryEscape(fmt.Sprintf("https://example.com/{x}/%d", j)))
+	}
+	for range 3 {
+		e.mustOpen(e.subscribeReq(strings.Join(sels, "&"), "")).close()
+	}
+	// The watcher saw them live.
+	ev := watcher.next()
+	if d := decodeSub(t, ev.Data); !d.Active || d.Topic != watchSel {
+		t.Fatalf("first subscription event: %+v", d)
+	}
+	for range 2 * 3 * DefaultMaxTopics {
+		ev = watcher.next()
+	}
+	if d := decodeSub(t, ev.Data); d.Active {
+		t.Fatalf("last subscription event: %+v, want an end", d)
+	}
+	if n := e.log.Len(); n != len(ids) {
+		t.Fatalf("the history holds %d entries after 600 subscription events, want the %d updates alone", n, len(ids))
+	}
+	// Resuming from it gets the updates published since, and only those.
+	after := e.publish(url.Values{"topic": {"https://example.com/book"}, "data": {"after"}})
+	r := e.subscribeReq("topic="+url.QueryEscape("https://example.com/book"), "")
+	r.Header.Set("Last-Event-ID", ev.ID)
+	s := e.mustOpen(r)
+	if got := s.next(); got.ID != after {
+		t.Fatalf("resumed from a subscription event: got %q, want %q", got.ID, after)
+	}
+	r = e.subscribeReq("topic="+url.QueryEscape("https://example.com/book"), "")
+	r.Header.Set("Last-Event-ID", ids[0])
+	s = e.mustOpen(r)
+	if got := s.next(); got.ID != ids[1] {
+		t.Fatalf("resumed from the first update: got %q, want %q", got.ID, ids[1])
+	}
 }
