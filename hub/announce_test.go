@@ -40,7 +40,7 @@ func TestAnnounce(t *testing.T) {
 	if got := idsOf(other.waitFor(t, 1)); !slices.Equal(got, []string{"u2"}) {
 		t.Errorf("other topics' subscriber got %q", got)
 	}
-	if n := l.Len(); n != 2 {
+	if n, _ := l.Len(context.Background()); n != 2 {
 		t.Errorf("the log holds %d updates, want the 2 published", n)
 	}
 	r := newRecorder()

@@ -1,6 +1,7 @@
 package mercure
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -188,7 +189,7 @@ func TestSubscriptionEventsKeepHistory(t *testing.T) {
 	if d := decodeSub(t, ev.Data); d.Active {
 		t.Fatalf("last subscription event: %+v, want an end", d)
 	}
-	if n := e.log.Len(); n != len(ids) {
+	if n, _ := e.log.Len(context.Background()); n != len(ids) {
 		t.Fatalf("the history holds %d entries after 600 subscription events, want the %d updates alone", n, len(ids))
 	}
 	// Resuming from it gets the updates published since, and only those.
