@@ -78,7 +78,9 @@ type keys struct {
 
 // run serves the hub configured by cfg until ctx ends, then shuts it down
 // gracefully within cfg.ShutdownTimeout. Configuration mistakes found only
-// now, such as a key that does not parse, are *usageError.
+// now, such as a key that does not parse, are *usageError. It opens what
+// the hub stands on, wires the handlers (newHandler), serves, and leaves
+// the shutdown sequence to serving.shutdown.
 func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 	log := env.Logger
 	if log == nil {
@@ -107,6 +109,8 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 	if err != nil {
 		return err
 	}
+	// Closed here on the way out before serving; after it, shutdown closes
+	// it within its deadline, which must not be waited out again.
 	hubClosed := false
 	defer func() {
 		if !hubClosed {
@@ -121,6 +125,78 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 	defer fe.close()
 
 	m := newMetrics(h, st.Len, log)
+	mux, err := newHandler(cfg, k, h, st, m, log)
+	if err != nil {
+		return err
+	}
+	s := &serving{log: log, hub: h, fe: fe}
+	var streams context.Context
+	streams, s.endStreams = context.WithCancel(context.Background())
+	defer s.endStreams()
+	handler := bound(mux, streams, &s.draining)
+	s.srv = &http.Server{
+		Handler:           fe.handler(handler),
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	fe.configure(s.srv)
+
+	ln, err := listen(ctx, cfg.Addr, cfg.ReusePort)
+	if err != nil {
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return err
+		}
+		return fmt.Errorf("--addr %s: %w", cfg.Addr, err)
+	}
+	if err := fe.listenHTTP3(ln.Addr(), handler); err != nil {
+		ln.Close()
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- fe.serve(s.srv, ln) }()
+
+	var demoCtx context.Context
+	demoCtx, s.stopDemo = context.WithCancel(ctx)
+	defer s.stopDemo()
+	demoDone := make(chan struct{})
+	s.demoDone = demoDone
+	if cfg.Demo {
+		go func() {
+			defer close(demoDone)
+			demo.Run(demoCtx, h, env.DemoInterval, log)
+		}()
+	} else {
+		close(demoDone)
+	}
+
+	base := baseURL(fe.scheme(), cfg.Addr, ln.Addr())
+	log.Info("ssehub listening", "addr", ln.Addr().String(), "url", base, "history", where,
+		"anonymous", cfg.Anonymous, "demo", cfg.Demo, "subscriptions", cfg.Subscriptions)
+	fe.announce(env.Stderr, ln, base)
+	announce(env.Stderr, log, cfg, base, k)
+	if env.Ready != nil {
+		env.Ready(base)
+	}
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	case err = <-served:
+		err = fmt.Errorf("serving: %w", err)
+		log.Error("shutting down", "err", err)
+	}
+	s.shutdown(cfg.ShutdownTimeout)
+	hubClosed = true
+	return err
+}
+
+// newHandler wires the hub's HTTP face: the Mercure protocol and the pages
+// (routes.New), the demo page's tokens on the development defaults, and
+// the operational endpoints.
+func newHandler(cfg Config, k keys, h *hub.Hub, st store, m *metrics, log *slog.Logger) (*http.ServeMux, error) {
 	var publishToken, subscribeToken func(*http.Request) (string, bool)
 	if cfg.DevDefaults() {
 		// The private panel's token receives the demo's private topic
@@ -169,104 +245,60 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 		Web:     web.Options{PublishToken: publishToken, SubscribeToken: subscribeToken, HistorySize: st.Len, Logger: log},
 	})
 	if oe := (*mercure.OptionError)(nil); errors.As(err, &oe) {
-		return &usageError{fmt.Errorf("%s: %w", mercureFlag(cfg, oe.Field), err)}
+		return nil, &usageError{fmt.Errorf("%s: %w", mercureFlag(cfg, oe.Field), err)}
 	} else if err != nil {
-		return err
+		return nil, err
 	}
-
-	streams, endStreams := context.WithCancel(context.Background())
-	defer endStreams()
-	var draining atomic.Bool
 	mux.Handle("GET /healthz", healthz(st))
 	mux.Handle("GET /metrics", m.handler())
-	handler := bound(mux, streams, &draining)
-	srv := &http.Server{
-		Handler:           fe.handler(handler),
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	fe.configure(srv)
+	return mux, nil
+}
 
-	ln, err := listen(ctx, cfg.Addr, cfg.ReusePort)
-	if err != nil {
-		var ue *usageError
-		if errors.As(err, &ue) {
-			return err
-		}
-		return fmt.Errorf("--addr %s: %w", cfg.Addr, err)
-	}
-	if err := fe.listenHTTP3(ln.Addr(), handler); err != nil {
-		ln.Close()
-		return err
-	}
-	served := make(chan error, 1)
-	go func() { served <- fe.serve(srv, ln) }()
+// serving is a hub being served: what run started and shutdown stops.
+type serving struct {
+	log        *slog.Logger
+	hub        *hub.Hub
+	fe         *frontend
+	srv        *http.Server
+	draining   atomic.Bool        // set once GETs on open connections are dropped
+	endStreams context.CancelFunc // ends the streams that do not come from the hub
+	stopDemo   context.CancelFunc
+	demoDone   <-chan struct{}
+}
 
-	demoCtx, stopDemo := context.WithCancel(ctx)
-	defer stopDemo()
-	demoDone := make(chan struct{})
-	if cfg.Demo {
-		go func() {
-			defer close(demoDone)
-			demo.Run(demoCtx, h, env.DemoInterval, log)
-		}()
-	} else {
-		close(demoDone)
-	}
-
-	base := baseURL(fe.scheme(), cfg.Addr, ln.Addr())
-	log.Info("ssehub listening", "addr", ln.Addr().String(), "url", base, "history", where,
-		"anonymous", cfg.Anonymous, "demo", cfg.Demo, "subscriptions", cfg.Subscriptions)
-	fe.announce(env.Stderr, ln, base)
-	announce(env.Stderr, log, cfg, base, k)
-	if env.Ready != nil {
-		env.Ready(base)
-	}
-
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
-	case err = <-served:
-		err = fmt.Errorf("serving: %w", err)
-		log.Error("shutting down", "err", err)
-	}
-
-	// The graceful shutdown: stop accepting, end the streams so that
-	// clients reconnect (elsewhere, or here after a restart), let the
-	// requests in flight finish, then close the log (deferred above).
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+// shutdown is the graceful shutdown, bounded by timeout: stop accepting,
+// end the streams so that clients reconnect (elsewhere, or here after a
+// restart), let the requests in flight finish. run closes the log after.
+func (s *serving) shutdown(timeout time.Duration) {
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	stopDemo()
-	<-demoDone
+	s.stopDemo()
+	<-s.demoDone
 	// Close the hub only once the listener is closed (Shutdown runs its
 	// hooks right after) and GETs on open connections are dropped, so that
 	// no subscriber meets a closed hub and gets a 503, which a browser
 	// would not retry.
 	listenerClosed := make(chan struct{})
-	srv.RegisterOnShutdown(func() { close(listenerClosed) })
+	s.srv.RegisterOnShutdown(func() { close(listenerClosed) })
 	shut := make(chan error, 1)
-	go func() { shut <- srv.Shutdown(sctx) }()
-	fe.shutdown(sctx)
+	go func() { shut <- s.srv.Shutdown(sctx) }()
+	s.fe.shutdown(sctx)
 	select {
 	case <-listenerClosed:
 	case <-sctx.Done():
 	}
-	draining.Store(true)
-	if cerr := h.Close(sctx); cerr != nil {
-		log.Warn("closing the hub", "err", cerr)
+	s.draining.Store(true)
+	if err := s.hub.Close(sctx); err != nil {
+		s.log.Warn("closing the hub", "err", err)
 	}
-	hubClosed = true
 	// Streams that do not come from the hub, like the dashboard's, end
 	// with their request's context.
-	endStreams()
-	if serr := <-shut; serr != nil {
-		log.Warn("connections still open at the shutdown deadline; closing them", "err", serr)
-		srv.Close()
+	s.endStreams()
+	if err := <-shut; err != nil {
+		s.log.Warn("connections still open at the shutdown deadline; closing them", "err", err)
+		s.srv.Close()
 	}
-	log.Info("ssehub stopped")
-	return err
+	s.log.Info("ssehub stopped")
 }
 
 // noBound maps a flag's 0, "no bound", to the options' negative value for
