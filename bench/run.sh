@@ -11,6 +11,8 @@ set -euo pipefail
 
 ROOT=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 cd "$ROOT"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 SERVERS=${SERVERS:-"ssehub ssehub-memory go-sse r3labs eventsource mercure mercure-local floor"}
 # The servers run at the issue's target sizes too, for its relative
@@ -48,8 +50,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log() { printf '%s\n' "$*" >&2; }
-
 log "building into $BIN"
 mkdir -p "$BIN"
 go build -o "$BIN/ssehub" ./cmd/ssehub
@@ -58,16 +58,7 @@ go build -o "$BIN/report" ./bench/report
 (cd bench/peers && go build -o "$BIN/peers" .)
 
 {
-	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-	# The binaries are built from the work tree: say so when it differs from HEAD.
-	echo "commit: $(git describe --always --dirty=" (work tree with uncommitted changes)")"
-	echo "nproc: $(nproc)"
-	echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-	echo "memory: $(free -m | awk '/^Mem:/ {print $2 " MiB"}')"
-	echo "kernel: $(uname -sr)"
-	echo "Go: $(go version | cut -d' ' -f3-)"
-	echo "file descriptor limit: $(ulimit -n)"
-	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+	describe_machine
 	# What one durable commit costs: the floor under a synced publish.
 	secs=$(cd "$WORK" && dd if=/dev/zero of=dsync bs=4k count=100 oflag=dsync 2>&1 | awk '/copied/ {print $(NF-3)}')
 	echo "synced 4 KiB write (dd oflag=dsync, in \$WORK's file system): $(awk -v s="$secs" 'BEGIN {printf "%.2f ms", s * 10}')"
@@ -86,10 +77,7 @@ start_server() {
 	echo "${cmd[*]/#$WORK/\$WORK} &" | sed "s|$KEY|\"\$KEY\"|" >>"$COMMANDS"
 	"${cmd[@]}" >"$WORK/$name.log" 2>&1 &
 	SERVER_PID=$!
-	for _ in $(seq 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
-		sleep 0.1
-	done
+	if wait_port "$PORT"; then return 0; fi
 	log "$name did not start:"; cat "$WORK/$name.log" >&2
 	return 1
 }

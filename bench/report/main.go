@@ -6,13 +6,19 @@
 // Usage:
 //
 //	report -in results.jsonl -machine machine.txt -commands commands.txt -md BENCHMARKS.md -svg bench/latency.svg
+//
+// It keeps the part of the Markdown file below a marker line as it was:
+// there, report -section shared-log -base NAME writes the section of
+// bench/scale.sh (hubs sharing one log), replacing only that section.
 package main
 
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,6 +43,8 @@ func main() {
 	commands := flag.String("commands", "", "file of the commands the run executed")
 	md := flag.String("md", "BENCHMARKS.md", "Markdown file to write")
 	svg := flag.String("svg", "bench/latency.svg", "SVG chart to write")
+	section := flag.String("section", "", "write only bench/scale.sh's `section` (shared-log) of -md, no chart")
+	base := flag.String("base", "", "with -section: the `name` of the results the ratios are relative to")
 	flag.Parse()
 	if *in == "" {
 		fmt.Fprintln(os.Stderr, "report: -in is required")
@@ -49,6 +57,23 @@ func main() {
 	}
 	mach, _ := os.ReadFile(*machine)
 	cmds, _ := os.ReadFile(*commands)
+	old, err := os.ReadFile(*md)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(1)
+	}
+	if *section != "" {
+		if *section != sharedSection {
+			fmt.Fprintf(os.Stderr, "report: -section %q: the only section is %q\n", *section, sharedSection)
+			os.Exit(2)
+		}
+		doc := replaceSection(string(old), *section, sharedMarkdown(rs, *base, string(mach), string(cmds)))
+		if err := os.WriteFile(*md, []byte(doc), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "report:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	rel, err := filepath.Rel(filepath.Dir(*md), *svg)
 	if err != nil {
 		rel = *svg
@@ -57,7 +82,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
-	if err := os.WriteFile(*md, []byte(markdown(rs, string(mach), string(cmds), filepath.ToSlash(rel))), 0o644); err != nil {
+	if err := os.WriteFile(*md, []byte(withKeptTail(markdown(rs, string(mach), string(cmds), filepath.ToSlash(rel)), string(old))), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}

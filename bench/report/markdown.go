@@ -101,8 +101,9 @@ func pubLatency(f func(*latency) float64) func(result) (float64, bool) {
 	}
 }
 
-// table writes one scenario's results with ratios to the baseline.
-func table(b *strings.Builder, rs []result, cols []column) {
+// table writes one scenario's results with ratios to those of the
+// results named baseline.
+func table(b *strings.Builder, rs []result, cols []column, baseline string) {
 	var base *result
 	for i := range rs {
 		if rs[i].Name == baseline {
@@ -182,33 +183,41 @@ the servers' capacity on dedicated hardware.
 	b.WriteString(notes)
 	order, by := scenarios(rs)
 	for _, s := range order {
-		group := by[s]
 		fmt.Fprintf(&b, "## %s\n\n", s)
-		if d := describe(group[0]); d != "" {
-			b.WriteString(d + "\n\n")
-		}
-		switch {
-		case group[0].Mode == "idle":
-			table(&b, group, idleColumns)
-		case group[0].Connections == 0:
-			table(&b, group, publishColumns)
-		default:
-			table(&b, group, flowColumns)
-		}
-		for _, r := range group {
-			if r.ConnectError != "" {
-				fmt.Fprintf(&b, "\n%s, first connect error (%d failed): `%s`\n", r.Name, r.ConnectErrors, r.ConnectError)
-			}
-			if r.PublishError != "" {
-				fmt.Fprintf(&b, "\n%s, first publish error (%d failed): `%s`\n", r.Name, r.PublishErrors, r.PublishError)
-			}
-		}
-		b.WriteString("\n")
+		scenarioTable(&b, by[s], baseline, nil)
 	}
 	b.WriteString("## Latency chart\n\n")
 	fmt.Fprintf(&b, "![publish-to-receipt latency percentiles per server and scenario](%s)\n\n", svg)
 	b.WriteString("## Commands\n\n```sh\n" + strings.TrimSpace(commands) + "\n```\n")
 	return b.String()
+}
+
+// scenarioTable writes one scenario's description and table, with ratios
+// to the results named base; flow, if not nil, replaces the columns of the
+// scenarios with subscribers and publishes.
+func scenarioTable(b *strings.Builder, group []result, base string, flow []column) {
+	if d := describe(group[0]); d != "" {
+		b.WriteString(d + "\n\n")
+	}
+	switch {
+	case group[0].Mode == "idle":
+		table(b, group, idleColumns, base)
+	case group[0].Connections == 0:
+		table(b, group, publishColumns, base)
+	case flow != nil:
+		table(b, group, flow, base)
+	default:
+		table(b, group, flowColumns, base)
+	}
+	for _, r := range group {
+		if r.ConnectError != "" {
+			fmt.Fprintf(b, "\n%s, first connect error (%d failed): `%s`\n", r.Name, r.ConnectErrors, r.ConnectError)
+		}
+		if r.PublishError != "" {
+			fmt.Fprintf(b, "\n%s, first publish error (%d failed): `%s`\n", r.Name, r.PublishErrors, r.PublishError)
+		}
+	}
+	b.WriteString("\n")
 }
 
 // describe says what a scenario measured, from its parameters.
