@@ -4,79 +4,25 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/ssehub/ssehub/internal/browsertest"
 )
 
 // browserWait bounds every wait for the page in the browser tests.
 const browserWait = 15 * time.Second
-
-// chromium finds the browser: $SSEHUB_CHROMIUM, then the usual names.
-// Browser tests are skipped under -short unless SSEHUB_BROWSER_TESTS=1.
-func chromium(t *testing.T) string {
-	required := os.Getenv("SSEHUB_BROWSER_TESTS") == "1"
-	if testing.Short() && !required {
-		t.Skip("skipping browser test in -short mode (SSEHUB_BROWSER_TESTS=1 runs it)")
-	}
-	if p := os.Getenv("SSEHUB_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if required {
-		t.Fatal("SSEHUB_BROWSER_TESTS=1 but no Chromium found (install it, e.g. apt-get install chromium, or set SSEHUB_CHROMIUM)")
-	}
-	t.Skip("skipping browser test: no Chromium found (install it, e.g. apt-get install chromium; set SSEHUB_BROWSER_TESTS=1 to make this a failure)")
-	return ""
-}
 
 // newBrowser starts a headless Chromium with a fresh profile for the test
 // and returns the context of its first tab, with extra options added to the
 // usual ones. Everything ends with the test.
 func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
-	path := chromium(t)
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		// Tabs of a headless browser count as hidden; their timers must
-		// not be throttled or the pages would lag behind the feed.
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		chromedp.UserDataDir(profile(t)),
-		chromedp.WindowSize(1280, 900),
-	}
-	opts = append(opts, extra...)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-	})
-	// Start the browser now, so a failure to launch is reported as such.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium %s: %v", path, err)
-	}
-	return ctx
+	return browsertest.New(t, append([]chromedp.ExecAllocatorOption{chromedp.UserDataDir(profile(t))}, extra...)...)
 }
 
 // profile makes a fresh user data directory. Its preferences allow
