@@ -31,7 +31,9 @@ func TestMain(m *testing.M) {
 type hubProc struct {
 	*ssehubtest.Proc
 	t   testing.TB
-	url string // http://127.0.0.1:port
+	url string // http://127.0.0.1:port, or https://
+	// client reaches the hub; nil means http.DefaultClient (plain HTTP).
+	client *http.Client
 }
 
 // startHub runs the binary with args on a free loopback port (unless args
@@ -68,9 +70,14 @@ func (p *hubProc) stop() {
 	}
 }
 
-// metric returns the value of an unlabelled metric from /metrics.
+// metric returns the value of a series from /metrics: a metric's name,
+// with its labels if it has any.
 func (p *hubProc) metric(name string) (float64, error) {
-	resp, err := http.Get(p.url + "/metrics")
+	c := p.client
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Get(p.url + "/metrics")
 	if err != nil {
 		return 0, err
 	}

@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 
+	"github.com/ssehub/ssehub/cmd/ssehub/ssehubtest"
 	"github.com/ssehub/ssehub/mercure"
 )
 
@@ -297,89 +297,6 @@ func TestTLSReloadOnSIGHUP(t *testing.T) {
 	}
 }
 
-// h2Conn is a raw HTTP/2 client connection, for what net/http's client
-// hides: frames, header fields as sent, GOAWAY.
-type h2Conn struct {
-	t    testing.TB
-	conn *tls.Conn
-	fr   *http2.Framer
-	dec  *hpack.Decoder
-	enc  *hpack.Encoder
-	hbuf bytes.Buffer
-}
-
-// dialH2 opens an HTTP/2 connection to addr (RFC 9113 section 3.4: the
-// preface, then SETTINGS).
-func dialH2(t testing.TB, addr string) *h2Conn {
-	t.Helper()
-	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if p := conn.ConnectionState().NegotiatedProtocol; p != "h2" {
-		t.Fatalf("ALPN chose %q, want h2", p)
-	}
-	c := &h2Conn{t: t, conn: conn, fr: http2.NewFramer(conn, conn), dec: hpack.NewDecoder(4096, nil)}
-	c.enc = hpack.NewEncoder(&c.hbuf)
-	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.fr.WriteSettings(); err != nil {
-		t.Fatal(err)
-	}
-	conn.SetDeadline(time.Now().Add(waitLong))
-	return c
-}
-
-// get opens stream id with a GET of path.
-func (c *h2Conn) get(id uint32, authority, path string) {
-	c.t.Helper()
-	c.hbuf.Reset()
-	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", authority}, {":path", path}} {
-		c.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
-	}
-	if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.hbuf.Bytes(), EndStream: true, EndHeaders: true}); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-// next reads frames until one of stream id (or of the connection, id 0,
-// other than SETTINGS, PING and WINDOW_UPDATE), acknowledging SETTINGS.
-func (c *h2Conn) next() http2.Frame {
-	c.t.Helper()
-	for {
-		f, err := c.fr.ReadFrame()
-		if err != nil {
-			c.t.Fatalf("reading frames: %v", err)
-		}
-		switch f := f.(type) {
-		case *http2.SettingsFrame:
-			if !f.IsAck() {
-				c.fr.WriteSettingsAck()
-			}
-			continue
-		case *http2.PingFrame, *http2.WindowUpdateFrame:
-			continue
-		}
-		return f
-	}
-}
-
-// headers decodes a HEADERS frame's fields.
-func (c *h2Conn) headers(f http2.Frame) []hpack.HeaderField {
-	c.t.Helper()
-	hf, ok := f.(*http2.HeadersFrame)
-	if !ok {
-		c.t.Fatalf("got %v, want HEADERS", f)
-	}
-	fields, err := c.dec.DecodeFull(hf.HeaderBlockFragment())
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return fields
-}
-
 // TestHTTP2StreamFrames checks a subscription at the frame level: the
 // response has no connection-specific header fields (RFC 9113 section
 // 8.2.2), its first DATA frame is a comment (so a proxy waiting for DATA
@@ -390,9 +307,9 @@ func TestHTTP2StreamFrames(t *testing.T) {
 	// No heartbeat comes in the test's time: the comment is the opening one.
 	r := startRun(t, "--data", dir, "--tls-self-signed", "--jwt-key", testKey, "--anonymous", "--heartbeat", "1h")
 	addr := strings.TrimPrefix(r.base, "https://")
-	c := dialH2(t, addr)
-	c.get(1, addr, mercure.Path+"?topic=x")
-	fields := c.headers(c.next())
+	c := ssehubtest.DialH2(t, addr)
+	c.Get(1, addr, mercure.Path+"?topic=x")
+	fields := c.Headers(c.Next())
 	status := ""
 	for _, f := range fields {
 		switch strings.ToLower(f.Name) {
@@ -405,17 +322,17 @@ func TestHTTP2StreamFrames(t *testing.T) {
 	if status != "200" {
 		t.Fatalf(":status %q, want 200 (%v)", status, fields)
 	}
-	d, ok := c.next().(*http2.DataFrame)
+	d, ok := c.Next().(*http2.DataFrame)
 	if !ok || !strings.HasPrefix(string(d.Data()), ":") {
 		t.Fatalf("first frame after the headers: %v, want DATA with a comment", d)
 	}
 
-	c.conn.SetDeadline(time.Now().Add(waitLong))
+	c.Conn.SetDeadline(time.Now().Add(waitLong))
 	stopped := make(chan error, 1)
 	go func() { stopped <- r.stop() }()
 	var goaway bool
 	for {
-		f, err := c.fr.ReadFrame()
+		f, err := c.Fr.ReadFrame()
 		if err != nil {
 			break // the server closed the connection
 		}
@@ -431,7 +348,7 @@ func TestHTTP2StreamFrames(t *testing.T) {
 			}
 		case *http2.SettingsFrame:
 			if !f.IsAck() {
-				c.fr.WriteSettingsAck()
+				c.Fr.WriteSettingsAck()
 			}
 		}
 	}

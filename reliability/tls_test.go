@@ -1,0 +1,266 @@
+package reliability
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/ssehub/ssehub/cmd/ssehub/ssehubtest"
+	"github.com/ssehub/ssehub/sse"
+)
+
+// Bounds of the TLS attacks: counts small enough for CI's two cores,
+// large enough that a per-connection leak shows in the figures.
+const (
+	tlsPlainRequests     = 200
+	tlsStalledHandshakes = 100
+	h2UnreadStreams      = 100
+	h2RapidResets        = 20000
+	// tlsDelivery bounds how long the well-behaved subscribers may take
+	// to get a marker during and after an attack.
+	tlsDelivery = 2 * time.Second
+)
+
+// startTLSHub runs the binary on HTTPS with a self-signed certificate,
+// and returns it with clients trusting that certificate: one speaking
+// HTTP/2, one HTTP/1.1.
+func startTLSHub(t *testing.T, args ...string) (h *hubProc, h2, h1 *http.Client) {
+	t.Helper()
+	dir := t.TempDir()
+	p := ssehubtest.Start(t, nil, append([]string{"--addr", "127.0.0.1:0", "--data", dir, "--tls-self-signed"}, args...)...)
+	b, err := os.ReadFile(filepath.Join(dir, "tls-localhost.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	client := func(h2 bool) *http.Client {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, Protocols: &http.Protocols{}}
+		tr.Protocols.SetHTTP1(!h2)
+		tr.Protocols.SetHTTP2(h2)
+		t.Cleanup(tr.CloseIdleConnections)
+		return &http.Client{Transport: tr}
+	}
+	h2, h1 = client(true), client(false)
+	h = &hubProc{Proc: p, t: t, url: p.URL, client: h2}
+	if !strings.HasPrefix(h.url, "https://") {
+		t.Fatalf("hub URL %s, want https", h.url)
+	}
+	return h, h2, h1
+}
+
+// watcher is a well-behaved subscriber that must keep getting its events
+// while others attack the hub.
+type watcher struct {
+	got chan string
+}
+
+func watch(t *testing.T, ctx context.Context, c *http.Client, base, topic string) *watcher {
+	t.Helper()
+	resp := openStream(t, ctx, c, base+"/.well-known/mercure?topic="+url.QueryEscape(topic))
+	w := &watcher{got: make(chan string, 1024)}
+	go func() {
+		defer resp.Body.Close()
+		for ev, err := range sse.Events(resp.Body) {
+			if err != nil {
+				return
+			}
+			w.got <- ev.Data
+		}
+	}()
+	return w
+}
+
+// deliver publishes a marker to topic and fails the test unless every
+// watcher gets it within tlsDelivery.
+func deliver(t *testing.T, h *hubProc, topic string, n int, ws ...*watcher) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), tlsDelivery)
+	defer cancel()
+	marker := fmt.Sprintf("marker-%d", n)
+	if _, err := publish(ctx, h.client, h.url, token(t, []string{"*"}, nil), url.Values{"topic": {topic}, "data": {marker}}); err != nil {
+		t.Fatalf("publish %s: %v", marker, err)
+	}
+	for i, w := range ws {
+		for got := ""; got != marker; {
+			select {
+			case got = <-w.got:
+			case <-ctx.Done():
+				t.Fatalf("watcher %d did not get %s within %v", i, marker, tlsDelivery)
+			}
+		}
+	}
+}
+
+// TestTLSHostileClients attacks the HTTPS port with what TLS and HTTP/2
+// add to the plain port's attacks: plain HTTP sent to it, handshakes that
+// never finish, an HTTP/2 client that opens streams and never reads, and
+// streams reset as soon as they open (the "rapid reset" attack,
+// CVE-2023-44487). Throughout, subscribers over HTTP/2 and HTTP/1.1 keep
+// getting their events within 2 s; afterwards the hub's goroutines,
+// descriptors and memory come back to their baseline.
+func TestTLSHostileClients(t *testing.T) {
+	t.Parallel()
+	h, h2, h1 := startTLSHub(t, "--jwt-key", jwtKey, "--anonymous")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const topic = "https://example.com/tls-watch"
+	ws := []*watcher{watch(t, ctx, h2, h.url, topic), watch(t, ctx, h1, h.url, topic)}
+	marker := 0
+	next := func() int { marker++; return marker }
+	deliver(t, h, topic, next(), ws...)
+	baseG, baseRSS, baseFDs := settle(t, h, 0)
+	t.Logf("baseline: %v goroutines, RSS %s, %d fds", baseG, mib(baseRSS), baseFDs)
+
+	t.Run("plain HTTP to the TLS port", func(t *testing.T) {
+		// Go's TLS server recognises an HTTP request where a ClientHello
+		// should be and answers 400 before closing (net/http's
+		// "Client sent an HTTP request to an HTTPS server").
+		for i := range tlsPlainRequests {
+			conn, err := net.DialTimeout("tcp", h.Addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn.SetDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprintf(conn, "GET /.well-known/mercure?topic=x HTTP/1.1\r\nHost: %s\r\n\r\n", h.Addr)
+			b, err := io.ReadAll(conn)
+			conn.Close()
+			if err != nil || !strings.HasPrefix(string(b), "HTTP/1.0 400") {
+				t.Fatalf("request %d: %q, %v; want a 400 and the connection closed", i, b, err)
+			}
+		}
+		deliver(t, h, topic, next(), ws...)
+	})
+
+	t.Run("handshake never finishes", func(t *testing.T) {
+		// Half a ClientHello's record header, then silence: the server
+		// gives up at its handshake deadline (ReadHeaderTimeout).
+		start := time.Now()
+		var conns []net.Conn
+		for range tlsStalledHandshakes {
+			conn, err := net.DialTimeout("tcp", h.Addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.Write([]byte{0x16, 0x03, 0x01})
+			conns = append(conns, conn)
+		}
+		deliver(t, h, topic, next(), ws...)
+		for i, conn := range conns {
+			conn.SetReadDeadline(start.Add(3 * binReadHeaderTimeout))
+			if _, err := io.Copy(io.Discard, conn); err != nil {
+				t.Fatalf("stalled handshake %d not closed by the hub after %v: %v", i, time.Since(start), err)
+			}
+		}
+		if d := time.Since(start); d > binReadHeaderTimeout+5*time.Second {
+			t.Errorf("stalled handshakes closed after %v, want about %v", d, binReadHeaderTimeout)
+		}
+		deliver(t, h, topic, next(), ws...)
+	})
+
+	t.Run("HTTP/2 streams never read", func(t *testing.T) {
+		// A client that opens many subscriptions on one connection and
+		// never reads: no WINDOW_UPDATE, so the hub may send 64 KiB on
+		// the whole connection; then every stream's writes wait. The
+		// hub ends them (slow subscriber, or write timeout) while the
+		// watchers, on their own connections, go on.
+		c := ssehubtest.DialH2(t, h.Addr)
+		host := h.Addr
+		for i := range h2UnreadStreams {
+			if !c.Get(uint32(2*i+1), host, "/.well-known/mercure?topic="+url.QueryEscape(topic)) {
+				t.Fatalf("stream %d: the hub closed the connection", i)
+			}
+		}
+		big := strings.Repeat("x", 16<<10)
+		tok := token(t, []string{"*"}, nil)
+		for i := range 200 {
+			if _, err := publish(ctx, h.client, h.url, tok, url.Values{"topic": {topic}, "data": {big}}); err != nil {
+				t.Fatalf("publish %d: %v", i, err)
+			}
+			if i%20 == 0 {
+				deliver(t, h, topic, next(), ws...)
+			}
+		}
+		deliver(t, h, topic, next(), ws...)
+		// The unread streams end within the write timeout (sse's
+		// default, 10 s) at most.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			n, err := h.metric(`ssehub_subscribers_by_protocol{protocol="HTTP/2"}`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n <= 2 { // the watcher, and /metrics' own connection is no stream
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%v HTTP/2 subscribers still open 30 s after the client stopped reading", n)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		c.Conn.Close()
+	})
+
+	t.Run("rapid reset", func(t *testing.T) {
+		// Open a subscription and reset it at once, as fast as the
+		// connection takes it (CVE-2023-44487). net/http's server bounds
+		// the handlers such a connection can start, and closes it when
+		// the resets outrun them.
+		c := ssehubtest.DialH2(t, h.Addr)
+		go func() {
+			for {
+				if _, err := c.Fr.ReadFrame(); err != nil {
+					return
+				}
+			}
+		}()
+		start := time.Now()
+		sent := 0
+		for i := range h2RapidResets {
+			id := uint32(2*i + 1)
+			if !c.Get(id, h.Addr, "/.well-known/mercure?topic="+url.QueryEscape(fmt.Sprintf("rr-%d", i))) {
+				break
+			}
+			if c.Fr.WriteRSTStream(id, http2.ErrCodeCancel) != nil {
+				break
+			}
+			sent++
+		}
+		t.Logf("rapid reset: %d streams opened and reset in %v", sent, time.Since(start).Round(time.Millisecond))
+		deliver(t, h, topic, next(), ws...)
+		c.Conn.Close()
+	})
+
+	afterG, afterRSS, afterFDs := settle(t, h, baseG+goroutineSlack)
+	t.Logf("after: %v goroutines, RSS %s (peak %s), %d fds", afterG, mib(afterRSS), mib(h.ProcStatus("VmHWM")), afterFDs)
+	if afterG > baseG+goroutineSlack {
+		t.Errorf("goroutines did not return to the baseline: %v, baseline %v", afterG, baseG)
+	}
+	if afterFDs > baseFDs+goroutineSlack {
+		t.Errorf("file descriptors did not return to the baseline: %d, baseline %d", afterFDs, baseFDs)
+	}
+	if afterRSS > 2*baseRSS+64<<20 {
+		t.Errorf("RSS %s after the attacks, baseline %s", mib(afterRSS), mib(baseRSS))
+	}
+	deliver(t, h, topic, next(), ws...)
+	h.stop()
+}
