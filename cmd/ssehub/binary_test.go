@@ -14,4 +14,4 @@ func TestMain(m *testing.M) {
 	os.Exit(ssehubtest.Main(m))
 }
 
-var sigterm os.Signal = syscall.SIGTERM
+const sigterm = syscall.SIGTERM

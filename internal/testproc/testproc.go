@@ -56,9 +56,26 @@ type Proc struct {
 	exit chan struct{} // closed when the process has exited
 }
 
+// Options are Start's defaults, changed.
+type Options struct {
+	// Env is the process's environment; nil means this process's.
+	Env []string
+	// Line, if set, is called with each line of the output (standard
+	// output and error interleaved), in order, from the goroutines that
+	// copy them. It must not keep the slice.
+	Line func(line []byte)
+}
+
 // Start starts bin with args.
 func Start(bin string, args ...string) (*Proc, error) {
+	return StartWith(bin, Options{}, args...)
+}
+
+// StartWith starts bin with args as opts say.
+func StartWith(bin string, opts Options, args ...string) (*Proc, error) {
 	p := &Proc{name: filepath.Base(bin), cmd: exec.Command(bin, args...), exit: make(chan struct{})}
+	p.cmd.Env = opts.Env
+	p.out.line = opts.Line
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
@@ -68,6 +85,23 @@ func Start(bin string, args ...string) (*Proc, error) {
 		close(p.exit)
 	}()
 	return p, nil
+}
+
+// PID is the process's ID.
+func (p *Proc) PID() int { return p.cmd.Process.Pid }
+
+// ExitCode is the exit status of the process, once Exited is closed: -1
+// if a signal ended it.
+func (p *Proc) ExitCode() int { return p.cmd.ProcessState.ExitCode() }
+
+// State describes how the process ended, once Exited is closed.
+func (p *Proc) State() string { return p.cmd.ProcessState.String() }
+
+// Output returns what the process wrote so far, its newest maxOutput bytes.
+func (p *Proc) Output() string {
+	p.out.mu.Lock()
+	defer p.out.mu.Unlock()
+	return p.out.buf.String()
 }
 
 // Exited is closed when the process has exited.
@@ -92,9 +126,7 @@ func (p *Proc) Stop(sig syscall.Signal, bound time.Duration) error {
 // Tail returns the end of the process's output, for an error message.
 func (p *Proc) Tail() string {
 	const n = 2000
-	p.out.mu.Lock()
-	s := p.out.buf.String()
-	p.out.mu.Unlock()
+	s := p.Output()
 	if len(s) > n {
 		s = "…" + s[len(s)-n:]
 	}
@@ -117,15 +149,51 @@ func FreePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
+// maxOutput bounds the output a Proc keeps: its newest bytes. maxLine
+// bounds a line handed to Options.Line; a longer one is cut.
+const (
+	maxOutput = 8 << 20
+	maxLine   = 1 << 20
+)
+
 // output collects a process's stdout and stderr, which exec copies from
-// two goroutines.
+// two goroutines, and hands complete lines to line.
 type output struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	line    func([]byte)
+	partial []byte // the start of a line not ended yet
 }
 
 func (o *output) Write(p []byte) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.buf.Write(p)
+	if o.buf.Len()+len(p) > maxOutput {
+		keep := o.buf.Bytes()[o.buf.Len()-min(o.buf.Len(), maxOutput/2):]
+		o.buf = *bytes.NewBuffer(append([]byte(nil), keep...))
+	}
+	o.buf.Write(p)
+	if o.line != nil {
+		rest := p
+		for {
+			i := bytes.IndexByte(rest, '\n')
+			if i < 0 {
+				o.partial = append(o.partial, rest...)
+				if len(o.partial) > maxLine {
+					o.line(o.partial) // cut, rather than held without bound
+					o.partial = o.partial[:0]
+				}
+				break
+			}
+			if len(o.partial) > 0 {
+				o.partial = append(o.partial, rest[:i]...)
+				o.line(o.partial)
+				o.partial = o.partial[:0]
+			} else {
+				o.line(rest[:i])
+			}
+			rest = rest[i+1:]
+		}
+	}
+	return len(p), nil
 }

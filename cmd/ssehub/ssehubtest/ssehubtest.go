@@ -1,18 +1,16 @@
 // Package ssehubtest runs the real ssehub binary for tests: it builds
-// cmd/ssehub once per test binary, starts processes on loopback ports with
-// JSON logs, keeps what they log, and stops or kills them.
+// cmd/ssehub once per test binary, starts processes (through
+// internal/testproc, like the harnesses of the other servers) with JSON
+// logs, keeps what they log, and stops or kills them.
 //
 // A test package that uses it calls [Main] from its TestMain, so that the
 // built binary is removed at the end.
 package ssehubtest
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ssehub/ssehub/internal/testproc"
 )
 
 // Bounds of the harness's waits, so that a hub that does not come up or go
@@ -34,9 +34,6 @@ const (
 // envPrefix is that of ssehub's configuration variables: the test's own
 // are not passed on, so that a process is configured by its test alone.
 const envPrefix = "SSEHUB_"
-
-// maxLog bounds the log a Proc keeps: the newest lines are kept.
-const maxLog = 4 << 20
 
 // built is the binary of this test run; see Binary.
 type built struct {
@@ -123,15 +120,12 @@ type Proc struct {
 	Addr string // the host:port it listens on, once Start returned
 	PID  int
 
-	tb  testing.TB
-	cmd *exec.Cmd
+	tb   testing.TB
+	proc *testproc.Proc
 
 	mu        sync.Mutex
-	log       []byte         // its standard error, the newest maxLog bytes
 	warnings  map[string]int // WARN and ERROR records by message
 	announced chan struct{}  // closed at the "ssehub listening" record
-
-	exited chan struct{}
 }
 
 // Start runs the binary with args (JSON logs added) and env added to the
@@ -142,8 +136,8 @@ func Start(tb testing.TB, env []string, args ...string) *Proc {
 	p := Launch(tb, env, append(args, "--log-format", "json")...)
 	select {
 	case <-p.announced:
-	case <-p.exited:
-		tb.Fatalf("ssehub %q exited before listening: %v\n%s", args, p.cmd.ProcessState, p.Logs())
+	case <-p.proc.Exited():
+		tb.Fatalf("ssehub %q exited before listening: %s\n%s", args, p.proc.State(), p.Logs())
 	case <-time.After(StartTimeout):
 		p.Kill()
 		tb.Fatalf("ssehub %q not listening within %v\n%s", args, StartTimeout, p.Logs())
@@ -155,37 +149,19 @@ func Start(tb testing.TB, env []string, args ...string) *Proc {
 // waiting for anything.
 func Launch(tb testing.TB, env []string, args ...string) *Proc {
 	tb.Helper()
-	p := &Proc{
-		tb:        tb,
-		cmd:       exec.Command(Binary(tb), args...),
-		warnings:  map[string]int{},
-		announced: make(chan struct{}),
-		exited:    make(chan struct{}),
-	}
+	p := &Proc{tb: tb, warnings: map[string]int{}, announced: make(chan struct{})}
+	var environ []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, envPrefix) {
-			p.cmd.Env = append(p.cmd.Env, kv)
+			environ = append(environ, kv)
 		}
 	}
-	p.cmd.Env = append(append(p.cmd.Env, "GOTRACEBACK=all"), env...)
-	pipe, err := p.cmd.StderrPipe()
-	if err != nil {
+	environ = append(append(environ, "GOTRACEBACK=all"), env...)
+	var err error
+	if p.proc, err = testproc.StartWith(Binary(tb), testproc.Options{Env: environ, Line: p.line}, args...); err != nil {
 		tb.Fatal(err)
 	}
-	if err := p.cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	p.PID = p.cmd.Process.Pid
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		p.readLog(pipe)
-	}()
-	go func() {
-		<-read // Wait closes the pipe: read it all first
-		p.cmd.Wait()
-		close(p.exited)
-	}()
+	p.PID = p.proc.PID()
 	tb.Cleanup(func() {
 		p.Kill()
 		if tb.Failed() {
@@ -195,39 +171,25 @@ func Launch(tb testing.TB, env []string, args ...string) *Proc {
 	return p
 }
 
-// readLog keeps what the process logs, counts warnings by message and
-// notes the announcement.
-func (p *Proc) readLog(r io.Reader) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
-		var rec struct{ Level, Msg, Addr, URL string }
-		json.Unmarshal(line, &rec)
-		p.mu.Lock()
-		p.log = append(append(p.log, line...), '\n')
-		if len(p.log) > maxLog {
-			p.log = append(p.log[:0], p.log[len(p.log)-maxLog/2:]...)
-		}
-		if rec.Level == "WARN" || rec.Level == "ERROR" {
-			p.warnings[rec.Msg]++
-		}
-		if rec.Msg == "ssehub listening" && p.Addr == "" {
-			p.Addr, p.URL = rec.Addr, rec.URL
-			close(p.announced)
-		}
-		p.mu.Unlock()
+// line counts warnings by message and notes the announcement.
+func (p *Proc) line(b []byte) {
+	var rec struct{ Level, Msg, Addr, URL string }
+	if json.Unmarshal(b, &rec) != nil {
+		return
 	}
-	io.Copy(io.Discard, r)
-}
-
-// Logs returns what the process wrote to standard error so far (its newest
-// few MiB).
-func (p *Proc) Logs() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return string(p.log)
+	if rec.Level == "WARN" || rec.Level == "ERROR" {
+		p.warnings[rec.Msg]++
+	}
+	if rec.Msg == "ssehub listening" && p.Addr == "" {
+		p.Addr, p.URL = rec.Addr, rec.URL
+		close(p.announced)
+	}
 }
+
+// Logs returns what the process wrote so far (its newest few MiB).
+func (p *Proc) Logs() string { return p.proc.Output() }
 
 // Tail returns the last n lines of the log.
 func (p *Proc) Tail(n int) string {
@@ -247,48 +209,34 @@ func (p *Proc) Warnings(msg string) int {
 func (p *Proc) Diag() string {
 	state := "running"
 	select {
-	case <-p.exited:
-		state = "exited: " + p.cmd.ProcessState.String()
+	case <-p.proc.Exited():
+		state = "exited: " + p.proc.State()
 	default:
 	}
 	return fmt.Sprintf("ssehub pid %d %s; log tail:\n%s", p.PID, state, p.Tail(40))
 }
 
 // Exited is closed once the process has exited.
-func (p *Proc) Exited() <-chan struct{} { return p.exited }
+func (p *Proc) Exited() <-chan struct{} { return p.proc.Exited() }
 
 // Kill ends the process with SIGKILL, as a crash or the OOM killer would,
-// and waits for it to be gone. It does nothing to an exited process.
+// and waits for it to be gone.
 func (p *Proc) Kill() {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	select {
-	case <-p.exited:
-	case <-time.After(StopTimeout):
-		p.tb.Errorf("ssehub pid %d still running %v after SIGKILL", p.PID, StopTimeout)
+	if err := p.proc.Stop(syscall.SIGKILL, StopTimeout); err != nil {
+		p.tb.Errorf("ssehub pid %d: %v", p.PID, err)
 	}
 }
 
 // Stop sends sig and waits at most bound for the process to exit; it
 // returns the exit status and how long the exit took. A process still
 // running after bound is killed and fails the test.
-func (p *Proc) Stop(sig os.Signal, bound time.Duration) (code int, took time.Duration) {
+func (p *Proc) Stop(sig syscall.Signal, bound time.Duration) (code int, took time.Duration) {
 	p.tb.Helper()
 	start := time.Now()
-	if err := p.cmd.Process.Signal(sig); err != nil {
+	if err := p.proc.Stop(sig, bound); err != nil {
 		p.tb.Fatal(err)
 	}
-	select {
-	case <-p.exited:
-	case <-time.After(bound):
-		p.Kill()
-		p.tb.Fatalf("ssehub still running %v after %v:\n%s", bound, sig, p.Tail(40))
-	}
-	return p.cmd.ProcessState.ExitCode(), time.Since(start)
+	return p.proc.ExitCode(), time.Since(start)
 }
 
 // Wait waits at most bound for the process to exit by itself and returns
@@ -296,11 +244,11 @@ func (p *Proc) Stop(sig os.Signal, bound time.Duration) (code int, took time.Dur
 func (p *Proc) Wait(bound time.Duration) int {
 	p.tb.Helper()
 	select {
-	case <-p.exited:
+	case <-p.proc.Exited():
 	case <-time.After(bound):
 		p.tb.Fatalf("ssehub did not exit within %v", bound)
 	}
-	return p.cmd.ProcessState.ExitCode()
+	return p.proc.ExitCode()
 }
 
 // ProcStatus returns a field of /proc/PID/status in bytes (VmRSS, VmHWM),
@@ -336,10 +284,9 @@ func (p *Proc) FDs() int {
 // for tests that restart the binary on the same address.
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := testproc.FreePorts(1)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return "127.0.0.1:" + strconv.Itoa(ports[0])
 }
