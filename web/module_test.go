@@ -74,7 +74,7 @@ func TestModuleServed(t *testing.T) {
 
 // node finds Node.js for the JavaScript tests. They are skipped when it is
 // missing, except when SSEHUB_NODE_TESTS=1 (set by .ci/run).
-func node(t *testing.T) string {
+func node(t testing.TB) string {
 	for _, name := range []string{"node", "nodejs"} {
 		if p, err := exec.LookPath(name); err == nil {
 			return p

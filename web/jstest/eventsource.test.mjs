@@ -219,18 +219,20 @@ test('backoff doubles on consecutive failures, is capped, and resets after an op
   up = true;
   const at = s.requests.map((r) => r.at);
   const gaps = at.slice(1).map((x, i) => x - at[i]);
-  // Waits of 20, 40, 80, 160, 300, 300 ms, each plus up to half again
-  // (and slack for a loaded machine).
+  // Waits of 20, 40, 80, 160, 300, 300 ms, each plus up to half again.
   const base = [20, 40, 80, 160, 300, 300];
   gaps.slice(0, 6).forEach((g, i) => {
-    assert.ok(g >= base[i] - 2 && g <= base[i] * 1.5 + 100, `wait ${i}: ${g} ms, want ${base[i]}–${base[i] * 1.5}: ${gaps}`);
+    // Slack for a loaded machine, but less than the uncapped wait (640 ms)
+    // at the cap.
+    const slack = base[i] === 300 ? 150 : 250;
+    assert.ok(g >= base[i] - 2 && g <= base[i] * 1.5 + slack, `wait ${i}: ${g} ms, want ${base[i]}–${base[i] * 1.5}: ${gaps}`);
   });
   // After an open, the wait starts again from the reconnection time.
   const n = s.requests.length;
   await until(() => s.requests.length >= n + 3, 'reconnections after opens', 4000);
   const after = s.requests.slice(n).map((r) => r.at);
   const g = after[2] - after[1];
-  assert.ok(g < 150, `after an open, waited ${g} ms, not about 20`);
+  assert.ok(g < 250, `after an open, waited ${g} ms, not about 20`);
 });
 
 test('close() aborts the request and stops every later one', async (t) => {
