@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -176,9 +177,9 @@ func (h *Handler) authorizeSubscriber(r *http.Request) (*Claims, error) {
 // nothing was written and the caller streams through net/http. From then
 // on the stream owns release and s.
 func (h *Handler) serveTakenOver(w http.ResponseWriter, r *http.Request, s *hub.Subscriber, topics []string, claims *Claims, release func()) bool {
-	ctx, remote := r.Context(), r.RemoteAddr
-	var untrack func()
-	return h.streams.Serve(w, r, s, hijack.Options{
+	t := &takenOver{sub: s, h: h, release: release, remote: r.RemoteAddr}
+	ctx := r.Context()
+	return h.streams.Serve(w, r, &t.Stream, t, hijack.Options{
 		Heartbeat:    h.heartbeat,
 		WriteTimeout: h.writeTimeout,
 		SendBuffer:   h.sendBuffer,
@@ -189,29 +190,46 @@ func (h *Handler) serveTakenOver(w http.ResponseWriter, r *http.Request, s *hub.
 				h.onSubChange(1, 1) // taken over: HTTP/1.x only
 			}
 			if h.subsEnabled {
-				untrack = h.track(ctx, topics, claims)
-			}
-		},
-		// What the defers of subscribe do on the net/http path.
-		Ended: func(err error) {
-			s.Close()
-			release()
-			if h.onSubChange != nil {
-				h.onSubChange(1, -1)
-			}
-			if untrack != nil {
-				// It publishes: a pool worker must not wait for the log.
-				go untrack()
-			}
-			ctx := context.Background()
-			switch {
-			case errors.Is(err, hub.ErrClosed):
-				h.log.DebugContext(ctx, "mercure: subscriber ended by shutdown")
-			case errors.Is(err, hub.ErrSlowSubscriber):
-				h.log.WarnContext(ctx, "mercure: subscriber disconnected: too slow", "remote", remote, "err", err)
-			default:
-				h.log.DebugContext(ctx, "mercure: subscriber ended", "remote", remote, "err", err)
+				t.untrack = h.track(ctx, topics, claims)
 			}
 		},
 	})
+}
+
+// takenOver is a subscriber streamed on a connection taken over by the
+// handler's engine: the engine's state of the stream and what the handler
+// undoes when it ends, in one allocation.
+type takenOver struct {
+	hijack.Stream
+	sub     *hub.Subscriber
+	h       *Handler
+	release func()
+	untrack func() // nil unless the subscription is tracked
+	remote  string
+}
+
+func (t *takenOver) Replay(ctx context.Context, w io.Writer) error { return t.sub.Replay(ctx, w) }
+func (t *takenOver) Attach(ready func())                           { t.sub.Attach(ready) }
+func (t *takenOver) Drain(dst []byte, limit int) ([]byte, error)   { return t.sub.Drain(dst, limit) }
+
+// Ended does what the defers of subscribe do on the net/http path.
+func (t *takenOver) Ended(err error) {
+	t.sub.Close()
+	t.release()
+	if t.h.onSubChange != nil {
+		t.h.onSubChange(1, -1)
+	}
+	if t.untrack != nil {
+		// It publishes: a pool worker must not wait for the log.
+		go t.untrack()
+	}
+	ctx := context.Background()
+	switch {
+	case errors.Is(err, hub.ErrClosed):
+		t.h.log.DebugContext(ctx, "mercure: subscriber ended by shutdown")
+	case errors.Is(err, hub.ErrSlowSubscriber):
+		t.h.log.WarnContext(ctx, "mercure: subscriber disconnected: too slow", "remote", t.remote, "err", err)
+	default:
+		t.h.log.DebugContext(ctx, "mercure: subscriber ended", "remote", t.remote, "err", err)
+	}
 }

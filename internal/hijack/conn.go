@@ -58,6 +58,9 @@ type Source interface {
 	// Drain appends at most about limit bytes of encoded events to dst; an
 	// error ends the stream after what it returned is written.
 	Drain(dst []byte, limit int) ([]byte, error)
+	// Ended is called once when the stream ends, with why, after the
+	// connection is closed.
+	Ended(err error)
 }
 
 // Options configures one stream.
@@ -76,12 +79,9 @@ type Options struct {
 	// Started, if set, is called once the connection is taken over,
 	// before anything is written.
 	Started func()
-	// Ended, if set, is called once when the stream ends, with why, after
-	// the connection is closed. The caller closes its Source there.
-	Ended func(err error)
 }
 
-// Service states of a stream, under conn.mu. At most one goroutine serves
+// Service states of a stream, under Stream.mu. At most one goroutine serves
 // a stream at a time: the handler while it sets the stream up and
 // replays, then one pool worker per wake-up (or the goroutine it hands a
 // full socket's write to). Only that goroutine writes to or closes the
@@ -101,13 +101,18 @@ type Engine struct {
 	hangups hangupWatcher
 }
 
-// conn is a subscriber's stream on an HTTP/1.1 connection taken over from
-// net/http: net/http's connection goroutine and its background reader end
-// with the handler, and their buffers are collected. A client whose socket
-// buffer is full gets a goroutine of its own until the write completes or
-// times out. The response has no Content-Length and no chunked encoding:
-// its body ends when the connection closes, as HTTP/1.1 allows.
-type conn struct {
+// Stream is a subscriber's stream on an HTTP/1.1 connection taken over
+// from net/http: net/http's connection goroutine and its background reader
+// end with the handler, and their buffers are collected. A client whose
+// socket buffer is full gets a goroutine of its own until the write
+// completes or times out. The response has no Content-Length and no
+// chunked encoding: its body ends when the connection closes, as HTTP/1.1
+// allows.
+//
+// Its zero value is ready for one [Engine.Serve]. Embed it in the struct
+// that implements the stream's [Source], so that a stream costs one
+// allocation: a hub holds many thousands of idle ones.
+type Stream struct {
 	// A pool turn touches these for every event: first and together.
 	mu      sync.Mutex
 	state   int32
@@ -125,7 +130,6 @@ type conn struct {
 
 	conn         net.Conn
 	writeTimeout time.Duration
-	onEnd        func(error)
 	watch        uint64 // the hangupWatcher registration, 0 if none
 	exp          *time.Timer
 }
@@ -141,14 +145,14 @@ func Supported(r *http.Request) bool {
 	return Available && r.ProtoMajor == 1
 }
 
-// Serve takes over w's connection and streams src on it: the response
-// head (w's header fields, with those of [sse.SetHeaders]), what src
-// replays, then what it drains when it signals. It returns true once the
-// stream is handed to the writer pool or has ended, and false, having
-// written nothing, if w's connection cannot be taken over: the caller then
-// streams through net/http. From then on the stream owns src until
-// opts.Ended.
-func (e *Engine) Serve(w http.ResponseWriter, r *http.Request, src Source, opts Options) bool {
+// Serve takes over w's connection and streams src on it with the state s:
+// the response head (w's header fields, with those of [sse.SetHeaders]),
+// what src replays, then what it drains when it signals. It returns true
+// once the stream is handed to the writer pool or has ended, and false,
+// having written nothing, if w's connection cannot be taken over: the
+// caller then streams through net/http. From then on the stream owns src
+// until src.Ended.
+func (e *Engine) Serve(w http.ResponseWriter, r *http.Request, s *Stream, src Source, opts Options) bool {
 	// net/http's buffered reader and writer must not outlive the handler:
 	// the stream writes to the connection directly, and an SSE client
 	// sends nothing after its request.
@@ -160,16 +164,10 @@ func (e *Engine) Serve(w http.ResponseWriter, r *http.Request, src Source, opts 
 		// Best effort: a connection keeps the kernel's default if refused.
 		tc.SetWriteBuffer(opts.SendBuffer)
 	}
-	c := &conn{
-		e:            e,
-		conn:         nc,
-		fd:           socketOf(nc),
-		src:          src,
-		heartbeat:    opts.Heartbeat,
-		writeTimeout: opts.WriteTimeout,
-		onEnd:        opts.Ended,
-		state:        svcRunning, // the handler's until yield
-	}
+	c := s
+	c.e, c.conn, c.fd, c.src = e, nc, socketOf(nc), src
+	c.heartbeat, c.writeTimeout = opts.Heartbeat, opts.WriteTimeout
+	c.state = svcRunning // the handler's until yield
 	if c.heartbeat == 0 {
 		c.heartbeat = sse.DefaultHeartbeat
 	}
@@ -183,11 +181,15 @@ func (e *Engine) Serve(w http.ResponseWriter, r *http.Request, src Source, opts 
 
 	replayCtx := r.Context()
 	if !opts.Expires.IsZero() {
-		// The stream must not outlive its expiry, replay included.
+		// The stream must not outlive its expiry, replay included. (A
+		// duration, not opts.Expires itself, goes into the context, so
+		// that nothing of opts outlives Serve and opts.Started can stay
+		// on the caller's stack.)
+		ttl := time.Until(opts.Expires)
 		var cancel context.CancelFunc
-		replayCtx, cancel = context.WithDeadline(replayCtx, opts.Expires)
+		replayCtx, cancel = context.WithTimeout(replayCtx, ttl)
 		defer cancel()
-		c.exp = time.AfterFunc(time.Until(opts.Expires), c.expire)
+		c.exp = time.AfterFunc(ttl, c.expire)
 	}
 	if _, err := c.Write(responseHead(w.Header())); err != nil {
 		c.finish(err)
@@ -230,13 +232,13 @@ func (b *headBuffer) Write(p []byte) (int, error) {
 
 // Write writes p to the connection under the write timeout. The replay
 // writes through it in the handler's goroutine.
-func (c *conn) Write(p []byte) (int, error) {
+func (c *Stream) Write(p []byte) (int, error) {
 	return c.write(p, c.writeTimeout)
 }
 
 // write writes p to the connection, waiting at most wait for room in its
 // socket buffer.
-func (c *conn) write(p []byte, wait time.Duration) (int, error) {
+func (c *Stream) write(p []byte, wait time.Duration) (int, error) {
 	now := time.Now()
 	if err := c.conn.SetWriteDeadline(now.Add(wait)); err != nil {
 		return 0, fmt.Errorf("hijack: set write deadline: %w", err)
@@ -252,7 +254,7 @@ func (c *conn) write(p []byte, wait time.Duration) (int, error) {
 // tryWrite writes what the socket takes of p without waiting, or waiting
 // poolWriteWait at most. A short count with a nil or deadline error means
 // the socket is full.
-func (c *conn) tryWrite(p []byte) (int, error) {
+func (c *Stream) tryWrite(p []byte) (int, error) {
 	if c.fd < 0 {
 		return c.write(p, poolWriteWait)
 	}
@@ -269,7 +271,7 @@ func (c *conn) tryWrite(p []byte) (int, error) {
 // writeRest finishes, under the write timeout, a write the socket buffer
 // had no room for, and then ends the turn serve began: with after, Drain's
 // terminal error, if any.
-func (c *conn) writeRest(p []byte, after error) {
+func (c *Stream) writeRest(p []byte, after error) {
 	_, err := c.Write(p)
 	if err == nil {
 		err = after
@@ -284,7 +286,7 @@ func (c *conn) writeRest(p []byte, after error) {
 // serve is a pool worker's turn on c: write what the subscriber queued, or
 // a heartbeat that is due, or end the stream. buf is the worker's buffer,
 // returned for reuse.
-func (c *conn) serve(buf []byte) []byte {
+func (c *Stream) serve(buf []byte) []byte {
 	c.mu.Lock()
 	c.state = svcRunning
 	beat, expired, gone := c.beat, c.expired, c.gone
@@ -343,7 +345,7 @@ func cmpError(a, b error) error {
 // wake asks the pool to serve c: the subscriber has something, a timer
 // fired or the client hung up. It never blocks: it may run under the hub's
 // lock.
-func (c *conn) wake() {
+func (c *Stream) wake() {
 	c.mu.Lock()
 	push := false
 	switch c.state {
@@ -360,7 +362,7 @@ func (c *conn) wake() {
 
 // yield ends a turn on c: back to idle, or into the queue again if c was
 // woken meanwhile.
-func (c *conn) yield() {
+func (c *Stream) yield() {
 	c.mu.Lock()
 	push := c.state == svcRerun
 	if push {
@@ -374,11 +376,11 @@ func (c *conn) yield() {
 	}
 }
 
-func (c *conn) beatDue() { c.flag(&c.beat) }
-func (c *conn) expire()  { c.flag(&c.expired) }
-func (c *conn) hangUp()  { c.flag(&c.gone) }
+func (c *Stream) beatDue() { c.flag(&c.beat) }
+func (c *Stream) expire()  { c.flag(&c.expired) }
+func (c *Stream) hangUp()  { c.flag(&c.gone) }
 
-func (c *conn) flag(f *bool) {
+func (c *Stream) flag(f *bool) {
 	c.mu.Lock()
 	*f = true
 	c.mu.Unlock()
@@ -386,8 +388,8 @@ func (c *conn) flag(f *bool) {
 }
 
 // finish ends the stream: the timers, the hang-up watch, the connection,
-// and then the caller's Ended.
-func (c *conn) finish(err error) {
+// and then the source's Ended.
+func (c *Stream) finish(err error) {
 	c.mu.Lock()
 	if c.ended {
 		c.mu.Unlock()
@@ -403,7 +405,5 @@ func (c *conn) finish(err error) {
 	}
 	c.e.hangups.unwatch(c.conn, c.watch)
 	c.conn.Close()
-	if c.onEnd != nil {
-		c.onEnd(err)
-	}
+	c.src.Ended(err)
 }

@@ -20,7 +20,9 @@ const waitTimeout = 10 * time.Second
 
 // source is a Source whose events the test sends.
 type source struct {
+	Stream
 	replay string
+	ended  chan<- error
 
 	mu    sync.Mutex
 	queue []byte
@@ -57,6 +59,8 @@ func (s *source) Drain(dst []byte, limit int) ([]byte, error) {
 	return dst, err
 }
 
+func (s *source) Ended(err error) { s.ended <- err }
+
 // send queues p, or ends the stream with err, and wakes the stream.
 func (s *source) send(p string, err error) {
 	s.mu.Lock()
@@ -72,17 +76,18 @@ func (s *source) send(p string, err error) {
 // server serves every request with e, src and opts, after setting a
 // header of its own and a Content-Length that must not survive, and
 // returns its address and the channel of the streams' ends.
-func server(t *testing.T, e *Engine, src func() Source, opts Options) (string, <-chan error) {
+func server(t *testing.T, e *Engine, src func() *source, opts Options) (string, <-chan error) {
 	t.Helper()
 	if !Available {
 		t.Skip("no taken-over streams on this platform")
 	}
 	ended := make(chan error, 100)
-	opts.Ended = func(err error) { ended <- err }
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Kept", "yes")
 		w.Header().Set("Content-Length", "5")
-		if !Supported(r) || !e.Serve(w, r, src(), opts) {
+		s := src()
+		s.ended = ended
+		if !Supported(r) || !e.Serve(w, r, &s.Stream, s, opts) {
 			http.Error(w, "not taken over", http.StatusInternalServerError)
 		}
 	}))
@@ -127,7 +132,7 @@ func waitEnd(t *testing.T, ended <-chan error) error {
 // ending it after what came before.
 func TestServeHeadReplayLiveEnd(t *testing.T) {
 	src := &source{replay: "data: replayed\n\n"}
-	addr, ended := server(t, new(Engine), func() Source { return src }, Options{Heartbeat: -1})
+	addr, ended := server(t, new(Engine), func() *source { return src }, Options{Heartbeat: -1})
 	conn, br, resp := subscribe(t, addr)
 	h := resp.Header
 	if resp.StatusCode != 200 || h.Get("Content-Type") != "text/event-stream" || h.Get("Cache-Control") != "no-cache" ||
@@ -155,7 +160,7 @@ func TestServeHeadReplayLiveEnd(t *testing.T) {
 // limit: it arrives whole and in order.
 func TestServeBacklogInSlices(t *testing.T) {
 	src := &source{}
-	addr, _ := server(t, new(Engine), func() Source { return src }, Options{Heartbeat: -1})
+	addr, _ := server(t, new(Engine), func() *source { return src }, Options{Heartbeat: -1})
 	_, br, _ := subscribe(t, addr)
 	ev := "data: " + strings.Repeat("x", 1000) + "\n\n"
 	var want strings.Builder
@@ -173,7 +178,7 @@ func TestServeBacklogInSlices(t *testing.T) {
 }
 
 func TestServeHangUp(t *testing.T) {
-	addr, ended := server(t, new(Engine), func() Source { return &source{} }, Options{Heartbeat: -1})
+	addr, ended := server(t, new(Engine), func() *source { return &source{} }, Options{Heartbeat: -1})
 	conn, _, _ := subscribe(t, addr)
 	conn.Close()
 	if err := waitEnd(t, ended); !errors.Is(err, ErrHungUp) {
@@ -182,7 +187,7 @@ func TestServeHangUp(t *testing.T) {
 }
 
 func TestServeExpires(t *testing.T) {
-	addr, ended := server(t, new(Engine), func() Source { return &source{} },
+	addr, ended := server(t, new(Engine), func() *source { return &source{} },
 		Options{Heartbeat: -1, Expires: time.Now().Add(200 * time.Millisecond)})
 	_, br, _ := subscribe(t, addr)
 	if err := waitEnd(t, ended); !errors.Is(err, ErrExpired) {
@@ -195,7 +200,7 @@ func TestServeExpires(t *testing.T) {
 
 // TestServeHeartbeat: an idle stream gets comments, a busy one none.
 func TestServeHeartbeat(t *testing.T) {
-	addr, _ := server(t, new(Engine), func() Source { return &source{} }, Options{Heartbeat: 50 * time.Millisecond})
+	addr, _ := server(t, new(Engine), func() *source { return &source{} }, Options{Heartbeat: 50 * time.Millisecond})
 	_, br, _ := subscribe(t, addr)
 	line, err := br.ReadString('\n')
 	if err != nil || line != ": \n" {
@@ -207,7 +212,7 @@ func TestServeHeartbeat(t *testing.T) {
 // write timeout, and the stream ends.
 func TestStalledClientEnds(t *testing.T) {
 	src := &source{}
-	addr, ended := server(t, new(Engine), func() Source { return src },
+	addr, ended := server(t, new(Engine), func() *source { return src },
 		Options{Heartbeat: -1, WriteTimeout: 200 * time.Millisecond, SendBuffer: 4 << 10})
 	conn, _, _ := subscribe(t, addr)
 	conn.(*net.TCPConn).SetReadBuffer(4 << 10)
@@ -232,7 +237,7 @@ func TestStalledClientEnds(t *testing.T) {
 // streams cost no goroutine each.
 func TestIdleStreamsHoldNoGoroutine(t *testing.T) {
 	const n = 50
-	addr, _ := server(t, new(Engine), func() Source { return &source{} }, Options{Heartbeat: -1})
+	addr, _ := server(t, new(Engine), func() *source { return &source{} }, Options{Heartbeat: -1})
 	subscribe(t, addr) // the server's own goroutines
 	time.Sleep(100 * time.Millisecond)
 	before := runtime.NumGoroutine()

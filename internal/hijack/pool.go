@@ -16,13 +16,13 @@ const maxPoolBuf = 64 << 10
 // queue is empty, so an idle hub runs none. The zero value is ready to use.
 type writerPool struct {
 	mu      sync.Mutex
-	queue   []*conn
+	queue   []*Stream
 	workers int
 }
 
 // push queues c, which must not be queued or in service already (see
-// conn.wake).
-func (p *writerPool) push(c *conn) {
+// Stream.wake).
+func (p *writerPool) push(c *Stream) {
 	p.mu.Lock()
 	p.queue = append(p.queue, c)
 	spawn := p.workers < 2*runtime.GOMAXPROCS(0)
