@@ -95,8 +95,14 @@ func server(t *testing.T, e *Engine, src func() *source, opts Options) (string, 
 	return srv.Listener.Addr().String(), ended
 }
 
-// subscribe opens a stream and returns its connection and response.
+// subscribe opens a stream and returns its connection, the reader of its
+// body, its response and the response head as sent.
 func subscribe(t *testing.T, addr string) (net.Conn, *bufio.Reader, *http.Response) {
+	conn, br, resp, _ := subscribeRaw(t, addr)
+	return conn, br, resp
+}
+
+func subscribeRaw(t *testing.T, addr string) (net.Conn, *bufio.Reader, *http.Response, string) {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, waitTimeout)
 	if err != nil {
@@ -108,11 +114,21 @@ func subscribe(t *testing.T, addr string) (net.Conn, *bufio.Reader, *http.Respon
 		t.Fatal(err)
 	}
 	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
+	var head strings.Builder
+	for !strings.HasSuffix(head.String(), "\r\n\r\n") {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("response head %q: %v", head.String(), err)
+		}
+		head.WriteString(line)
+	}
+	// ReadResponse drops the Connection field: the test reads it in the
+	// head as sent.
+	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(head.String())), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return conn, br, resp
+	return conn, br, resp, head.String()
 }
 
 func waitEnd(t *testing.T, ended <-chan error) error {
@@ -133,11 +149,11 @@ func waitEnd(t *testing.T, ended <-chan error) error {
 func TestServeHeadReplayLiveEnd(t *testing.T) {
 	src := &source{replay: "data: replayed\n\n"}
 	addr, ended := server(t, new(Engine), func() *source { return src }, Options{Heartbeat: -1})
-	conn, br, resp := subscribe(t, addr)
+	conn, br, resp, head := subscribeRaw(t, addr)
 	h := resp.Header
 	if resp.StatusCode != 200 || h.Get("Content-Type") != "text/event-stream" || h.Get("Cache-Control") != "no-cache" ||
 		h.Get("X-Accel-Buffering") != "no" || h.Get("X-Kept") != "yes" || h.Get("Content-Length") != "" ||
-		len(resp.TransferEncoding) != 0 || !resp.Close || h.Get("Date") == "" {
+		len(resp.TransferEncoding) != 0 || !resp.Close || !strings.Contains(head, "\r\nConnection: close\r\n") || h.Get("Date") == "" {
 		t.Fatalf("status %d, close %v, transfer encoding %v, header %v", resp.StatusCode, resp.Close, resp.TransferEncoding, h)
 	}
 	src.send("data: live\n\n", nil)
