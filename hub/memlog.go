@@ -12,18 +12,33 @@ import (
 // MemoryLogOptions.MaxLen is zero.
 const DefaultMemoryLogMaxLen = 10_000
 
+// DefaultMemoryLogMaxBytes bounds the size of the updates a MemoryLog keeps
+// when MemoryLogOptions.MaxBytes is zero: a count alone lets large updates
+// take gigabytes (600 updates of 1 MiB took 931 MiB of RSS).
+const DefaultMemoryLogMaxBytes = 256 << 20
+
+// updateOverhead is what one kept update costs besides its strings: the
+// Update and its pointer, the Topics slice header, the ID index entry.
+const updateOverhead = 256
+
 // readBatch bounds how many updates Read and Follow copy out per lock hold,
 // so a long replay never blocks appends for long.
 const readBatch = 256
 
 // MemoryLogOptions configures a MemoryLog. The zero value keeps the newest
-// DefaultMemoryLogMaxLen updates with no age limit.
+// DefaultMemoryLogMaxLen updates, within DefaultMemoryLogMaxBytes, with no
+// age limit.
 type MemoryLogOptions struct {
 	// MaxLen is the number of newest updates kept; 0 means
 	// DefaultMemoryLogMaxLen.
 	MaxLen int
 	// MaxAge, when positive, drops updates appended longer ago than this.
 	MaxAge time.Duration
+	// MaxBytes bounds the size of the kept updates: their ID, type, data
+	// and topics, plus a fixed overhead each. The oldest are dropped
+	// beyond it, but the newest update is always kept, however large. 0
+	// means DefaultMemoryLogMaxBytes, negative no bound.
+	MaxBytes int64
 }
 
 // MemoryLog is a Log held in process memory: fast, bounded, and lost when
@@ -33,12 +48,14 @@ type MemoryLogOptions struct {
 // is never returned by Find or Read even if no append has happened since it
 // aged out.
 type MemoryLog struct {
-	maxLen int
-	maxAge time.Duration
+	maxLen   int
+	maxAge   time.Duration
+	maxBytes int64 // 0: no bound
 
 	mu      sync.Mutex
 	ups     []*Update // ups[head:] are kept, in Seq order; Seqs are contiguous
 	head    int
+	bytes   int64             // the size of ups[head:], by updateSize
 	last    uint64            // Seq of the newest update ever appended
 	ids     map[string]idSpan // ID → its first and last copy
 	wake    chan struct{}     // closed on the next append if waiting is set
@@ -52,12 +69,19 @@ func NewMemoryLog(opts MemoryLogOptions) *MemoryLog {
 	if opts.MaxLen <= 0 {
 		opts.MaxLen = DefaultMemoryLogMaxLen
 	}
+	switch {
+	case opts.MaxBytes == 0:
+		opts.MaxBytes = DefaultMemoryLogMaxBytes
+	case opts.MaxBytes < 0:
+		opts.MaxBytes = 0
+	}
 	return &MemoryLog{
-		maxLen: opts.MaxLen,
-		maxAge: max(opts.MaxAge, 0),
-		ids:    make(map[string]idSpan),
-		wake:   make(chan struct{}),
-		done:   make(chan struct{}),
+		maxLen:   opts.MaxLen,
+		maxAge:   max(opts.MaxAge, 0),
+		maxBytes: opts.MaxBytes,
+		ids:      make(map[string]idSpan),
+		wake:     make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 }
 
@@ -78,6 +102,7 @@ func (m *MemoryLog) Append(ctx context.Context, u *Update) error {
 	c.Seq, c.Time = m.last, time.Now()
 	u.Seq, u.Time = c.Seq, c.Time
 	m.ups = append(m.ups, &c)
+	m.bytes += updateSize(&c)
 	if c.ID != "" {
 		sp, ok := m.ids[c.ID]
 		if !ok {
@@ -87,6 +112,9 @@ func (m *MemoryLog) Append(ctx context.Context, u *Update) error {
 		m.ids[c.ID] = sp
 	}
 	for len(m.ups)-m.head > m.maxLen {
+		m.dropOldest()
+	}
+	for m.maxBytes > 0 && m.bytes > m.maxBytes && len(m.ups)-m.head > 1 {
 		m.dropOldest()
 	}
 	m.expire(c.Time)
@@ -281,6 +309,7 @@ func (m *MemoryLog) dropOldest() {
 			m.ids[u.ID] = sp
 		}
 	}
+	m.bytes -= updateSize(u)
 	m.ups[m.head] = nil
 	m.head++
 	// Compact once the dropped prefix dominates, so the slice stays within
@@ -291,6 +320,15 @@ func (m *MemoryLog) dropOldest() {
 		m.ups = m.ups[:n]
 		m.head = 0
 	}
+}
+
+// updateSize is what u counts for against MaxBytes.
+func updateSize(u *Update) int64 {
+	n := updateOverhead + len(u.ID) + len(u.Type) + len(u.Data)
+	for _, t := range u.Topics {
+		n += 16 + len(t)
+	}
+	return int64(n)
 }
 
 // idSpan is the first and last kept update with one ID; first is 0 once

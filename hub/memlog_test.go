@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,5 +85,62 @@ func TestMemoryLogLen(t *testing.T) {
 	l.Close()
 	if _, err := l.Len(ctx); !errors.Is(err, hub.ErrClosed) {
 		t.Fatalf("Len after Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestMemoryLogMaxBytes is issue 19 item 10: the history is bounded in
+// bytes as well as in updates, by default too, and the newest update is
+// kept however large.
+func TestMemoryLogMaxBytes(t *testing.T) {
+	ctx := context.Background()
+	quarter := strings.Repeat("x", 256<<10)
+	l := hub.NewMemoryLog(hub.MemoryLogOptions{MaxBytes: 1 << 20})
+	defer l.Close()
+	var ids []string
+	for i := range 10 {
+		ids = append(ids, fmt.Sprint("q", i))
+		if err := l.Append(ctx, &hub.Update{ID: ids[i], Topics: []string{"t"}, Data: quarter}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := l.Len(ctx); n != 3 {
+		t.Fatalf("1 MiB bound, 10 updates of 256 KiB: %d kept, want 3", n)
+	}
+	if _, err := l.Find(ctx, ids[6]); !errors.Is(err, hub.ErrNotFound) {
+		t.Fatalf("Find(%s) = %v, want ErrNotFound: it is beyond the bound", ids[6], err)
+	}
+	if _, err := l.Find(ctx, ids[7]); err != nil {
+		t.Fatalf("Find(%s) = %v", ids[7], err)
+	}
+	if err := l.Append(ctx, &hub.Update{ID: "big", Topics: []string{"t"}, Data: quarter + quarter + quarter + quarter + quarter}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := l.Len(ctx); n != 1 {
+		t.Fatalf("after an update over the bound: %d kept, want it alone", n)
+	}
+
+	// The default bound: 300 updates of 1 MiB (one shared string) keep
+	// within DefaultMemoryLogMaxBytes.
+	mib := strings.Repeat("x", 1<<20)
+	d := hub.NewMemoryLog(hub.MemoryLogOptions{})
+	defer d.Close()
+	for i := range 300 {
+		if err := d.Append(ctx, &hub.Update{ID: fmt.Sprint(i), Topics: []string{"t"}, Data: mib}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := d.Len(ctx); n != hub.DefaultMemoryLogMaxBytes>>20-1 {
+		t.Fatalf("default bound, 300 updates of 1 MiB: %d kept, want %d", n, hub.DefaultMemoryLogMaxBytes>>20-1)
+	}
+	// Negative: no bound in bytes.
+	u := hub.NewMemoryLog(hub.MemoryLogOptions{MaxBytes: -1})
+	defer u.Close()
+	for i := range 300 {
+		if err := u.Append(ctx, &hub.Update{ID: fmt.Sprint(i), Topics: []string{"t"}, Data: mib}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := u.Len(ctx); n != 300 {
+		t.Fatalf("no bound in bytes: %d kept, want 300", n)
 	}
 }

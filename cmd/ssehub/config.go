@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -92,9 +93,11 @@ type Config struct {
 	// HTTPS clients with Alt-Svc.
 	HTTP3 bool
 
-	Redis           string // Redis URL; empty keeps the history in DataDir
-	NATS            NATSConfig
-	Memory          bool // keep the history in process memory only
+	Redis  string // Redis URL; empty keeps the history in DataDir
+	NATS   NATSConfig
+	Memory bool // keep the history in process memory only
+	// HistoryBytes bounds the size of the --memory history (0: none).
+	HistoryBytes    int64
 	ReusePort       bool
 	ShutdownTimeout time.Duration
 }
@@ -229,7 +232,9 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	fs.StringVar(&c.NATS.CA, "nats-ca", "", "PEM `file` of the CAs that sign the NATS servers' certificates")
 	fs.StringVar(&c.NATS.Cert, "nats-cert", "", "PEM client certificate `file` for NATS (with --nats-key)")
 	fs.StringVar(&c.NATS.Key, "nats-key", "", "PEM client key `file` for NATS (with --nats-cert)")
-	fs.BoolVar(&c.Memory, "memory", false, "keep the history in process memory only: no disk write before a publish is answered, and lost at exit (bounded by --history-size and --history-age)")
+	fs.BoolVar(&c.Memory, "memory", false, "keep the history in process memory only: no disk write before a publish is answered, and lost at exit (bounded by --history-size, --history-bytes and --history-age)")
+	c.HistoryBytes = hub.DefaultMemoryLogMaxBytes
+	fs.Var((*byteSize)(&c.HistoryBytes), "history-bytes", "with --memory, most `bytes` of updates kept for replay: a number with an optional KiB, MiB or GiB (0: no bound)")
 	fs.BoolVar(&c.ReusePort, "reuse-port", false, "listen with SO_REUSEPORT, so several hubs (sharing --redis or --nats) can serve one port")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "bound on a graceful shutdown")
 	fs.Usage = func() {
@@ -292,6 +297,9 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	}
 	if err := c.readKeys(jwtKey, pubKey, subKey); err != nil {
 		return c, err
+	}
+	if set["history-bytes"] && !c.Memory {
+		return c, usagef("--history-bytes: bounds the --memory history only; bolt and Redis keep theirs outside the process (bound them with --history-size and --history-age)")
 	}
 	if !set["anonymous"] {
 		c.Anonymous = c.DevDefaults() || c.subscriberKey() == "" && !c.GeneratesKey()
@@ -579,4 +587,47 @@ func printFlags(out io.Writer, fs *flag.FlagSet) {
 		}
 		fmt.Fprintln(out)
 	})
+}
+
+// byteSize is a flag.Value for a size in bytes: digits and an optional
+// unit, B, KiB, MiB or GiB (K, M and G mean the same).
+type byteSize int64
+
+var byteUnits = []struct {
+	suffix string
+	shift  uint
+}{
+	{"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"G", 30}, {"M", 20}, {"K", 10}, {"B", 0},
+}
+
+func (b *byteSize) String() string {
+	if b == nil {
+		return "0"
+	}
+	n := int64(*b)
+	for _, u := range byteUnits[:3] {
+		if n != 0 && n%(1<<u.shift) == 0 {
+			return strconv.FormatInt(n>>u.shift, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func (b *byteSize) Set(s string) error {
+	num, shift := s, uint(0)
+	for _, u := range byteUnits {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			num, shift = v, u.shift
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	switch {
+	case err != nil || num == "" || num[0] < '0' || num[0] > '9':
+		return errors.New("want a number of bytes with an optional KiB, MiB or GiB, like 256MiB")
+	case n > math.MaxInt64>>shift:
+		return errors.New("too large")
+	}
+	*b = byteSize(n << shift)
+	return nil
 }

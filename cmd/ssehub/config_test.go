@@ -29,7 +29,7 @@ func TestConfigDefaults(t *testing.T) {
 		Anonymous: true, Demo: true, HistorySize: 100_000, Heartbeat: 15 * time.Second,
 		LogFormat: "text", LogLevel: slog.LevelInfo, ShutdownTimeout: 10 * time.Second,
 		ACMECA: defaultACMECA, ACMEHTTPAddr: ":80",
-		MaxSelectorsPerClient: 1000, MaxSelectors: 100_000,
+		MaxSelectorsPerClient: 1000, MaxSelectors: 100_000, HistoryBytes: 256 << 20,
 		NATS: NATSConfig{Stream: "SSEHUB"},
 	}
 	if !equalConfig(c, want) {
@@ -189,6 +189,10 @@ func TestConfigInvalid(t *testing.T) {
 		{[]string{"--max-subscriptions-per-client", "-1"}, nil, "--max-subscriptions-per-client"},
 		{[]string{"--max-selectors-per-client", "-1"}, nil, "--max-selectors-per-client"},
 		{[]string{"--max-selectors", "-1"}, nil, "--max-selectors"},
+		{[]string{"--history-bytes", "1MiB"}, nil, "--history-bytes"},
+		{[]string{"--memory", "--history-bytes", "lots"}, nil, "-history-bytes"},
+		{[]string{"--memory", "--history-bytes", "-1"}, nil, "-history-bytes"},
+		{[]string{"--memory", "--history-bytes", "9999999999GiB"}, nil, "-history-bytes"},
 		{[]string{"--trusted-proxies", "10.0.0.0/8,proxy.local"}, nil, "--trusted-proxies"},
 		{[]string{"--anonymous=maybe"}, nil, "-anonymous"},
 		{[]string{"--tls-cert", "c.pem"}, nil, "--tls-key"},

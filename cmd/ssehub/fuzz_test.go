@@ -52,3 +52,33 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// FuzzByteSize checks the --history-bytes parser: no panic, no negative
+// size, and what it prints it reads back alike.
+func FuzzByteSize(f *testing.F) {
+	for _, s := range []string{"0", "256MiB", "1G", "12K", "7B", "1023", "-1", "+5MiB", "MiB", "9223372036854775807", "8589934592GiB"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var b byteSize
+		if err := b.Set(s); err != nil {
+			return
+		}
+		if b < 0 {
+			t.Fatalf("Set(%q) = %d", s, b)
+		}
+		var again byteSize
+		if err := again.Set(b.String()); err != nil || again != b {
+			t.Fatalf("Set(%q) = %d, printed %q, read back %d, %v", s, b, b.String(), again, err)
+		}
+	})
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "256MiB": 256 << 20, "1G": 1 << 30, "3KiB": 3 << 10, "5B": 5, "1000": 1000} {
+		var b byteSize
+		if err := b.Set(in); err != nil || int64(b) != want {
+			t.Errorf("Set(%q) = %d, %v; want %d", in, b, err, want)
+		}
+	}
+}

@@ -310,6 +310,13 @@ func noBound(n int) int {
 	return n
 }
 
+func noBound64(n int64) int64 {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
 // cmpErr returns the first non-nil error.
 func cmpErr(a, b error) error {
 	if a != nil {
@@ -322,7 +329,7 @@ func cmpErr(a, b error) error {
 // bolt file in the data directory. where describes it for the logs.
 func openStore(ctx context.Context, cfg Config, noGroupCommit bool, log *slog.Logger) (s store, where string, err error) {
 	if cfg.Memory {
-		l := hub.NewMemoryLog(hub.MemoryLogOptions{MaxLen: cfg.HistorySize, MaxAge: cfg.HistoryAge})
+		l := hub.NewMemoryLog(hub.MemoryLogOptions{MaxLen: cfg.HistorySize, MaxAge: cfg.HistoryAge, MaxBytes: noBound64(cfg.HistoryBytes)})
 		return l, "memory", nil
 	}
 	if cfg.Redis != "" {

@@ -459,6 +459,23 @@ func TestRunSelectorLimits(t *testing.T) {
 	}
 }
 
+// TestRunMemoryHistoryBytes: --history-bytes bounds the --memory history in
+// bytes (issue 19 item 10): of six updates of 300 KiB, 1 MiB keeps three.
+func TestRunMemoryHistoryBytes(t *testing.T) {
+	r := startRun(t, "--memory", "--history-bytes", "1MiB", "--jwt-key", testKey, "--anonymous")
+	c := newClient(t)
+	topic := "https://example.com/big"
+	tok := token(t, testKey, []string{topic}, nil, time.Minute)
+	data := strings.Repeat("x", 300<<10)
+	for i := range 6 {
+		mustPublish(t, c, r.base, tok, url.Values{"topic": {topic}, "data": {data}, "id": {fmt.Sprint("b", i)}})
+	}
+	s := subscribe(t, c, r.base, "", "earliest", topic)
+	if ev := s.next(); ev.ID != "b3" {
+		t.Fatalf("oldest kept update %q, want b3", ev.ID)
+	}
+}
+
 // TestRunMemoryHistory serves from --memory: replay works while the
 // process lives, and nothing is written to the data directory but the key.
 func TestRunMemoryHistory(t *testing.T) {
