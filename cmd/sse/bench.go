@@ -69,6 +69,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchFlags, error) {
 	fs.Float64Var(&c.Rate, "rate", 100, "updates per second; 0 publishes as fast as possible")
 	fs.IntVar(&c.Events, "events", 0, "updates to publish; 0 means rate × duration (or until --duration at rate 0)")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "publishing time (idle: holding time), at most 10m")
+	fs.BoolVar(&c.HTTP2, "http2", false, "with an https:// URL, subscribe over HTTP/2: as many streams per connection as the server allows (default: HTTP/1.1, a connection each)")
 	fs.IntVar(&c.Publishers, "publishers", 1, "concurrent publishing connections; sequence order is only defined with 1")
 	fs.StringVar(&b.jwtKey, "jwt-key", "", "HS256 `key` to mint a publish/subscribe-all token with")
 	fs.StringVar(&c.Token, "token", "", "bearer `token` to send instead of minting one")
@@ -115,7 +116,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchFlags, error) {
 			"Mode": "mode", "Connections": "connections", "Rate": "rate", "Events": "events", "Duration": "duration",
 			"Publishers": "publishers", "PIDs": "pid", "ConnectTimeout": "connect-timeout", "Drain": "drain",
 			"Settle": "settle", "DialConcurrency": "dial-concurrency", "PerSource": "per-source", "Topic": "topic",
-			"Procs": "procs", "First": "child-first",
+			"Procs": "procs", "First": "child-first", "HTTP2": "http2",
 		}
 		return nil, fmt.Errorf("--%s %v: %s", flagOf[ce.Field], ce.Value, ce.Want)
 	}
@@ -133,6 +134,9 @@ func childArgs(c *loadgen.Config, first, n int) []string {
 		"--publishers", strconv.Itoa(c.Publishers), "--quiet"}
 	if c.Token != "" {
 		args = append(args, "--token", c.Token)
+	}
+	if c.HTTP2 {
+		args = append(args, "--http2")
 	}
 	return append(args, c.URL)
 }

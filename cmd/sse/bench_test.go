@@ -24,8 +24,9 @@ import (
 const benchKey = "bench-test-key-of-enough-length!"
 
 // benchHub starts a hub with the Mercure handler on loopback, requiring
-// tokens from subscribers too, and returns its subscribe/publish URL.
-func benchHub(t *testing.T) string {
+// tokens from subscribers too, and returns its subscribe/publish URL:
+// https:// (HTTP/1.1 and HTTP/2) if tls is set.
+func benchHub(t *testing.T, tls ...bool) string {
 	t.Helper()
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	h, err := hub.New(hub.Options{})
@@ -38,7 +39,13 @@ func benchHub(t *testing.T) string {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(mercure.Path, m)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewUnstartedServer(mux)
+	if len(tls) > 0 && tls[0] {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -46,6 +53,29 @@ func benchHub(t *testing.T) string {
 		srv.Close()
 	})
 	return srv.URL + mercure.Path
+}
+
+// TestBenchHTTPS runs the fan-out over TLS, with a connection per
+// subscriber (HTTP/1.1) and with streams sharing connections (HTTP/2):
+// every update reaches every subscriber.
+func TestBenchHTTPS(t *testing.T) {
+	for _, proto := range []string{"http/1.1", "h2"} {
+		t.Run(proto, func(t *testing.T) {
+			url := benchHub(t, true)
+			args := []string{"--mode", "fanout", "-c", "50", "--rate", "200", "--events", "20", "--jwt-key", benchKey, "--settle", "50ms"}
+			if proto == "h2" {
+				args = append(args, "--http2")
+			}
+			r, _ := benchJSON(t, append(args, url)...)
+			if r.Connected != 50 || r.Dropped != 0 || r.Expected != 1000 || r.Delivered != 1000 || r.Lost != 0 || r.Duplicated != 0 {
+				t.Errorf("connected %d (%s), dropped %d, expected %d delivered %d lost %d dup %d",
+					r.Connected, r.ConnectError, r.Dropped, r.Expected, r.Delivered, r.Lost, r.Duplicated)
+			}
+		})
+	}
+	if code, _, stderr := bench(t, "--http2", "-c", "1", "http://127.0.0.1:1/"); code != 2 || !strings.Contains(stderr, "--http2") {
+		t.Errorf("--http2 with an http URL: exit %d, stderr %q", code, stderr)
+	}
 }
 
 // bench runs 'sse bench args' in-process.
@@ -218,13 +248,14 @@ func TestBenchRefusesNonLoopback(t *testing.T) {
 		"http://192.0.2.1/.well-known/mercure",
 		"http://[2001:db8::1]:80/.well-known/mercure",
 		"http://0.0.0.0:80/",
+		"https://10.1.2.3/.well-known/mercure",
 	} {
 		code, stdout, stderr := bench(t, "-c", "1", u)
 		if code != 2 || !strings.Contains(stderr, "not a loopback address") || stdout != "" {
 			t.Errorf("%s: exit %d, stdout %q, stderr %q", u, code, stdout, stderr)
 		}
 	}
-	for _, u := range []string{"https://127.0.0.1/", "ftp://127.0.0.1/", "http:///x"} {
+	for _, u := range []string{"ftp://127.0.0.1/", "http:///x"} {
 		if code, _, stderr := bench(t, "-c", "1", u); code != 2 || !strings.Contains(stderr, "URL") {
 			t.Errorf("%s: exit %d, stderr %q", u, code, stderr)
 		}

@@ -16,7 +16,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -32,12 +31,9 @@ const DefaultSendBuffer = 128 << 10
 // it drains, so that a backlog is written a slice at a time, round-robin
 // with the other streams, and never copied whole. A worker does not wait
 // for room in a client's socket buffer: what the socket does not take at
-// once goes to a goroutine of the stream's own. Where the socket cannot
-// be written without waiting (TLS), poolWriteWait bounds the wait.
-const (
-	drainLimit    = 64 << 10
-	poolWriteWait = 5 * time.Millisecond
-)
+// once goes to a goroutine of the stream's own; where the socket cannot
+// be written without waiting (TLS), every write does.
+const drainLimit = 64 << 10
 
 // Why a stream ended, besides its Source's errors and write errors.
 var (
@@ -251,12 +247,15 @@ func (c *Stream) write(p []byte, wait time.Duration) (int, error) {
 	return n, nil
 }
 
-// tryWrite writes what the socket takes of p without waiting, or waiting
-// poolWriteWait at most. A short count with a nil or deadline error means
-// the socket is full.
+// tryWrite writes what the socket takes of p without waiting. A short
+// count with a nil error means the socket is full. A connection that is no
+// socket of its own, TLS above all, takes nothing here: its whole write
+// goes to a goroutine of its own under the write timeout, because a TLS
+// write given up part way (a short deadline) leaves the connection
+// unusable, "the TLS state is corrupt" (crypto/tls, SetWriteDeadline).
 func (c *Stream) tryWrite(p []byte) (int, error) {
 	if c.fd < 0 {
-		return c.write(p, poolWriteWait)
+		return 0, nil
 	}
 	n, err := writeNow(c.fd, p)
 	if err != nil {
@@ -317,7 +316,7 @@ func (c *Stream) serve(buf []byte) []byte {
 		}
 		switch {
 		case werr == nil && n == len(buf):
-		case werr == nil, errors.Is(werr, os.ErrDeadlineExceeded):
+		case werr == nil:
 			// The client's socket buffer is full: it gets a goroutine of
 			// its own for the rest of the write, so that no worker, and
 			// no other stream, waits on it.

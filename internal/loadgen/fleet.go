@@ -75,6 +75,11 @@ func newLocalFleet(sub *subscriber, n int, cfg *Config) *localFleet {
 	if f.reader == "" {
 		f.reader = defaultReader
 	}
+	if sub.tls != nil || sub.h2 != nil {
+		// The epoll reader reads sockets; TLS records and HTTP/2
+		// frames need their own layers, which read in goroutines.
+		f.reader = readerGoroutine
+	}
 	if cfg.Mode == ModeTopics {
 		for i := range f.conns {
 			f.conns[i].topic = i

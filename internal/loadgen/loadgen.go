@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -37,7 +38,11 @@ const (
 // Config is a run. Its zero value is not a run: [Validate] says what is
 // missing, and [Run] and [RunChild] refuse a Config it refuses.
 type Config struct {
-	URL         string  // subscribe/publish URL; must resolve to loopback addresses only
+	URL string // subscribe/publish URL, http:// or https://; must resolve to loopback addresses only
+	// HTTP2 subscribes over HTTP/2, as many streams per connection as the
+	// server allows at once (https URLs only); otherwise every subscriber
+	// has an HTTP/1.1 connection of its own, over TLS for https URLs.
+	HTTP2       bool
 	Mode        string  // ModeIdle, ModeFanout or ModeTopics
 	Connections int     // subscriber connections (0 only in fanout mode, to measure publishing alone)
 	Rate        float64 // updates per second; 0 publishes as fast as the publishers go
@@ -209,6 +214,8 @@ func Validate(c *Config) error {
 		return bad("Child", "nil", "want a command for the child processes")
 	case c.First < 0:
 		return bad("First", c.First, "must not be negative")
+	case c.HTTP2 && !strings.HasPrefix(c.URL, "https://"):
+		return bad("HTTP2", c.HTTP2, "needs an https:// URL (HTTP/2 is negotiated over TLS)")
 	}
 	return nil
 }

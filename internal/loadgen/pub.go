@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -31,12 +32,13 @@ type publisher struct {
 	err    error // the first failure
 }
 
-func newPublisher(target string, token string, topics []string, conns int) *publisher {
+func newPublisher(target string, token string, topics []string, conns int, tlsConf *tls.Config) *publisher {
 	tr := &http.Transport{
 		Proxy:               nil, // the loopback check covers the target, never a proxy
 		MaxIdleConnsPerHost: conns,
 		DisableCompression:  true,
-		ForceAttemptHTTP2:   false,
+		ForceAttemptHTTP2:   false, // HTTP/1.1, over TLS too: conns connections
+		TLSClientConfig:     tlsConf,
 	}
 	return &publisher{
 		client: &http.Client{Transport: tr, Timeout: 30 * time.Second},

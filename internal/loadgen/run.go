@@ -32,14 +32,20 @@ func newBenchSubscriber(cfg *Config, t *target, first, n int) *subscriber {
 	for i := range shards {
 		shards[i] = new(histogram)
 	}
-	return &subscriber{
+	s := &subscriber{
 		target:     t.addr,
 		host:       t.url.Host,
 		requestURI: func(i int) string { return topicURI(t.url, topics[i]) },
 		token:      cfg.Token,
 		dialer:     func(i int) *net.Dialer { return dial(first + i) },
 		hist:       shards,
+		tls:        t.tlsConfig("http/1.1"),
 	}
+	if cfg.HTTP2 {
+		s.h2 = newH2Client(t, cfg.ConnectTimeout, dial(first))
+		s.origin = t.url.Scheme + "://" + t.url.Host
+	}
+	return s
 }
 
 // run connects the subscribers, publishes as the mode asks and
@@ -83,7 +89,7 @@ func run(parent context.Context, cfg *Config, t *target) (*Result, error) {
 			sleepCtx(ctx, cfg.Duration)
 		default:
 			topics := benchTopics(cfg, 0, cfg.Connections)
-			pub = newPublisher(t.url.String(), cfg.Token, topics, cfg.Publishers)
+			pub = newPublisher(t.url.String(), cfg.Token, topics, cfg.Publishers, t.tlsConfig())
 			defer pub.client.CloseIdleConnections()
 			sleepCtx(ctx, cfg.Settle)
 			pubStart = time.Now()
