@@ -2,7 +2,6 @@ package bolt
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -12,7 +11,7 @@ import (
 
 // ErrCorrupt is wrapped by the error returned for a stored record that
 // cannot be decoded.
-var ErrCorrupt = errors.New("bolt: corrupt record")
+var ErrCorrupt = fmt.Errorf("bolt: corrupt record: %w", hub.ErrCorrupt)
 
 // Record layout, version 1. The time sits at a fixed offset so the committer
 // can stamp a pre-encoded record and the trimmer can read it without decoding

@@ -160,7 +160,7 @@ func (l *Log) commitQueued(lastTime int64) (int64, bool) {
 	keys := make([]byte, 8*n)
 	var first, last uint64
 	var behind bool
-	err := l.db.Update(func(tx *bbolt.Tx) error {
+	err := l.update(func(tx *bbolt.Tx) error {
 		ub, ib := tx.Bucket(bucketUpdates), tx.Bucket(bucketIDs)
 		// Seqs only ever grow, so pages split at the end are never
 		// inserted into again: filling them (instead of bbolt's half, meant
@@ -191,13 +191,15 @@ func (l *Log) commitQueued(lastTime int64) (int64, bool) {
 		return err
 	})
 	if err != nil {
-		l.logger.Error("bolt: commit failed", "appends", n, "err", err)
-		err = l.wrap("append", err)
+		l.logger.Error("bolt: commit failed", "file", l.path, "appends", n, "err", err)
+		err = l.noteFailure("append", l.wrap("append", err))
+		l.commitErr.Store(&err)
 		for _, r := range batch {
 			r.done <- appendResult{err: err}
 		}
 		return lastTime, false
 	}
+	l.commitErr.Store(nil)
 	l.commits.Add(1)
 	l.appends.Add(uint64(n))
 	ups := make([]*hub.Update, n)
@@ -221,13 +223,13 @@ func (l *Log) commitQueued(lastTime int64) (int64, bool) {
 func (l *Log) sweep(lastTime int64) bool {
 	now := max(time.Now().UnixNano(), lastTime)
 	var behind bool
-	err := l.db.Update(func(tx *bbolt.Tx) error {
+	err := l.update(func(tx *bbolt.Tx) error {
 		var err error
 		behind, err = l.trim(tx.Bucket(bucketUpdates), tx.Bucket(bucketIDs), now, trimPerTx)
 		return err
 	})
 	if err != nil {
-		l.logger.Error("bolt: retention sweep failed", "err", err)
+		l.logger.Error("bolt: retention sweep failed", "file", l.path, "err", l.noteFailure("sweep", err))
 		return false
 	}
 	return behind

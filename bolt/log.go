@@ -8,10 +8,16 @@
 // throughput grows with load while a lone append waits for one commit only.
 //
 // The file holds two buckets: "updates" maps the 8-byte big-endian Seq to
-// the encoded update, and "ids" maps an update's ID to the Seq of the newest
-// update with that ID. Seq comes from the updates bucket's sequence, which is
-// stored in the file and never goes back, so a Seq is never reused, even
-// after a restart and after retention has removed every update.
+// the encoded update, and "ids" maps an update's ID to the Seq of the first
+// (and, once reused, the last) update with that ID. Seq comes from the
+// updates bucket's sequence, which is stored in the file and never goes
+// back, so a Seq is never reused, even after a restart and after retention
+// has removed every update.
+//
+// Open checks the file before using it (see Options.SkipCheck); a record
+// that does not decode later, or page damage that makes bbolt panic, is an
+// error wrapping ErrCorrupt (and hub.ErrCorrupt), reported by Health from
+// then on, never a panic.
 package bolt
 
 import (
@@ -49,6 +55,16 @@ type Options struct {
 	// Logger receives commit failures and retention activity; nil means
 	// slog.Default().
 	Logger *slog.Logger
+
+	// SkipCheck opens the file without the consistency check. By default
+	// Open checks the file before using it and refuses a corrupt one with
+	// an error wrapping ErrCorruptFile that names it; a corrupt record
+	// found later is reported by Read, Follow and Health all the same.
+	SkipCheck bool
+	// CheckTimeout bounds the part of the check that reads every record:
+	// records past it are checked as they are read. 0 means
+	// DefaultCheckTimeout.
+	CheckTimeout time.Duration
 }
 
 var (
@@ -79,6 +95,7 @@ const (
 // concurrent use.
 type Log struct {
 	db     *bbolt.DB
+	path   string
 	maxLen uint64
 	maxAge time.Duration
 	batch  int // most appends per transaction
@@ -102,6 +119,11 @@ type Log struct {
 
 	recent recent // the newest committed updates, for followers
 
+	// For Health: the first corruption found, and the last commit's
+	// failure until a commit succeeds.
+	corrupt   atomic.Pointer[error]
+	commitErr atomic.Pointer[error]
+
 	// Counters, for tests and the benchmark.
 	commits atomic.Uint64 // append transactions committed
 	appends atomic.Uint64 // appends committed
@@ -120,6 +142,7 @@ func Open(path string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("bolt: Options.MaxAge %v is negative", opts.MaxAge)
 	}
 	l := &Log{
+		path:    path,
 		maxLen:  DefaultMaxLen,
 		maxAge:  opts.MaxAge,
 		batch:   maxBatch,
@@ -139,17 +162,26 @@ func Open(path string, opts Options) (*Log, error) {
 	if l.logger == nil {
 		l.logger = slog.Default()
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
-		Timeout: openTimeout,
-		// The hashmap freelist keeps allocation fast when trimming leaves
-		// many free pages behind.
-		FreelistType: bbolt.FreelistMapType,
-	})
+	db, err := openDB(path)
 	if err != nil {
-		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+		if errors.Is(err, ErrCorrupt) {
+			err = fmt.Errorf("%w: %w", ErrCorruptFile, err)
+		}
+		return nil, fmt.Errorf("bolt: open %s: %w%s", path, err, corruptAdvice(err))
+	}
+	if !opts.SkipCheck {
+		timeout := opts.CheckTimeout
+		if timeout <= 0 {
+			timeout = DefaultCheckTimeout
+		}
+		if err := checkFile(db, path, timeout, l.logger); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("bolt: open %s: %w%s", path, err, corruptAdvice(err))
+		}
 	}
 	var lastTime int64
-	err = db.Update(func(tx *bbolt.Tx) error {
+	l.db = db
+	err = l.update(func(tx *bbolt.Tx) error {
 		ub, err := tx.CreateBucketIfNotExists(bucketUpdates)
 		if err != nil {
 			return err
@@ -167,11 +199,37 @@ func Open(path string, opts Options) (*Log, error) {
 	})
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+		if errors.Is(err, ErrCorrupt) {
+			err = fmt.Errorf("%w: %w", ErrCorruptFile, err)
+		}
+		return nil, fmt.Errorf("bolt: open %s: %w%s", path, err, corruptAdvice(err))
 	}
-	l.db = db
 	go l.run(lastTime)
 	return l, nil
+}
+
+// openDB opens the bbolt file, turning a panic of bbolt's on a damaged
+// file (an invalid freelist page) into an error wrapping ErrCorrupt.
+func openDB(path string) (db *bbolt.DB, err error) {
+	defer recoverCorrupt(&err)
+	db, err = bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout: openTimeout,
+		// The hashmap freelist keeps allocation fast when trimming leaves
+		// many free pages behind.
+		FreelistType: bbolt.FreelistMapType,
+	})
+	if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) {
+		err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return db, err
+}
+
+// corruptAdvice says what to do about a corrupt file, for Open's error.
+func corruptAdvice(err error) string {
+	if !errors.Is(err, ErrCorruptFile) {
+		return ""
+	}
+	return ": restore the file from a backup, or move it aside to start with an empty history; Options.SkipCheck (ssehub --skip-check) opens it anyway, and corrupt records then fail the reads that reach them"
 }
 
 // Find returns the Seq of the earliest update with the given ID, as
@@ -185,7 +243,7 @@ func (l *Log) Find(ctx context.Context, id string) (uint64, error) {
 	}
 	var seq uint64
 	cutoff := l.cutoff()
-	err := l.db.View(func(tx *bbolt.Tx) error {
+	err := l.view(func(tx *bbolt.Tx) error {
 		first, _ := indexSpan(tx.Bucket(bucketIDs).Get([]byte(id)))
 		if first == 0 {
 			return nil
@@ -206,7 +264,7 @@ func (l *Log) Find(ctx context.Context, id string) (uint64, error) {
 		return nil
 	})
 	if err != nil {
-		return 0, l.wrap("find", err)
+		return 0, l.noteFailure("find", l.wrap("find", err))
 	}
 	if seq == 0 {
 		return 0, fmt.Errorf("bolt: find %q: %w", id, hub.ErrNotFound)
@@ -238,7 +296,7 @@ func (l *Log) Len(ctx context.Context) (int, error) {
 		return 0, hub.ErrClosed
 	}
 	var n uint64
-	err := l.db.View(func(tx *bbolt.Tx) error {
+	err := l.view(func(tx *bbolt.Tx) error {
 		ub := tx.Bucket(bucketUpdates)
 		k, _ := ub.Cursor().First()
 		if k == nil {
@@ -253,7 +311,7 @@ func (l *Log) Len(ctx context.Context) (int, error) {
 		return nil
 	})
 	if err != nil {
-		return 0, l.wrap("len", err)
+		return 0, l.noteFailure("len", l.wrap("len", err))
 	}
 	return int(n), nil
 }

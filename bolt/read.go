@@ -115,7 +115,7 @@ func (l *Log) readChunk(after, end uint64) ([]*hub.Update, error) {
 	var out []*hub.Update
 	cutoff := l.cutoff()
 	visited := 0
-	err := l.db.View(func(tx *bbolt.Tx) error {
+	err := l.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketUpdates).Cursor()
 		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < readChunk; k, v = c.Next() {
 			visited++
@@ -141,7 +141,7 @@ func (l *Log) readChunk(after, end uint64) ([]*hub.Update, error) {
 	})
 	l.visited.Add(uint64(visited))
 	if err != nil {
-		return out, l.wrap("read", err)
+		return out, l.noteFailure("read", l.wrap("read", err))
 	}
 	return out, nil
 }

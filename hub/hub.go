@@ -73,6 +73,9 @@ type Hub struct {
 	index   node
 	indexed int // entries in index
 
+	// historyErr is the first corruption met replaying the log.
+	historyErr atomic.Pointer[error]
+
 	subscribers atomic.Int64
 	published   atomic.Uint64
 	delivered   atomic.Uint64
@@ -197,6 +200,19 @@ func (h *Hub) Close(ctx context.Context) error {
 		if err := h.log.Close(); err != nil && !errors.Is(err, ErrClosed) {
 			return fmt.Errorf("hub: closing the log: %w", err)
 		}
+	}
+	return nil
+}
+
+// HistoryErr returns the first corruption (an error wrapping ErrCorrupt)
+// the hub met replaying its log's history, or nil. From then on the hub
+// refuses subscriptions that ask for history (ErrHistoryUnavailable)
+// rather than end each one where the damage starts, and health checks
+// should report it: the log needs repair, and a restart after it clears
+// this.
+func (h *Hub) HistoryErr() error {
+	if p := h.historyErr.Load(); p != nil {
+		return *p
 	}
 	return nil
 }

@@ -10,6 +10,17 @@ import (
 // never saw, or one that retention has already removed.
 var ErrNotFound = errors.New("hub: update not in the log")
 
+// ErrCorrupt is wrapped by a Log's errors for stored data it cannot decode
+// or read back at all: damage that retrying does not cure. A Hub that meets
+// it while replaying history refuses history from then on (see
+// [Hub.HistoryErr]).
+var ErrCorrupt = errors.New("hub: corrupt log")
+
+// ErrHistoryUnavailable is wrapped by Subscribe's error for a subscription
+// asking for history while [Hub.HistoryErr] reports the log's history
+// unreadable.
+var ErrHistoryUnavailable = errors.New("hub: history unavailable")
+
 // ErrClosed is returned by operations on a closed Log or Hub.
 var ErrClosed = errors.New("hub: closed")
 

@@ -130,6 +130,12 @@ func (h *Hub) Subscribe(ctx context.Context, s Subscription) (*Subscriber, error
 		h.register(sub)
 		h.subscribers.Add(1)
 		return sub, nil
+	}
+	if err := h.HistoryErr(); err != nil {
+		sub.abandon()
+		return nil, fmt.Errorf("%w: %w", ErrHistoryUnavailable, err)
+	}
+	switch s.LastEventID {
 	case EarliestID:
 		sub.lastEventID = EarliestID
 	default:
@@ -319,6 +325,10 @@ func (s *Subscriber) replay(ctx context.Context, w io.Writer) error {
 			if h.ctx.Err() != nil {
 				return ErrClosed
 			}
+			if errors.Is(err, ErrCorrupt) && h.historyErr.CompareAndSwap(nil, &err) {
+				h.logger.Error("hub: the log's history is corrupt: subscriptions asking for history are refused until the log is repaired and the hub restarted",
+					"after", after, "err", err)
+			}
 			return err
 		}
 		h.mu.Lock()
@@ -358,6 +368,11 @@ func (s *Subscriber) replayFrom(ctx context.Context, w io.Writer, after uint64) 
 	}
 	for u, err := range h.log.Read(ctx, after) {
 		if err != nil {
+			// What was read before the failure goes out first: the
+			// subscriber resumes after it, not from where it started.
+			if ferr := flush(); ferr != nil {
+				return after, ferr
+			}
 			return after, fmt.Errorf("hub: replaying from the log: %w", err)
 		}
 		after = u.Seq

@@ -112,6 +112,11 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 	default:
 		if st.Err() == nil {
 			h.log.WarnContext(ctx, "mercure: subscriber ended", "remote", r.RemoteAddr, "err", err)
+			// The hub failed (reading the history), not the client: end
+			// the response as broken rather than as a clean end of stream
+			// (HTTP/1.1: no last chunk; HTTP/2: RST_STREAM), so the client
+			// sees the failure and reconnects, and then gets a status.
+			panic(http.ErrAbortHandler)
 		}
 	}
 }
@@ -129,6 +134,9 @@ func (h *Handler) subscribeFailed(w http.ResponseWriter, r *http.Request, err er
 	case errors.Is(err, hub.ErrTooManySelectors):
 		h.refuseSubscription(w, &refusal{http.StatusServiceUnavailable,
 			"topic: the hub holds as many distinct topic selectors as it allows: retry later"})
+	case errors.Is(err, hub.ErrHistoryUnavailable):
+		// No Retry-After: the log needs repair, which retrying does not do.
+		writeError(w, http.StatusServiceUnavailable, "Last-Event-ID: the hub cannot replay its history, which is corrupt; subscribe without Last-Event-ID for live updates")
 	default:
 		h.log.ErrorContext(r.Context(), "mercure: subscribe failed", "err", err)
 		writeError(w, http.StatusServiceUnavailable, "cannot subscribe: "+err.Error())
@@ -229,6 +237,8 @@ func (t *takenOver) Ended(err error) {
 		t.h.log.DebugContext(ctx, "mercure: subscriber ended by shutdown")
 	case errors.Is(err, hub.ErrSlowSubscriber):
 		t.h.log.WarnContext(ctx, "mercure: subscriber disconnected: too slow", "remote", t.remote, "err", err)
+	case errors.Is(err, hub.ErrCorrupt):
+		t.h.log.WarnContext(ctx, "mercure: subscriber ended: the history is corrupt", "remote", t.remote, "err", err)
 	default:
 		t.h.log.DebugContext(ctx, "mercure: subscriber ended", "remote", t.remote, "err", err)
 	}

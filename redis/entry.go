@@ -12,7 +12,7 @@ import (
 
 // ErrCorrupt is wrapped by the error returned for a stream entry that is not
 // a well-formed update, for example one added to the stream by hand.
-var ErrCorrupt = errors.New("redis: corrupt stream entry")
+var ErrCorrupt = fmt.Errorf("redis: corrupt stream entry: %w", hub.ErrCorrupt)
 
 // Stream entry fields. The append script writes fieldTime and fieldID first,
 // so the trimmer finds them without scanning the payload fields.

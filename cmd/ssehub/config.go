@@ -69,6 +69,8 @@ type Config struct {
 	// NoHijack keeps HTTP/1.1 subscribers on net/http's connection
 	// handling instead of the hijacked, goroutine-free streams.
 	NoHijack bool
+	// SkipCheck opens the bolt history without its consistency check.
+	SkipCheck bool
 
 	LogFormat string // "text" or "json"
 	LogLevel  slog.Level
@@ -196,6 +198,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	fs.IntVar(&c.MaxSelectorsPerClient, "max-selectors-per-client", mercure.DefaultMaxSelectorsPerClient, "most distinct topic selectors one client address holds over its open subscriptions; one more gets 429 (0: no bound)")
 	fs.IntVar(&c.MaxSelectors, "max-selectors", hub.DefaultMaxSelectors, "most distinct topic selectors in the whole hub; one more gets 503 (0: no bound)")
 	fs.StringVar(&proxies, "trusted-proxies", "", "comma-separated proxy `addresses` or CIDR prefixes whose X-Forwarded-For names the client")
+	fs.BoolVar(&c.SkipCheck, "skip-check", false, "open the history file without checking it for corruption first (the check reads the whole file, or for 10 s at most)")
 	fs.BoolVar(&c.NoHijack, "no-hijack", false, "serve HTTP/1.1 subscribers through net/http rather than on taken-over connections (more memory per idle subscriber)")
 	fs.BoolVar(&c.Demo, "demo", false, "publish the demo topic every second (default: true on the development defaults)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log `format`: text or json")

@@ -249,7 +249,7 @@ func newHandler(cfg Config, k keys, h *hub.Hub, st store, m *metrics, log *slog.
 	} else if err != nil {
 		return nil, err
 	}
-	mux.Handle("GET /healthz", healthz(st))
+	mux.Handle("GET /healthz", healthz(h, st))
 	mux.Handle("GET /metrics", m.handler())
 	return mux, nil
 }
@@ -370,6 +370,7 @@ func openStore(ctx context.Context, cfg Config, noGroupCommit bool, log *slog.Lo
 		MaxLen:        cfg.HistorySize,
 		MaxAge:        cfg.HistoryAge,
 		NoGroupCommit: noGroupCommit,
+		SkipCheck:     cfg.SkipCheck,
 		Logger:        log,
 	})
 	if err != nil {

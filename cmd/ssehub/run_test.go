@@ -25,6 +25,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/goleak"
 
+	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/demo"
 	"github.com/ssehub/ssehub/mercure"
 	"github.com/ssehub/ssehub/sse"
@@ -298,9 +299,14 @@ func TestRunHealthzFailsWithoutLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h, err := hub.New(hub.Options{Log: st, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(context.Background())
 	st.Close()
 	rec := httptest.NewRecorder()
-	healthz(st).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	healthz(h, st).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
 	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "closed") {
 		t.Errorf("/healthz on a closed log = %d %q, want 503 naming the cause", rec.Code, rec.Body.String())
 	}

@@ -42,15 +42,25 @@ func bound(next http.Handler, streams context.Context, draining *atomic.Bool) ht
 	})
 }
 
-// healthz answers 200 "ok" when the log answers, 503 with the reason when
-// it does not.
-func healthz(l hub.Log) http.Handler {
+// healthz answers 200 "ok" when the hub and its log can serve, 503 with the
+// reason when they cannot: the hub has met a corrupt history, or the log's
+// own probe fails (bolt: a bounded read of the file and the last commit's
+// outcome; the others: a round trip for the newest Seq).
+func healthz(h *hub.Hub, l hub.Log) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 		defer cancel()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
-		if _, err := l.Last(ctx); err != nil {
+		err := h.HistoryErr()
+		if err == nil {
+			if hc, ok := l.(interface{ Health(context.Context) error }); ok {
+				err = hc.Health(ctx)
+			} else {
+				_, err = l.Last(ctx)
+			}
+		}
+		if err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintf(w, "log: %v\n", err)
 			return

@@ -1,0 +1,59 @@
+package bolt
+
+import (
+	"context"
+	"errors"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/ssehub/ssehub/hub"
+)
+
+// TestHealthReportsFailedCommit is issue 19, item 5: Health reports the
+// last commit's failure until a commit succeeds, so a hub whose writes fail
+// (here the file may not grow, as on a full disk: RLIMIT_FSIZE makes the
+// kernel refuse with EFBIG) is not called healthy.
+func TestHealthReportsFailedCommit(t *testing.T) {
+	l, _ := openTest(t, Options{})
+	ctx := context.Background()
+	appendN(t, l, 3, "id")
+	if err := l.Health(ctx); err != nil {
+		t.Fatalf("Health of a sound log: %v", err)
+	}
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Skip(err)
+	}
+	// Past the limit a write fails with EFBIG instead of killing us.
+	signal.Ignore(syscall.SIGXFSZ)
+	defer signal.Reset(syscall.SIGXFSZ)
+	// Any size below the file's: it may not grow any more.
+	limit := syscall.Rlimit{Cur: uint64(l.db.Info().PageSize) * 4, Max: old.Max}
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &limit); err != nil {
+		t.Skipf("cannot lower RLIMIT_FSIZE: %v", err)
+	}
+	big := strings.Repeat("x", 512<<10)
+	var appendErr error
+	for i := 0; i < 64 && appendErr == nil; i++ {
+		appendErr = l.Append(ctx, &hub.Update{ID: "big", Topics: []string{"t"}, Data: big})
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	if appendErr == nil {
+		t.Fatal("every append succeeded though the file could not grow")
+	}
+	if err := l.Health(ctx); err == nil || !strings.Contains(err.Error(), "last commit failed") {
+		t.Fatalf("Health after a failed commit = %v", err)
+	}
+	appendN(t, l, 1, "again")
+	if err := l.Health(ctx); err != nil {
+		t.Fatalf("Health after a successful commit: %v", err)
+	}
+	l.Close()
+	if err := l.Health(ctx); !errors.Is(err, hub.ErrClosed) {
+		t.Fatalf("Health after Close = %v", err)
+	}
+}
