@@ -118,7 +118,7 @@ type Options struct {
 	// nats.ClientCert), a name. Open adds reconnect settings of its own
 	// after them.
 	NATS []nats.Option
-	// Logger receives connection events; nil discards them.
+	// Logger receives connection events; nil means slog.Default().
 	Logger *slog.Logger
 }
 
@@ -160,7 +160,7 @@ func Open(ctx context.Context, urls string, opts Options) (*Log, error) {
 	}
 	logger := opts.Logger
 	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+		logger = slog.Default()
 	}
 	nopts := append([]nats.Option{
 		nats.Name("ssehub"),
