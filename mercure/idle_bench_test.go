@@ -73,7 +73,7 @@ func BenchmarkIdleTakenOver(b *testing.B) {
 	// Let net/http's connection goroutines of the taken-over connections
 	// end before measuring.
 	time.Sleep(100 * time.Millisecond)
-	b.ReportMetric(float64(heapInUse()-before)/float64(b.N), "heapB/sub")
+	b.ReportMetric(float64(int64(heapInUse())-int64(before))/float64(b.N), "heapB/sub")
 }
 
 func heapInUse() uint64 {
