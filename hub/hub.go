@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 )
@@ -35,9 +36,14 @@ type Options struct {
 	// beyond gets an error wrapping ErrTooManySelectors. 0 means
 	// DefaultMaxSelectors, negative no bound.
 	MaxSelectors int
-	// Syntaxes are selector syntaxes besides Mercure 0.x's, by name, for
-	// Subscription.Selectors (see Matcher).
+	// Syntaxes are selector syntaxes besides Mercure 0.x's and the
+	// built-in SyntaxExact and SyntaxURLPattern, by name, for
+	// Subscription.Selectors and Grants (see Matcher).
 	Syntaxes map[string]Compiler
+	// BaseURL is the absolute URL relative URL patterns and relative
+	// topics are resolved against by SyntaxURLPattern: Mercure 1.0 wants
+	// the hub's URL. Empty means DefaultBaseURL.
+	BaseURL string
 }
 
 // Hub fans out the updates of a Log to subscribers. It is safe for
@@ -89,13 +95,14 @@ func New(opts Options) (*Hub, error) {
 		log:          opts.Log,
 		logger:       opts.Logger,
 		queueSize:    opts.QueueSize,
-		matcher:      newMatcher(),
 		maxSels:      opts.MaxSelectors,
-		syntaxes:     opts.Syntaxes,
+		syntaxes:     builtinSyntaxes(opts.BaseURL),
 		followerDone: make(chan struct{}),
 		sels:         make(map[selKey]*selEntry),
 		exact:        make(map[string]*selEntry),
 	}
+	maps.Copy(h.syntaxes, opts.Syntaxes)
+	h.matcher = newMatcher(h.compileSelector)
 	if h.maxSels == 0 {
 		h.maxSels = DefaultMaxSelectors
 	}

@@ -42,6 +42,22 @@ func TestPublishInvalid(t *testing.T) {
 		{"id of 40 KiB", hub.Update{Topics: []string{"a"}, ID: strings.Repeat("x", 40<<10)}, "id"},
 		{"type with LF", hub.Update{Topics: []string{"a"}, Type: "x\ny"}, "type"},
 		{"negative retry", hub.Update{Topics: []string{"a"}, Retry: -time.Second}, "retry"},
+		// Mercure 1.0 (draft-dunglas-mercure-08), "Terminology" and
+		// "Publication": no control or format characters in topics, IDs
+		// and types; "*" is not a topic; data is UTF-8.
+		{"topic *", hub.Update{Topics: []string{"a", "*"}}, "topic"},
+		{"topic with TAB", hub.Update{Topics: []string{"a\tb"}}, "topic"},
+		{"topic with DEL", hub.Update{Topics: []string{"a\x7fb"}}, "topic"},
+		{"topic with C1", hub.Update{Topics: []string{"a\u0085b"}}, "topic"},
+		{"topic with RLO", hub.Update{Topics: []string{"a\u202eb"}}, "topic"},
+		{"topic with ZWJ", hub.Update{Topics: []string{"a\u200db"}}, "topic"},
+		{"topic not UTF-8", hub.Update{Topics: []string{"a\xffb"}}, "topic"},
+		{"id with BOM", hub.Update{Topics: []string{"a"}, ID: "\ufeffa"}, "id"},
+		{"id with RLO", hub.Update{Topics: []string{"a"}, ID: "a\u202eb"}, "id"},
+		{"type with TAB", hub.Update{Topics: []string{"a"}, Type: "x\ty"}, "type"},
+		{"type with C1", hub.Update{Topics: []string{"a"}, Type: "x\u009by"}, "type"},
+		{"type with LRM", hub.Update{Topics: []string{"a"}, Type: "x\u200ey"}, "type"},
+		{"data not UTF-8", hub.Update{Topics: []string{"a"}, Data: "\xc3\x28"}, "data"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := h.Publish(t.Context(), &tc.u)
@@ -537,5 +553,19 @@ func TestLiveOnlyLastEventIDHidesPrivateUpdates(t *testing.T) {
 	waitDispatched(t, h2, log2)
 	if got := subscribe(t, h2, hub.Subscription{Topics: []string{"*"}}).LastEventID(); got != "public" {
 		t.Errorf("after 100 private updates: LastEventID = %q, want public", got)
+	}
+}
+
+// Characters the text rules leave alone: a literal U+FFFD is valid UTF-8,
+// and non-ASCII letters are fine in IRIs.
+func TestPublishValidText(t *testing.T) {
+	h := newHub(t, hub.Options{})
+	for _, u := range []hub.Update{
+		{Topics: []string{"https://example.com/caf\u00e9/\ufffd"}, ID: "\u00e9t\u00e9", Type: "\u00fcber", Data: "line\nline\r\n\ufffd"},
+		{Topics: []string{"**"}, ID: `id-["x"]`},
+	} {
+		if _, err := h.Publish(t.Context(), &u); err != nil {
+			t.Errorf("Publish(%+v) = %v", u, err)
+		}
 	}
 }

@@ -30,19 +30,45 @@ type matcher struct {
 	mu        sync.Mutex
 	templates boundedMap[string, Matcher]
 	results   boundedMap[selTopic, bool]
+	// typed caches the selectors of other syntaxes, compiled by compile,
+	// for Hub.MatchSelector and Hub.CheckSelector.
+	typed   boundedMap[Selector, compiledSel]
+	compile func(Selector) (Matcher, error)
 }
 
 type selTopic struct{ selector, topic string }
 
-func newMatcher() *matcher {
-	return newSizedMatcher(templateCacheSize, resultCacheSize)
+// compiledSel is a selector's compilation: its Matcher, or why it has none.
+type compiledSel struct {
+	m   Matcher
+	err error
 }
 
-func newSizedMatcher(templates, results int) *matcher {
+func newMatcher(compile func(Selector) (Matcher, error)) *matcher {
+	return newSizedMatcher(compile, templateCacheSize, resultCacheSize)
+}
+
+func newSizedMatcher(compile func(Selector) (Matcher, error), templates, results int) *matcher {
 	return &matcher{
 		templates: newBoundedMap[string, Matcher](templates),
 		results:   newBoundedMap[selTopic, bool](results),
+		typed:     newBoundedMap[Selector, compiledSel](templates),
+		compile:   compile,
 	}
+}
+
+// compiled returns sel compiled, from the cache when it can. It compiles
+// under the lock: the selectors it serves are a publisher's grants, few
+// and reused, not the fan-out's.
+func (m *matcher) compiled(sel Selector) (Matcher, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, found := m.typed.get(sel)
+	if !found {
+		c.m, c.err = m.compile(sel)
+		m.typed.put(sel, c)
+	}
+	return c.m, c.err
 }
 
 // match reports whether selector matches topic.

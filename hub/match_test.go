@@ -31,7 +31,7 @@ func TestMatch(t *testing.T) {
 		{"{", "{", true},
 		{"books", "https://example.com/books", false},
 	} {
-		m := newMatcher()
+		m := newMatcher(nil)
 		for round := range 2 { // the second round is answered from the cache
 			if got := m.match(tc.selector, tc.topic); got != tc.want {
 				t.Errorf("round %d: match(%q, %q) = %v, want %v", round, tc.selector, tc.topic, got, tc.want)
@@ -42,7 +42,7 @@ func TestMatch(t *testing.T) {
 
 func TestMatchCacheBounded(t *testing.T) {
 	const templateCacheSize, resultCacheSize = 64, 512
-	m := newSizedMatcher(templateCacheSize, resultCacheSize)
+	m := newSizedMatcher(nil, templateCacheSize, resultCacheSize)
 	const sel = "https://example.com/books/{id}"
 	for i := range 3 * resultCacheSize {
 		if !m.match(sel, fmt.Sprintf("https://example.com/books/%d", i)) {
@@ -95,13 +95,13 @@ func FuzzMatch(f *testing.F) {
 	f.Add("{a:3}", "abc")
 	f.Add("{a*}", "1,2,3")
 	f.Add("https://example.com/{", "https://example.com/{")
-	m := newMatcher()
+	m := newMatcher(nil)
 	f.Fuzz(func(t *testing.T, selector, topic string) {
 		got := m.match(selector, topic)
 		if again := m.match(selector, topic); again != got {
 			t.Fatalf("cached match(%q, %q) = %v, first answer %v", selector, topic, again, got)
 		}
-		if fresh := newMatcher().match(selector, topic); fresh != got {
+		if fresh := newMatcher(nil).match(selector, topic); fresh != got {
 			t.Fatalf("match(%q, %q) = %v with a fresh cache, %v with a used one", selector, topic, fresh, got)
 		}
 		if (selector == "*" || selector == topic) && !got {
@@ -124,7 +124,7 @@ func FuzzMatch(f *testing.F) {
 }
 
 func TestMatchLongPairsNotCached(t *testing.T) {
-	m := newMatcher()
+	m := newMatcher(nil)
 	long := "https://example.com/books/" + strings.Repeat("x", maxCachedPair)
 	if !m.match("https://example.com/books/{id}", long) {
 		t.Fatal("a long topic did not match")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -68,15 +69,26 @@ func (u *Update) Validate() error {
 		return &UpdateError{Field: "topic", Reason: "at least one topic is required"}
 	}
 	for i, t := range u.Topics {
-		if t == "" {
+		switch {
+		case t == "":
 			return &UpdateError{Field: "topic", Reason: fmt.Sprintf("topic %d is empty", i)}
+		case t == Wildcard:
+			// "*" selects every topic, so a topic "*" could never be
+			// selected alone (Mercure 1.0, "Matcher Types").
+			return &UpdateError{Field: "topic", Reason: `"*" is reserved for the wildcard selector`}
+		}
+		if err := CheckText(t); err != nil {
+			return &UpdateError{Field: "topic", Reason: fmt.Sprintf("topic %d %v", i, err)}
 		}
 	}
 	if err := ValidateID(u.ID); err != nil {
 		return err
 	}
-	if strings.ContainsAny(u.Type, "\r\n") {
-		return &UpdateError{Field: "type", Reason: "contains CR or LF"}
+	if err := CheckText(u.Type); err != nil {
+		return &UpdateError{Field: "type", Reason: err.Error()}
+	}
+	if !utf8.ValidString(u.Data) {
+		return &UpdateError{Field: "data", Reason: "is not valid UTF-8"}
 	}
 	if u.Retry < 0 {
 		return &UpdateError{Field: "retry", Reason: "negative"}
@@ -111,6 +123,11 @@ func ValidateID(id string) error {
 		if r < 0x20 || (r >= 0x7f && r <= 0x9f) {
 			return &UpdateError{Field: "id", Reason: fmt.Sprintf("control character %U at byte %d", r, i)}
 		}
+		// Mercure 1.0, "Publication": no format characters either, as in
+		// topics.
+		if unicode.Is(unicode.Cf, r) {
+			return &UpdateError{Field: "id", Reason: fmt.Sprintf("format character %U at byte %d", r, i)}
+		}
 	}
 	if strings.HasPrefix(id, " ") || strings.HasSuffix(id, " ") {
 		return &UpdateError{Field: "id", Reason: "starts or ends with a space, which a Last-Event-ID header drops"}
@@ -124,6 +141,26 @@ func ValidateID(id string) error {
 	// with that ID could never be resumed from.
 	if id == EarliestID {
 		return &UpdateError{Field: "id", Reason: `"earliest" is reserved`}
+	}
+	return nil
+}
+
+// CheckText returns why s cannot be a topic, selector or event type, or
+// nil: it must be UTF-8 without C0 or C1 control characters, DEL, or
+// Unicode format characters (category Cf: bidirectional and zero-width
+// controls, invisible and so a way to spoof identifiers). Mercure 1.0,
+// "Terminology" and "Publication". IDs follow the same rule and more (see
+// ValidateID).
+func CheckText(s string) error {
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			return errors.New("is not valid UTF-8")
+		case r < 0x20 || r >= 0x7f && r <= 0x9f:
+			return fmt.Errorf("contains the control character %U", r)
+		case unicode.Is(unicode.Cf, r):
+			return fmt.Errorf("contains the format character %U", r)
+		}
 	}
 	return nil
 }

@@ -91,7 +91,7 @@ func (h *Hub) compileSelector(k selKey) (Matcher, error) {
 	}
 	c := h.syntaxes[k.Syntax]
 	if c == nil {
-		return nil, fmt.Errorf("%w: unknown selector syntax %q", ErrInvalidSubscription, k.Syntax)
+		return nil, fmt.Errorf("%w: %w %q", ErrInvalidSubscription, errNoCompiler, k.Syntax)
 	}
 	m, err := c(k.Text)
 	if err != nil {

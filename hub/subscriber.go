@@ -38,9 +38,13 @@ type Subscription struct {
 	Topics []string
 	// Selectors are topic selectors in the syntaxes of Options.Syntaxes.
 	Selectors []Selector
-	// Authorized are the selectors of the subscriber's token that grant it
-	// private updates; empty means public updates only.
+	// Authorized are the Mercure 0.x selectors of the subscriber's token
+	// that grant it private updates; with Grants empty too, it receives
+	// public updates only.
 	Authorized []string
+	// Grants are selectors in the syntaxes of Options.Syntaxes (Mercure
+	// 1.0's exact and URL pattern grants) granting private updates too.
+	Grants []Selector
 	// LastEventID is "" for live updates only, the ID of the last update
 	// the subscriber received to replay every kept update after it and then
 	// go live, or EarliestID to replay every kept update.
@@ -110,6 +114,7 @@ func (h *Hub) Subscribe(ctx context.Context, s Subscription) (*Subscriber, error
 	topics := keys0x(s.Topics)
 	topics = append(topics, s.Selectors...)
 	auth := keys0x(slices.DeleteFunc(slices.Clone(s.Authorized), func(a string) bool { return a == "" }))
+	auth = append(auth, slices.DeleteFunc(slices.Clone(s.Grants), func(k Selector) bool { return k.Text == "" })...)
 	sub := &Subscriber{h: h, wake: make(chan struct{}, 1)}
 	var err error
 	if sub.sels, sub.auth, err = h.acquire(dedupe(topics), dedupe(auth)); err != nil {
