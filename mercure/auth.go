@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ssehub/ssehub/hub"
 )
 
 // maxTokenLen bounds the token we hand to the JWT parser; real tokens are a
@@ -41,6 +43,12 @@ type Claims struct {
 	Payload json.RawMessage `json:"payload,omitempty"`
 
 	exp time.Time // the token's expiry; zero if it has none
+
+	// Mercure 1.0 access tokens only.
+	access               bool           // an RFC 9068 access token: the fields below apply, not the ones above
+	aud                  []string       // the verified audience
+	grants               []grant        // the Mercure authorization details, in order
+	pubGrants, subGrants []hub.Selector // the topics of the publish and subscribe grants
 }
 
 type tokenClaims struct {
@@ -57,6 +65,10 @@ type verifier struct {
 	key    crypto.PublicKey // []byte for HMAC
 	parser *jwt.Parser
 	cache  tokenCache // tokens this verifier has accepted
+	// access makes it verify Mercure 1.0 access tokens, whose URL
+	// patterns checkSelector validates.
+	access        bool
+	checkSelector func(hub.Selector) error
 }
 
 // newVerifier parses key for alg. HMAC algorithms take key as the secret
@@ -133,7 +145,11 @@ func (v *verifier) verify(raw string) (*Claims, error) {
 	if c, ok := v.cache.get(raw, time.Now()); ok {
 		return c, nil
 	}
-	c, err := v.parse(raw)
+	parse := v.parse
+	if v.access {
+		parse = v.parseAccess
+	}
+	c, err := parse(raw)
 	if err != nil {
 		return nil, err
 	}

@@ -93,7 +93,7 @@ func (c cors) preflight(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := w.Header()
-	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	h.Set("Access-Control-Allow-Methods", "GET, HEAD, QUERY, POST, OPTIONS")
 	// Authorization is named even for the wildcard: "*" in this header
 	// never covers it (Fetch standard, CORS-preflight fetch), and a page
 	// holding a token of its own may send it without credentials.

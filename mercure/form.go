@@ -9,6 +9,10 @@ import (
 	"github.com/ssehub/ssehub/hub"
 )
 
+// reservedType is the event type of the updates the hub generates itself,
+// such as Mercure 1.0 subscription events.
+const reservedType = "mercure"
+
 // maxRetryMillis keeps a retry field representable as a time.Duration.
 const maxRetryMillis = int64(1<<63-1) / int64(time.Millisecond)
 
@@ -35,6 +39,11 @@ func parseUpdate(form url.Values, maxTopics int) (*hub.Update, error) {
 		Data:   form.Get("data"),
 	}
 	_, u.Private = form["private"]
+	if u.Type == reservedType {
+		// Mercure 1.0, "Publication": a subscriber must be able to trust
+		// that an event of this type comes from the hub.
+		return nil, badField("type", "%q is reserved for the events the hub generates", reservedType)
+	}
 	// The id, type and topic rules are the hub's: one definition, here
 	// turned into an error that names the form field.
 	if err := u.Validate(); err != nil {

@@ -2,9 +2,11 @@ package mercure
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -54,9 +56,29 @@ type Options struct {
 	Algorithm string
 	// SubscriberAlgorithm, if set, is the algorithm for SubscriberKey.
 	SubscriberAlgorithm string
-	// CookieName is the cookie a token is read from; empty means
-	// "mercureAuthorization".
+	// CookieName is the cookie a Mercure 0.x token is read from; empty
+	// means "mercureAuthorization".
 	CookieName string
+
+	// Issuers are the trusted issuers of Mercure 1.0 access tokens (RFC
+	// 9068), each with its own keys. Without any, 1.0 tokens are refused
+	// and 1.0 clients are anonymous subscribers at most.
+	Issuers []Issuer
+	// ResourceIdentifier is the hub's OAuth 2.0 resource identifier: the
+	// audience its 1.0 access tokens must name, the resource of its RFC
+	// 9728 metadata, and the base of relative URL patterns (pass the same
+	// to hub.Options.BaseURL). Empty means derived from each request as
+	// <scheme>://<host>/.well-known/mercure.
+	ResourceIdentifier string
+	// AccessTokenCookie is the cookie a Mercure 1.0 access token is read
+	// from; empty means DefaultAccessTokenCookie. Browsers store a cookie
+	// named __Secure-... only over HTTPS: a hub on plain HTTP needs
+	// another name.
+	AccessTokenCookie string
+	// Protocol is the protocol spoken: 0 both Mercure 0.x and 1.0, chosen
+	// per request; 1 Mercure 1.0 only, for operators whose clients have
+	// all migrated: 0.x requests then get the answers of a 1.0 hub.
+	Protocol int
 
 	// Anonymous lets subscribers without a token in; they get public
 	// updates only.
@@ -152,6 +174,10 @@ type Handler struct {
 	hub          *hub.Hub
 	pub, sub     *verifier // sub is nil without a SubscriberKey
 	cookieName   string
+	accessCookie string
+	issuers      map[string]*issuer // by issuer identifier
+	resource     string             // "" derived per request
+	only1        bool               // Mercure 1.0 only
 	anonymous    bool
 	cors         cors
 	subsEnabled  bool
@@ -203,6 +229,7 @@ func New(opts Options) (*Handler, error) {
 	h := &Handler{
 		hub:          opts.Hub,
 		cookieName:   opts.CookieName,
+		accessCookie: opts.AccessTokenCookie,
 		anonymous:    opts.Anonymous,
 		subsEnabled:  opts.Subscriptions,
 		heartbeat:    opts.Heartbeat,
@@ -238,6 +265,33 @@ func New(opts Options) (*Handler, error) {
 	if h.cors, err = newCORS(opts.CORSOrigins); err != nil {
 		return nil, bad("CORSOrigins", err)
 	}
+	switch opts.Protocol {
+	case 0:
+	case 1:
+		h.only1 = true
+	default:
+		return nil, bad("Protocol", fmt.Errorf("mercure: Options.Protocol %d: want 0 (Mercure 0.x and 1.0) or 1 (1.0 only)", opts.Protocol))
+	}
+	if h.resource = opts.ResourceIdentifier; h.resource != "" {
+		if u, err := url.Parse(h.resource); err != nil || !u.IsAbs() || u.Host == "" || u.Fragment != "" {
+			return nil, bad("ResourceIdentifier", fmt.Errorf("mercure: Options.ResourceIdentifier %q: want an absolute URL like https://example.com/.well-known/mercure", h.resource))
+		}
+	}
+	h.issuers = make(map[string]*issuer, len(opts.Issuers))
+	for _, is := range opts.Issuers {
+		if h.issuers[is.ID] != nil {
+			return nil, bad("Issuers", fmt.Errorf("mercure: issuer %q configured twice", is.ID))
+		}
+		v, err := newIssuer(is)
+		if err != nil {
+			return nil, bad("Issuers", err)
+		}
+		v.pub.checkSelector = h.hub.CheckSelector
+		if v.sub != nil {
+			v.sub.checkSelector = h.hub.CheckSelector
+		}
+		h.issuers[is.ID] = v
+	}
 	return h, nil
 }
 
@@ -251,6 +305,9 @@ func withDefaults(opts Options) Options {
 	}
 	if opts.CookieName == "" {
 		opts.CookieName = DefaultCookieName
+	}
+	if opts.AccessTokenCookie == "" {
+		opts.AccessTokenCookie = DefaultAccessTokenCookie
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
@@ -276,8 +333,9 @@ func withDefaults(opts Options) Options {
 	return opts
 }
 
-// ServeHTTP routes r to subscribing (GET), publishing (POST), CORS
-// preflight (OPTIONS) or the subscriptions API.
+// ServeHTTP routes r to subscribing (GET, HEAD, QUERY), publishing (POST),
+// CORS preflight (OPTIONS), the subscriptions API or the RFC 9728 metadata
+// (at MetadataPath, where the caller must route it too).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	CloseAfterChunkedRequest(w, r)
 	preflight := h.cors.apply(w, r)
@@ -287,12 +345,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case preflight:
 			h.cors.preflight(w, r)
-		case r.Method == http.MethodGet:
+		case r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == methodQuery:
 			h.subscribe(w, r)
 		case r.Method == http.MethodPost:
 			h.publish(w, r)
 		default:
-			w.Header().Set("Allow", "GET, POST, OPTIONS")
+			w.Header().Set("Allow", "GET, HEAD, QUERY, POST, OPTIONS")
+			writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed")
+		}
+	case path == MetadataPath:
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			h.metadata(w, r)
+		default:
+			w.Header().Set("Allow", "GET, HEAD")
 			writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed")
 		}
 	case h.subsEnabled && (path == subscriptionsPath || strings.HasPrefix(path, subscriptionsPath+"/")):

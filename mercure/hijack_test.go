@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/internal/hijack"
+	"github.com/ssehub/ssehub/sse"
 )
 
 // rawSubscribe opens a subscription over a plain TCP connection and returns
@@ -261,6 +262,12 @@ func TestHeartbeatOnlyWhenIdle(t *testing.T) {
 				e.publish(url.Values{"topic": {"a"}, "data": {"last"}})
 			}()
 			body := bufio.NewReader(resp.Body)
+			// The comment every stream opens with, at once (Mercure 1.0,
+			// "Subscription").
+			open := string(sse.AppendComment(nil, ""))
+			if first, err := body.ReadString('\n'); err != nil || first != open {
+				t.Fatalf("the stream starts with %q, %v; want the opening comment %q", first, err, open)
+			}
 			prev := time.Now()
 			var sawLast bool
 			for {

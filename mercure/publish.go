@@ -4,41 +4,37 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
-	"os"
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
 )
 
-// publish answers POST /.well-known/mercure.
+// publish answers POST /.well-known/mercure. Its form is the same in both
+// dialects; the token says which one the publisher speaks.
 func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	claims, err := h.authorizePublisher(r)
+	d := h.publishDialect(r)
+	claims, err := h.authorizePublisher(r, d)
 	if err != nil {
-		writeAuthError(w, err)
+		h.authError(w, r, d, err)
 		return
 	}
 	u, err := h.readUpdate(w, r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body: larger than %d bytes", mbe.Limit))
-			return
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			w.Header().Set("Connection", "close")
-			writeError(w, http.StatusRequestTimeout, fmt.Sprintf("body: not received within %v", h.bodyTimeout))
-			return
-		}
+		h.writeBodyError(w, err)
+		return
+	}
+	if err := h.checkReserved(r, u); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	for _, t := range u.Topics {
-		if !h.matchAny(claims.Publish, t) {
-			writeAuthError(w, fmt.Errorf("topic: the token may not publish to %q", t))
+		if !h.mayPublish(claims, t) {
+			// Mercure 1.0, "Publishers": every topic, canonical and
+			// alternate, needs a grant, or nothing is published.
+			h.authError(w, r, d, fmt.Errorf("topic: the token may not publish to %q", t))
 			return
 		}
 	}
@@ -63,20 +59,40 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, id)
 }
 
-// authorizePublisher verifies the request's token with the publisher key.
-func (h *Handler) authorizePublisher(r *http.Request) (*Claims, error) {
-	raw, src, err := extractToken(r, h.cookieName)
+// mayPublish reports whether claims grant publishing to topic.
+func (h *Handler) mayPublish(c *Claims, topic string) bool {
+	if !c.access {
+		return h.matchAny(c.Publish, topic)
+	}
+	for _, sel := range c.pubGrants {
+		if h.hub.MatchSelector(sel, topic) {
+			return true
+		}
+	}
+	return false
+}
+
+// authorizePublisher verifies the request's token for dialect d.
+func (h *Handler) authorizePublisher(r *http.Request, d dialect) (*Claims, error) {
+	t, err := h.findToken(r, d)
 	if err != nil {
 		return nil, err
 	}
-	if src == fromCookie {
+	if t.src == fromCookie {
 		// A browser sends cookies along with any site's form post; only
 		// pages of the allowed origins may publish with one.
 		if err := h.checkCookieOrigin(r); err != nil {
-			return nil, err
+			if d == dialect1 {
+				// Mercure 1.0, "Security Considerations": invalid_request.
+				return nil, fmt.Errorf("%w: %w", errInvalidRequest, err)
+			}
+			return nil, fmt.Errorf("%w: %w", errInvalidToken, err)
 		}
 	}
-	return h.pub.verify(raw)
+	if d == dialect1 {
+		return h.verifyAccess(r, t, true)
+	}
+	return h.pub.verify(t.raw)
 }
 
 // checkCookieOrigin accepts a cookie-authorized request only when its
@@ -91,36 +107,19 @@ func (h *Handler) checkCookieOrigin(r *http.Request) error {
 		}
 	}
 	if origin == "" {
-		return fmt.Errorf("%w: a cookie token needs an Origin or Referer header", errInvalidToken)
+		return errors.New("a cookie token needs an Origin or Referer header")
 	}
 	if !h.cors.listed(origin) {
-		return fmt.Errorf("%w: a cookie token is not accepted from origin %q: only origins listed explicitly in the CORS origins may publish with one, never through \"*\"", errInvalidToken, origin)
+		return fmt.Errorf("a cookie token is not accepted from origin %q: only origins listed explicitly in the CORS origins may publish with one, never through \"*\"", origin)
 	}
 	return nil
 }
 
 // readUpdate parses and validates the publish form. Errors name the field.
 func (h *Handler) readUpdate(w http.ResponseWriter, r *http.Request) (*hub.Update, error) {
-	const formType = "application/x-www-form-urlencoded"
-	// The exact type, as every client sends it, needs no parsing.
-	if ct := r.Header.Get("Content-Type"); ct != formType {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != formType {
-			return nil, badField("Content-Type", "must be %s, got %q", formType, ct)
-		}
-	}
-	h.setBodyDeadline(w)
-	r.Body = http.MaxBytesReader(w, r.Body, h.maxBody)
-	body, err := io.ReadAll(r.Body)
+	form, err := h.readForm(w, r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) || errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, err
-		}
-		return nil, badField("body", "cannot be read: %v", err)
-	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		return nil, badField("body", "malformed form: %v", err)
+		return nil, err
 	}
 	return parseUpdate(form, h.maxTopics)
 }

@@ -207,7 +207,7 @@ func (h *Handler) subscriptionsAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	claims, err := h.authorizeAPI(r, self)
 	if err != nil {
-		writeAuthError(w, err)
+		writeAuthError(w, err, "")
 		return
 	}
 

@@ -49,6 +49,14 @@ type Config struct {
 	SubscriberKey string
 	JWTAlg        string
 
+	// Mercure 1.0: the trusted issuers of the configured keys, the hub's
+	// resource identifier ("" derived per request), the access token
+	// cookie's name and the protocol (0 both dialects, 1 only 1.0).
+	JWTIssuers         []string
+	ResourceIdentifier string
+	AccessTokenCookie  string
+	Protocol           int
+
 	Anonymous     bool
 	CORSOrigins   []string
 	HistorySize   int
@@ -187,6 +195,16 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	fs.StringVar(&pubKey, "publisher-jwt-key", "", "`key` for publishers' tokens; wins over --jwt-key")
 	fs.StringVar(&subKey, "subscriber-jwt-key", "", "`key` for subscribers' tokens; wins over --jwt-key")
 	fs.StringVar(&c.JWTAlg, "jwt-alg", "HS256", "JWT `algorithm`: HS256/384/512 take the secret itself, RS*, PS*, ES* and EdDSA a PEM public key as text or file path")
+	fs.Func("jwt-issuer", "trusted `issuer` (the iss claim) of Mercure 1.0 access tokens signed with the configured keys; repeatable", func(v string) error {
+		if v == "" {
+			return errors.New("must not be empty")
+		}
+		c.JWTIssuers = append(c.JWTIssuers, v)
+		return nil
+	})
+	fs.StringVar(&c.ResourceIdentifier, "resource-identifier", "", "the hub's OAuth resource identifier, the `URL` Mercure 1.0 tokens must name in aud, like https://example.com/.well-known/mercure (default: derived from each request)")
+	fs.StringVar(&c.AccessTokenCookie, "access-token-cookie", mercure.DefaultAccessTokenCookie, "`name` of the cookie Mercure 1.0 access tokens are read from; browsers keep __Secure- cookies over HTTPS only")
+	fs.IntVar(&c.Protocol, "protocol", 0, "Mercure `version` spoken: 0 both 0.x and 1.0, chosen per request; 1 only 1.0")
 	fs.BoolVar(&c.Anonymous, "anonymous", false, "let subscribers in without a token (default: true on the development defaults or without a subscriber key)")
 	fs.StringVar(&cors, "cors-origins", "", "comma-separated `origins` whose pages may subscribe and publish with cookies; * lets any other origin in without credentials")
 	fs.IntVar(&c.HistorySize, "history-size", bolt.DefaultMaxLen, "most updates kept for replay")
@@ -354,6 +372,19 @@ func (c *Config) validate() error {
 		return usagef("--max-selectors %d: must not be negative (0: no bound)", c.MaxSelectors)
 	case c.ShutdownTimeout <= 0:
 		return usagef("--shutdown-timeout %v: must be positive", c.ShutdownTimeout)
+	}
+	switch c.Protocol {
+	case 0, 1:
+	default:
+		return usagef("--protocol %d: want 0 (Mercure 0.x and 1.0) or 1 (1.0 only)", c.Protocol)
+	}
+	if c.ResourceIdentifier != "" {
+		if u, err := url.Parse(c.ResourceIdentifier); err != nil || !u.IsAbs() || u.Host == "" || u.Fragment != "" {
+			return usagef("--resource-identifier %q: want an absolute URL like https://example.com/.well-known/mercure", c.ResourceIdentifier)
+		}
+	}
+	if c.AccessTokenCookie == "" || strings.ContainsAny(c.AccessTokenCookie, " \t;,=\"") {
+		return usagef("--access-token-cookie %q: not a cookie name", c.AccessTokenCookie)
 	}
 	switch c.LogFormat {
 	case "text", "json":

@@ -30,7 +30,8 @@ func TestConfigDefaults(t *testing.T) {
 		LogFormat: "text", LogLevel: slog.LevelInfo, ShutdownTimeout: 10 * time.Second,
 		ACMECA: defaultACMECA, ACMEHTTPAddr: ":80",
 		MaxSelectorsPerClient: 1000, MaxSelectors: 100_000, HistoryBytes: 256 << 20,
-		NATS: NATSConfig{Stream: "SSEHUB"},
+		NATS:              NATSConfig{Stream: "SSEHUB"},
+		AccessTokenCookie: "__Secure-mercure_access_token",
 	}
 	if !equalConfig(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -93,6 +94,23 @@ func TestConfigACMEDomains(t *testing.T) {
 	c, err = parseConfig([]string{"--acme-domain", "c.example", "--acme-domain", "d.example,e.example"}, env, &strings.Builder{})
 	if err != nil || !slices.Equal(c.ACMEDomains, []string{"c.example", "d.example", "e.example"}) {
 		t.Errorf("on the command line: %q, %v", c.ACMEDomains, err)
+	}
+}
+
+// The Mercure 1.0 flags, as the reference's conformance suite runs the hub.
+func TestConfigMercure1(t *testing.T) {
+	c, err := parseConfig([]string{"--jwt-key", "k", "--jwt-issuer", "https://localhost", "--jwt-issuer", "https://other",
+		"--resource-identifier", "https://localhost/.well-known/mercure", "--protocol", "1", "--access-token-cookie", "mercure_access_token"}, envOf(nil), &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.JWTIssuers, []string{"https://localhost", "https://other"}) || c.ResourceIdentifier != "https://localhost/.well-known/mercure" ||
+		c.Protocol != 1 || c.AccessTokenCookie != "mercure_access_token" {
+		t.Errorf("Mercure 1.0 flags: %+v", c)
+	}
+	c, err = parseConfig(nil, envOf(nil), &strings.Builder{})
+	if err != nil || c.Protocol != 0 || c.AccessTokenCookie != "__Secure-mercure_access_token" || c.JWTIssuers != nil || c.ResourceIdentifier != "" {
+		t.Errorf("defaults: %+v, %v", c, err)
 	}
 }
 
@@ -207,6 +225,10 @@ func TestConfigInvalid(t *testing.T) {
 		{[]string{"--acme-domain", "a.example", "--acme-ca", "http://ca.example/dir"}, nil, "--acme-ca"},
 		{[]string{"--acme-domain", "a.example", "--acme-http-addr", "80"}, nil, "--acme-http-addr"},
 		{[]string{"--acme-domain", "a.example", "--acme-email", "nobody"}, nil, "--acme-email"},
+		{[]string{"--protocol", "2"}, nil, "--protocol"},
+		{[]string{"--resource-identifier", "/.well-known/mercure"}, nil, "--resource-identifier"},
+		{[]string{"--jwt-issuer", ""}, nil, "-jwt-issuer"},
+		{[]string{"--access-token-cookie", "a;b"}, nil, "--access-token-cookie"},
 		{[]string{"--no-such-flag"}, nil, "no-such-flag"},
 		{[]string{"stray"}, nil, "stray"},
 		{nil, map[string]string{"SSEHUB_HISTORY_SIZE": "lots"}, "SSEHUB_HISTORY_SIZE (--history-size)"},

@@ -105,7 +105,7 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 			err = cmpErr(err, cerr)
 		}
 	}()
-	h, err := hub.New(hub.Options{Log: st, Logger: log, MaxSelectors: noBound(cfg.MaxSelectors)})
+	h, err := hub.New(hub.Options{Log: st, Logger: log, MaxSelectors: noBound(cfg.MaxSelectors), BaseURL: cfg.ResourceIdentifier})
 	if err != nil {
 		return err
 	}
@@ -224,6 +224,9 @@ func newHandler(cfg Config, k keys, h *hub.Hub, st store, m *metrics, log *slog.
 		Algorithm:          cfg.JWTAlg,
 		Anonymous:          cfg.Anonymous,
 		CORSOrigins:        cfg.CORSOrigins,
+		ResourceIdentifier: cfg.ResourceIdentifier,
+		AccessTokenCookie:  cfg.AccessTokenCookie,
+		Protocol:           cfg.Protocol,
 		Subscriptions:      cfg.Subscriptions,
 		Heartbeat:          cfg.Heartbeat,
 		Logger:             log,
@@ -238,6 +241,9 @@ func newHandler(cfg Config, k keys, h *hub.Hub, st store, m *metrics, log *slog.
 	}
 	if cfg.Heartbeat == 0 {
 		mopts.Heartbeat = -1 // mercure reads 0 as its default
+	}
+	for _, iss := range cfg.JWTIssuers {
+		mopts.Issuers = append(mopts.Issuers, mercure.Issuer{ID: iss, PublisherKey: k.pub, SubscriberKey: k.sub, Algorithm: cfg.JWTAlg})
 	}
 	mux, err := routes.New(routes.Options{
 		Hub:     h,
@@ -410,6 +416,12 @@ func mercureFlag(cfg Config, field string) string {
 		return "--max-subscriptions"
 	case "MaxSubscriptionsPerClient":
 		return "--max-subscriptions-per-client"
+	case "Issuers":
+		return "--jwt-issuer"
+	case "ResourceIdentifier":
+		return "--resource-identifier"
+	case "Protocol":
+		return "--protocol"
 	}
 	return "mercure.Options." + field
 }

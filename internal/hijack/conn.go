@@ -187,7 +187,9 @@ func (e *Engine) Serve(w http.ResponseWriter, r *http.Request, s *Stream, src So
 		defer cancel()
 		c.exp = time.AfterFunc(ttl, c.expire)
 	}
-	if _, err := c.Write(responseHead(w.Header())); err != nil {
+	// The head and a comment at once: a stream opens with a comment line
+	// (see mercure), so that proxies pass the headers on without waiting.
+	if _, err := c.Write(sse.AppendComment(responseHead(w.Header()), "")); err != nil {
 		c.finish(err)
 		return true
 	}

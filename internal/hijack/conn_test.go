@@ -128,6 +128,10 @@ func subscribeRaw(t *testing.T, addr string) (net.Conn, *bufio.Reader, *http.Res
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every stream opens with a comment, sent with the head.
+	if first, err := br.ReadString('\n'); err != nil || first != ": \n" {
+		t.Fatalf("the body starts with %q, %v; want the opening comment", first, err)
+	}
 	return conn, br, resp, head.String()
 }
 
