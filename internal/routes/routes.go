@@ -40,7 +40,7 @@ func New(opts Options) (*http.ServeMux, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(mercure.Path, m)
-	mux.Handle(mercure.Path+"/", m) // the subscriptions API
+	mux.Handle(mercure.Path+"/", m)     // the subscriptions API
 	mux.Handle(mercure.MetadataPath, m) // RFC 9728 metadata
 	mux.Handle("/", pages)
 	return mux, nil
