@@ -76,18 +76,6 @@ func TestPrivateUpdatesPropertyDialects(t *testing.T) {
 	for _, tp := range propTopics {
 		sels1 = append(sels1, sel1{value: tp})
 	}
-	pick1 := func(max int, zeroOK bool) []sel1 {
-		lo := 1
-		if zeroOK {
-			lo = 0
-		}
-		n := lo + rng.IntN(max-lo+1)
-		var out []sel1
-		for _, i := range rng.Perm(len(sels1))[:n] {
-			out = append(out, sels1[i])
-		}
-		return out
-	}
 
 	const rounds, subscribers, updates = 3, 12, 30
 	for round := range rounds {
@@ -149,7 +137,7 @@ func TestPrivateUpdatesPropertyDialects(t *testing.T) {
 					return oracleAny(topics, u.topics) && (!u.private || oracleAny(auths, u.topics))
 				}
 			} else { // 1.0
-				matchers := pick1(3, false)
+				matchers := propPick(rng, sels1, 3, false)
 				q = url.Values{"match": {"end"}}
 				for _, m := range matchers {
 					name := "match"
@@ -163,7 +151,7 @@ func TestPrivateUpdatesPropertyDialects(t *testing.T) {
 				}
 				var grants []sel1
 				if !anonymous {
-					grants = pick1(3, true)
+					grants = propPick(rng, sels1, 3, true)
 					var ms []map[string]any
 					for _, g := range grants {
 						if g.pattern {

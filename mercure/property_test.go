@@ -50,14 +50,14 @@ func oracleAny(sels, topics []string) bool {
 
 // propPick returns 1 to max distinct random elements of from (0 to max when
 // zeroOK).
-func propPick(rng *rand.Rand, from []string, max int, zeroOK bool) []string {
+func propPick[T any](rng *rand.Rand, from []T, max int, zeroOK bool) []T {
 	lo := 1
 	if zeroOK {
 		lo = 0
 	}
 	n := lo + rng.IntN(max-lo+1)
 	perm := rng.Perm(len(from))
-	out := make([]string, 0, n)
+	out := make([]T, 0, n)
 	for _, i := range perm[:min(n, len(from))] {
 		out = append(out, from[i])
 	}
