@@ -10,7 +10,8 @@ import (
 )
 
 // ErrCorrupt is wrapped by the error returned for a stored record that
-// cannot be decoded.
+// cannot be decoded, or for page damage bbolt panics on. It wraps
+// hub.ErrCorrupt, which the hub acts on.
 var ErrCorrupt = fmt.Errorf("bolt: corrupt record: %w", hub.ErrCorrupt)
 
 // Record layout, version 1. The time sits at a fixed offset so the committer

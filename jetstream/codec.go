@@ -12,8 +12,9 @@ import (
 )
 
 // ErrCorrupt is wrapped by the error for a stream message this package
-// cannot decode: written by something else, or damaged.
-var ErrCorrupt = errors.New("jetstream: corrupt message")
+// cannot decode: written by something else, or damaged. It wraps
+// hub.ErrCorrupt, which the hub acts on.
+var ErrCorrupt = fmt.Errorf("jetstream: corrupt message: %w", hub.ErrCorrupt)
 
 // A message body is, in order: the format byte, the append time (Unix
 // nanoseconds, varint), the flags byte, Retry (nanoseconds, varint), the

@@ -11,7 +11,8 @@ import (
 )
 
 // ErrCorrupt is wrapped by the error returned for a stream entry that is not
-// a well-formed update, for example one added to the stream by hand.
+// a well-formed update, for example one added to the stream by hand. It
+// wraps hub.ErrCorrupt, which the hub acts on.
 var ErrCorrupt = fmt.Errorf("redis: corrupt stream entry: %w", hub.ErrCorrupt)
 
 // Stream entry fields. The append script writes fieldTime and fieldID first,
