@@ -321,3 +321,51 @@ func TestBrowserHubEventSourcesHTTP2(t *testing.T) {
 	}
 	waitFor(t, ctx, "every source got the update", `window.h2.every((x) => x.got.join() === 'to all twelve')`)
 }
+
+// TestBrowserHubEventSourceMercure1 speaks Mercure 1.0 to the hub: a GET
+// with match= and an access token that expires after two seconds (the hub
+// ends the stream then, answers the reconnection 401 invalid_token, and the
+// token callback's fresh token continues it after its last ID), a QUERY
+// with match_urlpattern= in its form body, and a plain EventSource with
+// match=, which cannot send the token.
+func TestBrowserHubEventSourceMercure1(t *testing.T) {
+	s := newQuietStack(t)
+	hubURL := s.HubURL("127.0.0.1")
+	ctx := newBrowser(t)
+	clientPage(t, ctx, s)
+	const topic = "https://example.com/v1/1"
+	tokens, _ := json.Marshal([]string{accessToken(t, hubURL, 2*time.Second, topic), accessToken(t, hubURL, time.Hour, topic)})
+	eval[bool](t, ctx, `(() => {
+		const tokens = `+string(tokens)+`;
+		window.v1 = { calls: [], get: [], query: [], plain: [] };
+		const get = new ssehub.HubEventSource('`+mercure.Path+`', { match: '`+topic+`', retry: 100,
+			token: (why) => { window.v1.calls.push(why); return tokens.shift(); } });
+		get.onmessage = (e) => window.v1.get.push(e.data);
+		const query = new ssehub.HubEventSource('`+mercure.Path+`', { method: 'QUERY', matchURLPattern: 'https://example.com/v1/:id', retry: 100 });
+		query.onmessage = (e) => window.v1.query.push(e.data);
+		const plain = new EventSource('`+mercure.Path+`?match=' + encodeURIComponent('`+topic+`'));
+		plain.onmessage = (e) => window.v1.plain.push(e.data);
+		window.v1.sources = [get, query, plain];
+		return true;
+	})()`)
+	waitFor(t, ctx, "all open", `window.v1.sources.every((s) => s.readyState === 1)`)
+	publish(t, hubURL, url.Values{"topic": {topic}, "data": {"private 1"}, "private": {"on"}})
+	publish(t, hubURL, url.Values{"topic": {topic}, "data": {"public 1"}})
+	waitFor(t, ctx, "first updates", `window.v1.get.length === 2 && window.v1.query.length === 1 && window.v1.plain.length === 1`)
+	// The hub ends the stream when the token expires.
+	waitFor(t, ctx, "token refreshed", `window.v1.calls.length === 2 && window.v1.sources[0].readyState === 1`)
+	publish(t, hubURL, url.Values{"topic": {topic}, "data": {"private 2"}, "private": {"on"}})
+	publish(t, hubURL, url.Values{"topic": {topic}, "data": {"public 2"}})
+	waitFor(t, ctx, "second updates", `window.v1.get.length >= 4 && window.v1.query.length >= 2 && window.v1.plain.length >= 2`)
+	got := eval[map[string][]string](t, ctx, `(({ calls, get, query, plain }) => ({ calls, get, query, plain }))(window.v1)`)
+	for name, want := range map[string]string{
+		"calls": "initial,invalid_token",
+		"get":   "private 1,public 1,private 2,public 2",
+		"query": "public 1,public 2",
+		"plain": "public 1,public 2",
+	} {
+		if g := strings.Join(got[name], ","); g != want {
+			t.Errorf("%s: %s, want %s", name, g, want)
+		}
+	}
+}

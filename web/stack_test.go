@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/ssehub/ssehub/bolt"
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/demo"
@@ -26,6 +28,9 @@ import (
 	"github.com/ssehub/ssehub/mercure"
 	"github.com/ssehub/ssehub/web"
 )
+
+// testIssuer issues the tests' Mercure 1.0 access tokens.
+const testIssuer = "https://issuer.ssehub.test"
 
 // testKey signs every token of the tests: publisher and subscriber.
 var testKey = []byte("ssehub web test key: not a secret, 32+ bytes long")
@@ -102,9 +107,11 @@ func (s *stack) start() {
 		Mercure: mercure.Options{
 			PublisherKey:  testKey,
 			SubscriberKey: testKey,
-			Anonymous:     !s.noAnon,
-			CORSOrigins:   s.cors,
-			Logger:        logger,
+			// Mercure 1.0 access tokens (accessToken) beside 0.x ones.
+			Issuers:     []mercure.Issuer{{ID: testIssuer, PublisherKey: testKey, SubscriberKey: testKey}},
+			Anonymous:   !s.noAnon,
+			CORSOrigins: s.cors,
+			Logger:      logger,
 		},
 		Web: web.Options{
 			PublishToken: func(*http.Request) (string, bool) {
@@ -189,6 +196,34 @@ func token(t *testing.T, kind string, selectors []string) string {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// accessToken returns a Mercure 1.0 access token (RFC 9068, typ at+jwt)
+// for the hub at hubURL, valid for ttl, that may subscribe to the private
+// updates of the exact topics.
+func accessToken(t *testing.T, hubURL string, ttl time.Duration, topics ...string) string {
+	t.Helper()
+	matchers := make([]map[string]string, len(topics))
+	for i, topic := range topics {
+		matchers[i] = map[string]string{"match": topic}
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"iss": testIssuer,
+		"aud": hubURL,
+		"sub": "urn:ssehub:web-test",
+		"exp": time.Now().Add(ttl).Unix(),
+		"authorization_details": []map[string]any{{
+			"type":    mercure.AuthorizationDetailType,
+			"actions": []string{"subscribe"},
+			"topics":  matchers,
+		}},
+	})
+	tok.Header["typ"] = "at+jwt"
+	s, err := tok.SignedString(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // publish posts an update to the hub at hubURL as a publisher would.
