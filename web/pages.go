@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 
 	"github.com/ssehub/ssehub/internal/demo"
 )
@@ -51,6 +52,12 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 		StatsURL:     statsPath,
 		HasHistory:   h.opts.HistorySize != nil,
 		CrossOrigin:  h.hubOrigin != "",
+	}
+	if tok := r.URL.Query().Get("authorization"); tok != "" {
+		// A hub off the development defaults wants a token for the
+		// figures (Options.AdmitStats); EventSource cannot send a header,
+		// so /dashboard?authorization=TOKEN hands it on in the query.
+		d.StatsURL += "?authorization=" + url.QueryEscape(tok)
 	}
 	t := h.pages.dashboard
 	if r.URL.Path == "/" {

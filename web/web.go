@@ -29,10 +29,14 @@ import (
 // Options.HubPath is empty: where package mercure serves it.
 const DefaultHubPath = mercure.Path
 
+// StatsPath is the dashboard's stream of figures, the resource a token must
+// cover where Options.AdmitStats asks for one.
+const StatsPath = "/dashboard/events"
+
 // The handler's own paths.
 const (
 	assetsPath = "/assets/"
-	statsPath  = "/dashboard/events"
+	statsPath  = StatsPath
 	tokenPath  = "/publish-token"
 	// subscribeTokenPath hands out the private panel's subscriber token.
 	subscribeTokenPath = "/subscribe-token"
@@ -62,8 +66,16 @@ type Options struct {
 	// panel asks the visitor for a token.
 	SubscribeToken func(r *http.Request) (string, bool)
 	// HistorySize, if set, reports how many updates the hub's log keeps,
-	// for the dashboard.
+	// for the dashboard. It is called at most about once a second, however
+	// many dashboards are open.
 	HistorySize func(ctx context.Context) (int, error)
+	// AdmitStats, if set, is the gate of the dashboard's stream of figures,
+	// which is as long-lived as a subscription: it authorizes the request
+	// and counts the stream against the hub's subscription limits, and
+	// returns the function ending the count; or it answers the request
+	// itself and returns false. mercure.Handler.Admit is one. Nil lets
+	// every stream in: for the development defaults only.
+	AdmitStats func(w http.ResponseWriter, r *http.Request) (release func(), ok bool)
 	// Logger receives the handler's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -77,6 +89,7 @@ type handler struct {
 	module    file // ssehub.js
 	types     file // ssehub.d.ts
 	assets    http.Handler
+	sampler   *sampler // shared by the figures streams
 	log       *slog.Logger
 }
 
@@ -101,6 +114,7 @@ func New(opts Options) (http.Handler, error) {
 		opts.Logger = slog.Default()
 	}
 	h := &handler{opts: opts, log: opts.Logger}
+	h.sampler = h.newSampler()
 	u, err := url.Parse(opts.HubPath)
 	switch {
 	case err != nil:

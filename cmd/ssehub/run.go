@@ -249,6 +249,9 @@ func newHandler(cfg Config, k keys, h *hub.Hub, st store, m *metrics, log *slog.
 		Hub:     h,
 		Mercure: mopts,
 		Web:     web.Options{PublishToken: publishToken, SubscribeToken: subscribeToken, HistorySize: st.Len, Logger: log},
+		// The figures tell how busy the hub is: on a hub others can
+		// reach, only to a token holder.
+		AuthorizeStats: !cfg.DevDefaults(),
 	})
 	if oe := (*mercure.OptionError)(nil); errors.As(err, &oe) {
 		return nil, &usageError{fmt.Errorf("%s: %w", mercureFlag(cfg, oe.Field), err)}

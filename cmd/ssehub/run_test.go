@@ -465,6 +465,37 @@ func TestRunSelectorLimits(t *testing.T) {
 	}
 }
 
+// TestRunDashboardStream is issue 19 item 7 on the binary: off the
+// development defaults the dashboard's figures need a subscriber token
+// covering /dashboard/events, and each stream counts as a subscription.
+func TestRunDashboardStream(t *testing.T) {
+	r := startRun(t, "--jwt-key", testKey, "--anonymous", "--max-subscriptions-per-client", "1")
+	c := newClient(t)
+	get := func(query string) *http.Response {
+		t.Helper()
+		resp, err := c.Get(r.base + "/dashboard/events" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+		}
+		return resp
+	}
+	if resp := get(""); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("no token: %s, want 401", resp.Status)
+	}
+	tok := token(t, testKey, nil, []string{"/dashboard/events"}, time.Minute)
+	first := get("?authorization=" + tok)
+	if first.StatusCode != http.StatusOK {
+		t.Fatalf("with a token: %s", first.Status)
+	}
+	defer first.Body.Close()
+	if resp := get("?authorization=" + tok); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a second stream beyond --max-subscriptions-per-client 1: %s, want 429", resp.Status)
+	}
+}
+
 // TestRunMemoryHistoryBytes: --history-bytes bounds the --memory history in
 // bytes (issue 19 item 10): of six updates of 300 KiB, 1 MiB keeps three.
 func TestRunMemoryHistoryBytes(t *testing.T) {

@@ -20,6 +20,11 @@ type Options struct {
 	Hub     *hub.Hub
 	Mercure mercure.Options
 	Web     web.Options
+	// AuthorizeStats makes the dashboard's stream of figures require a
+	// subscriber token covering web.StatsPath. Off the development
+	// defaults it must be set. The stream counts against the Mercure
+	// subscription limits in any case (unless Web.AdmitStats is set).
+	AuthorizeStats bool
 }
 
 // New returns a mux serving the Mercure protocol and the pages of opts.
@@ -33,6 +38,11 @@ func New(opts Options) (*http.ServeMux, error) {
 	m, err := mercure.New(opts.Mercure)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Web.AdmitStats == nil {
+		opts.Web.AdmitStats = func(w http.ResponseWriter, r *http.Request) (func(), bool) {
+			return m.Admit(w, r, web.StatsPath, opts.AuthorizeStats)
+		}
 	}
 	pages, err := web.New(opts.Web)
 	if err != nil {
