@@ -14,7 +14,7 @@ import "net/http"
 func (h *Handler) Admit(w http.ResponseWriter, r *http.Request, resource string, authorize bool) (release func(), ok bool) {
 	if authorize {
 		if _, err := h.authorizeAPI(r, resource); err != nil {
-			writeAuthError(w, err)
+			writeAuthError(w, err, "")
 			return nil, false
 		}
 	}
