@@ -36,7 +36,8 @@ type appendResult struct {
 //
 // If ctx is done while u waits for its commit, Append returns ctx.Err() and
 // leaves u unchanged, but u may still be committed by the transaction it was
-// queued for: a caller that retries may store it twice.
+// queued for: a caller that retries with the same ID within the duplicate
+// window gets that update's Seq instead of storing it twice (see hub.Log).
 func (l *Log) Append(ctx context.Context, u *hub.Update) error {
 	if u == nil {
 		return fmt.Errorf("bolt: append: nil update")
@@ -158,7 +159,9 @@ func (l *Log) commitQueued(lastTime int64) (int64, bool) {
 	// age retention can stop at the first update young enough.
 	now := max(time.Now().UnixNano(), lastTime)
 	keys := make([]byte, 8*n)
-	var first, last uint64
+	res := make([]appendResult, n)
+	stored := make([]*hub.Update, 0, n) // in Seq order
+	var last uint64
 	var behind bool
 	err := l.update(func(tx *bbolt.Tx) error {
 		ub, ib := tx.Bucket(bucketUpdates), tx.Bucket(bucketIDs)
@@ -167,13 +170,17 @@ func (l *Log) commitQueued(lastTime int64) (int64, bool) {
 		// for random inserts) halves the pages the updates take and trims
 		// the pages each commit writes.
 		ub.FillPercent = 0.95
+		stored = stored[:0]
 		for i, r := range batch {
+			// Within the window the ID's newest copy answers for it (this
+			// transaction's own puts included).
+			if seq, t, ok := l.duplicate(ub, ib, r.id, now); ok {
+				res[i] = appendResult{seq: seq, time: t}
+				continue
+			}
 			seq, err := ub.NextSequence()
 			if err != nil {
 				return err
-			}
-			if i == 0 {
-				first = seq
 			}
 			last = seq
 			k := keys[8*i : 8*i+8]
@@ -185,9 +192,12 @@ func (l *Log) commitQueued(lastTime int64) (int64, bool) {
 			if err := ib.Put(r.id, indexAdd(ib.Get(r.id), k)); err != nil {
 				return fmt.Errorf("put id of update %d: %w", seq, err)
 			}
+			res[i] = appendResult{seq: seq, time: now}
+			r.u.Seq, r.u.Time = seq, time.Unix(0, now)
+			stored = append(stored, r.u)
 		}
 		var err error
-		behind, err = l.trim(ub, ib, now, n+trimPerTx)
+		behind, err = l.trim(ub, ib, now, len(stored)+trimPerTx)
 		return err
 	})
 	if err != nil {
@@ -201,21 +211,37 @@ func (l *Log) commitQueued(lastTime int64) (int64, bool) {
 	}
 	l.commitErr.Store(nil)
 	l.commits.Add(1)
-	l.appends.Add(uint64(n))
-	ups := make([]*hub.Update, n)
-	for i, r := range batch {
-		r.u.Seq, r.u.Time = first+uint64(i), time.Unix(0, now)
-		ups[i] = r.u
+	l.appends.Add(uint64(len(stored)))
+	if len(stored) > 0 {
+		// Before last is stored: a follower that sees the new last finds
+		// the updates here.
+		l.recent.add(stored)
+		l.last.Store(last)
+		l.broadcast()
 	}
-	// Before last is stored: a follower that sees the new last finds the
-	// updates here.
-	l.recent.add(ups)
-	l.last.Store(last)
-	l.broadcast()
 	for i, r := range batch {
-		r.done <- appendResult{seq: first + uint64(i), time: now}
+		r.done <- res[i]
 	}
 	return now, behind
+}
+
+// duplicate reports the Seq and time of the newest kept update with the
+// given ID when it was appended less than the duplicate window before now.
+func (l *Log) duplicate(ub, ib *bbolt.Bucket, id []byte, now int64) (uint64, int64, bool) {
+	if l.window <= 0 {
+		return 0, 0, false
+	}
+	_, last := indexSpan(ib.Get(id))
+	if last == 0 {
+		return 0, 0, false
+	}
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], last)
+	t, err := recordTime(ub.Get(k[:]))
+	if err != nil || now-t >= int64(l.window) {
+		return 0, 0, false
+	}
+	return last, t, true
 }
 
 // sweep applies retention in a transaction of its own, for when no appends

@@ -43,6 +43,13 @@ func TestRetentionConformance(t *testing.T) {
 	})
 }
 
+func TestDuplicatesConformance(t *testing.T) {
+	logtest.RunDuplicates(t, func(t *testing.T, maxLen int, window time.Duration) hub.Log {
+		l, _ := openTest(t, Options{MaxLen: maxLen, DuplicateWindow: window})
+		return l
+	})
+}
+
 // waitLen waits, at most 10 s, until the background retention has brought
 // l down to want updates, and fails with what otherwise.
 func waitLen(t *testing.T, l *Log, want int, what string) {

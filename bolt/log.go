@@ -21,6 +21,7 @@
 package bolt
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -49,6 +50,10 @@ type Options struct {
 	// MaxAge, when positive, removes updates older than this, both as new
 	// ones are appended and by a periodic sweep while the log is idle.
 	MaxAge time.Duration
+	// DuplicateWindow is how long an appended update's ID answers a second
+	// append of it as a duplicate (see hub.Log's Append) while the update
+	// is kept; 0 means hub.DefaultDuplicateWindow, negative turns that off.
+	DuplicateWindow time.Duration
 	// NoGroupCommit gives every Append its own transaction and fsync. It is
 	// slower under concurrency and exists as a baseline for comparison.
 	NoGroupCommit bool
@@ -98,7 +103,8 @@ type Log struct {
 	path   string
 	maxLen uint64
 	maxAge time.Duration
-	batch  int // most appends per transaction
+	window time.Duration // the duplicate window; 0 for none
+	batch  int           // most appends per transaction
 	logger *slog.Logger
 
 	mu     sync.Mutex
@@ -145,6 +151,7 @@ func Open(path string, opts Options) (*Log, error) {
 		path:    path,
 		maxLen:  DefaultMaxLen,
 		maxAge:  opts.MaxAge,
+		window:  max(cmp.Or(opts.DuplicateWindow, hub.DefaultDuplicateWindow), 0),
 		batch:   maxBatch,
 		logger:  opts.Logger,
 		wake:    make(chan struct{}, 1),

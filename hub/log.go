@@ -4,7 +4,14 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"time"
 )
+
+// DefaultDuplicateWindow is how long after appending an update a log
+// answers a second append of its ID with the first (see Log.Append), when
+// its options leave the window zero. Two minutes covers a publisher's
+// retries after timeouts; it is also JetStream's default.
+const DefaultDuplicateWindow = 2 * time.Minute
 
 // ErrNotFound is returned by Log.Find for an ID the log does not hold: one it
 // never saw, or one that retention has already removed.
@@ -26,7 +33,7 @@ var ErrClosed = errors.New("hub: closed")
 
 // Log is the ordered record of updates that the hub fans out from and
 // replays history from. Implementations: MemoryLog in this package, and
-// durable ones in the bolt and redis packages.
+// durable ones in the bolt, redis and jetstream packages.
 //
 // Every method is safe for concurrent use. The log is totally ordered by
 // Update.Seq, and all readers of one log, on any node, see the same order.
@@ -35,6 +42,15 @@ type Log interface {
 	// durably as the implementation promises (a durable log returns after
 	// its commit is on disk). It sets u.Seq and u.Time. u.ID is non-empty.
 	// Concurrent appends may share one commit.
+	//
+	// Append is idempotent within the log's duplicate window (by default
+	// DefaultDuplicateWindow): if the log keeps an update with u.ID that
+	// was appended less than the window ago, Append stores nothing and
+	// sets u.Seq and u.Time to that update's. So a publisher that retries
+	// after a timeout, with the same ID, is stored once, whichever node it
+	// retries on. A log may also answer so for an update that retention
+	// has removed within the window (JetStream does; u.Time is then the
+	// time of the call). An ID reused after the window is a new update.
 	Append(ctx context.Context, u *Update) error
 
 	// Find returns the Seq of the earliest update with the given ID, or an

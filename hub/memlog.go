@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"iter"
 	"slices"
@@ -39,6 +40,10 @@ type MemoryLogOptions struct {
 	// beyond it, but the newest update is always kept, however large. 0
 	// means DefaultMemoryLogMaxBytes, negative no bound.
 	MaxBytes int64
+	// DuplicateWindow is how long an appended update's ID answers a second
+	// append of it as a duplicate (see Log.Append) while the update is
+	// kept; 0 means DefaultDuplicateWindow, negative turns that off.
+	DuplicateWindow time.Duration
 }
 
 // MemoryLog is a Log held in process memory: fast, bounded, and lost when
@@ -50,7 +55,8 @@ type MemoryLogOptions struct {
 type MemoryLog struct {
 	maxLen   int
 	maxAge   time.Duration
-	maxBytes int64 // 0: no bound
+	maxBytes int64         // 0: no bound
+	window   time.Duration // the duplicate window; 0 for none
 
 	mu      sync.Mutex
 	ups     []*Update // ups[head:] are kept, in Seq order; Seqs are contiguous
@@ -79,13 +85,15 @@ func NewMemoryLog(opts MemoryLogOptions) *MemoryLog {
 		maxLen:   opts.MaxLen,
 		maxAge:   max(opts.MaxAge, 0),
 		maxBytes: opts.MaxBytes,
+		window:   max(cmp.Or(opts.DuplicateWindow, DefaultDuplicateWindow), 0),
 		ids:      make(map[string]idSpan),
 		wake:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
 }
 
-// Append stores a copy of u and sets u.Seq and u.Time.
+// Append stores a copy of u and sets u.Seq and u.Time, unless it is a
+// duplicate (see Log.Append).
 func (m *MemoryLog) Append(ctx context.Context, u *Update) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -98,8 +106,14 @@ func (m *MemoryLog) Append(ctx context.Context, u *Update) error {
 	if m.closed {
 		return ErrClosed
 	}
+	now := time.Now()
+	m.expire(now)
+	if d := m.duplicate(u.ID, now); d != nil {
+		u.Seq, u.Time = d.Seq, d.Time
+		return nil
+	}
 	m.last++
-	c.Seq, c.Time = m.last, time.Now()
+	c.Seq, c.Time = m.last, now
 	u.Seq, u.Time = c.Seq, c.Time
 	m.ups = append(m.ups, &c)
 	m.bytes += updateSize(&c)
@@ -117,13 +131,30 @@ func (m *MemoryLog) Append(ctx context.Context, u *Update) error {
 	for m.maxBytes > 0 && m.bytes > m.maxBytes && len(m.ups)-m.head > 1 {
 		m.dropOldest()
 	}
-	m.expire(c.Time)
 	if m.waiting {
 		// Followers wait on this channel; replacing it only when someone
 		// waits keeps appends without followers allocation-free.
 		close(m.wake)
 		m.wake = make(chan struct{})
 		m.waiting = false
+	}
+	return nil
+}
+
+// duplicate returns the kept update with the given ID appended within the
+// duplicate window before now, or nil.
+func (m *MemoryLog) duplicate(id string, now time.Time) *Update {
+	sp, ok := m.ids[id]
+	if !ok || m.window <= 0 || m.head == len(m.ups) {
+		return nil
+	}
+	// Seqs are contiguous, so the newest copy's place follows from it.
+	i := m.head + int(sp.last-m.ups[m.head].Seq)
+	if i < m.head || i >= len(m.ups) || m.ups[i].Seq != sp.last {
+		return nil
+	}
+	if u := m.ups[i]; now.Sub(u.Time) < m.window {
+		return u
 	}
 	return nil
 }

@@ -25,6 +25,12 @@ func TestMemoryLogRetention(t *testing.T) {
 	})
 }
 
+func TestMemoryLogDuplicates(t *testing.T) {
+	logtest.RunDuplicates(t, func(t *testing.T, maxLen int, window time.Duration) hub.Log {
+		return hub.NewMemoryLog(hub.MemoryLogOptions{MaxLen: maxLen, DuplicateWindow: window})
+	})
+}
+
 // TestMemoryLogCompaction appends far past MaxLen so the backing slice is
 // compacted many times, and checks the kept window after each step.
 func TestMemoryLogCompaction(t *testing.T) {

@@ -74,9 +74,8 @@ func (e *ConfigError) Unwrap() error { return ErrConfigMismatch }
 
 // Defaults, used where Options leaves a field zero.
 const (
-	DefaultStream     = "SSEHUB"
-	DefaultMaxLen     = 100_000
-	DefaultDuplicates = 2 * time.Minute
+	DefaultStream = "SSEHUB"
+	DefaultMaxLen = 100_000
 
 	// readBatch is how many messages one direct get of Read asks for.
 	readBatch = 512
@@ -90,7 +89,7 @@ const (
 
 // Options configures a Log. The zero value uses the stream DefaultStream on
 // the subjects "ssehub.SSEHUB.*", keeps the newest DefaultMaxLen updates with
-// no age limit, deduplicates over DefaultDuplicates and picks the replica
+// no age limit, deduplicates over hub.DefaultDuplicateWindow and picks the replica
 // count from the cluster's size.
 type Options struct {
 	// Stream is the stream's name.
@@ -108,11 +107,13 @@ type Options struct {
 	// MaxAge, when positive, removes updates stored longer ago than this
 	// (the stream's max_age, at least 100 ms, by the servers' clocks).
 	MaxAge time.Duration
-	// Duplicates is the window within which a second publish of an ID is
-	// answered with the first's Seq instead of being stored (the stream's
-	// duplicate_window, at least 100 ms). 0 means DefaultDuplicates, or
-	// MaxAge if that is shorter; it cannot exceed MaxAge.
-	Duplicates time.Duration
+	// DuplicateWindow is the window within which a second publish of an
+	// ID is answered with the first's Seq instead of being stored (the
+	// stream's duplicate_window, at least 100 ms; see hub.Log's Append).
+	// 0 means hub.DefaultDuplicateWindow, or MaxAge if that is shorter; it
+	// cannot exceed MaxAge. Negative turns deduplication off: appends
+	// carry no Nats-Msg-Id.
+	DuplicateWindow time.Duration
 	// NATS are options for the connection: credentials (nats.UserCredentials,
 	// nats.UserInfo, nats.Token, nats.Nkey), TLS (nats.Secure, nats.RootCAs,
 	// nats.ClientCert), a name. Open adds reconnect settings of its own
@@ -132,6 +133,7 @@ type Log struct {
 	name    string
 	subject string // the prefix; updates go to subject + "." + idToken
 	maxAge  time.Duration
+	dedupe  bool // appends carry a Nats-Msg-Id
 	logger  *slog.Logger
 
 	// ctx is cancelled by Close; it ends every Follow and Read.
@@ -202,6 +204,7 @@ func Open(ctx context.Context, urls string, opts Options) (*Log, error) {
 		name:    cfg.Name,
 		subject: strings.TrimSuffix(cfg.Subjects[0], ".*"),
 		maxAge:  cfg.MaxAge,
+		dedupe:  opts.DuplicateWindow >= 0,
 		logger:  logger,
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
@@ -242,14 +245,16 @@ func (o Options) streamConfig() (njs.StreamConfig, error) {
 	if o.MaxAge < 0 || (o.MaxAge > 0 && o.MaxAge < 100*time.Millisecond) {
 		return njs.StreamConfig{}, fmt.Errorf("jetstream: Options.MaxAge %v: want 0 (no limit) or at least 100ms", o.MaxAge)
 	}
-	dup := o.Duplicates
+	dup := o.DuplicateWindow
 	switch {
-	case dup < 0 || (dup > 0 && dup < 100*time.Millisecond):
-		return njs.StreamConfig{}, fmt.Errorf("jetstream: Options.Duplicates %v: want 0 (the default) or at least 100ms", dup)
+	case dup > 0 && dup < 100*time.Millisecond:
+		return njs.StreamConfig{}, fmt.Errorf("jetstream: Options.DuplicateWindow %v: want 0 (the default), at least 100ms, or negative (off)", dup)
 	case dup > 0 && o.MaxAge > 0 && dup > o.MaxAge:
-		return njs.StreamConfig{}, fmt.Errorf("jetstream: Options.Duplicates %v exceeds Options.MaxAge %v", dup, o.MaxAge)
-	case dup == 0:
-		dup = DefaultDuplicates
+		return njs.StreamConfig{}, fmt.Errorf("jetstream: Options.DuplicateWindow %v exceeds Options.MaxAge %v", dup, o.MaxAge)
+	case dup <= 0:
+		// Off leaves the stream's window at the default too: without a
+		// Nats-Msg-Id it is not used.
+		dup = hub.DefaultDuplicateWindow
 		if o.MaxAge > 0 {
 			dup = min(dup, o.MaxAge)
 		}
@@ -341,7 +346,10 @@ func (l *Log) Append(ctx context.Context, u *hub.Update) error {
 			Subject: subject,
 			Data:    appendBody(make([]byte, 0, 64+len(u.ID)+len(u.Data)), u, t, reused),
 		}
-		opts = append(opts, njs.WithMsgID(msgID(u.ID)), njs.WithExpectStream(l.name))
+		opts = append(opts, njs.WithExpectStream(l.name))
+		if l.dedupe {
+			opts = append(opts, njs.WithMsgID(msgID(u.ID)))
+		}
 		return l.js.PublishMsg(ctx, msg, opts...)
 	}
 	// Expecting the ID's subject to be empty costs nothing when it is, the

@@ -54,6 +54,13 @@ func TestRetention(t *testing.T) {
 	})
 }
 
+func TestDuplicates(t *testing.T) {
+	srv := jstest.Start(t)
+	logtest.RunDuplicates(t, func(t *testing.T, maxLen int, window time.Duration) hub.Log {
+		return openLog(t, srv.URL(), fresh(jetstream.Options{MaxLen: maxLen, DuplicateWindow: window}))
+	})
+}
+
 // TestConformanceCluster runs the suite on a three-server cluster with
 // three replicas, where Read's direct gets may reach a replica that has
 // not applied the newest appends yet.
@@ -73,8 +80,8 @@ func TestOpenBadOptions(t *testing.T) {
 		{jetstream.Options{MaxLen: -1}, "MaxLen"},
 		{jetstream.Options{MaxAge: -time.Second}, "MaxAge"},
 		{jetstream.Options{MaxAge: time.Millisecond}, "MaxAge"},
-		{jetstream.Options{Duplicates: time.Millisecond}, "Duplicates"},
-		{jetstream.Options{Duplicates: time.Minute, MaxAge: time.Second}, "Duplicates"},
+		{jetstream.Options{DuplicateWindow: time.Millisecond}, "DuplicateWindow"},
+		{jetstream.Options{DuplicateWindow: time.Minute, MaxAge: time.Second}, "DuplicateWindow"},
 		{jetstream.Options{Replicas: 7}, "Replicas"},
 		{jetstream.Options{Stream: "a.b"}, "Stream"},
 		{jetstream.Options{Subject: "a.*"}, "Subject"},
@@ -116,7 +123,7 @@ func TestOpenConfigMismatch(t *testing.T) {
 	}{
 		{func(o *jetstream.Options) { o.MaxLen = 20 }, "max_msgs"},
 		{func(o *jetstream.Options) { o.MaxAge = time.Hour }, "max_age"},
-		{func(o *jetstream.Options) { o.Duplicates = time.Minute }, "duplicate_window"},
+		{func(o *jetstream.Options) { o.DuplicateWindow = time.Minute }, "duplicate_window"},
 		{func(o *jetstream.Options) { o.Replicas = 3 }, "num_replicas"},
 		{func(o *jetstream.Options) { o.Subject = "other" }, "subjects"},
 	} {
@@ -261,7 +268,7 @@ func TestClusterLeaderKilled(t *testing.T) {
 func TestReuseAfterWindow(t *testing.T) {
 	srv := jstest.Start(t)
 	const window = 100 * time.Millisecond
-	l := openLog(t, srv.URL(), fresh(jetstream.Options{MaxLen: 3, Duplicates: window}))
+	l := openLog(t, srv.URL(), fresh(jetstream.Options{MaxLen: 3, DuplicateWindow: window}))
 	ctx := t.Context()
 	add := func(id string) *hub.Update {
 		u := &hub.Update{ID: id, Topics: []string{"t"}, Data: id}

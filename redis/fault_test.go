@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/redis"
 	"github.com/ssehub/ssehub/redis/redistest"
@@ -225,4 +227,61 @@ func TestRedisDataLoss(t *testing.T) {
 	checkExactlyOnce(t, got, append(before, after...))
 	cancel()
 	<-f.done
+}
+
+// TestRetryAfterTimeout reproduces a publisher's retry after a timeout:
+// Redis is busy (a script runs for 600 ms), the append's context expires
+// while its command waits in the socket, Redis runs the command once it is
+// free, and the publisher retries with the same ID. With the duplicate
+// window the retry is answered with the stored update; without one (the
+// control, proving the first attempt was stored) the update is stored
+// twice.
+func TestRetryAfterTimeout(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	for _, tc := range []struct {
+		window time.Duration
+		copies int
+	}{{0, 1}, {-1, 2}} {
+		l := openLog(t, srv, redis.Options{DuplicateWindow: tc.window})
+		stall := goredis.NewClient(&goredis.Options{Addr: srv.Addr(), ReadTimeout: 5 * time.Second})
+		busy := make(chan error, 1)
+		go func() {
+			busy <- stall.Eval(t.Context(), `
+local s = redis.call('TIME')
+local start = s[1] * 1000000 + s[2]
+repeat local n = redis.call('TIME') until n[1] * 1000000 + n[2] - start > 600000
+return 1`, nil).Err()
+		}()
+		time.Sleep(100 * time.Millisecond) // the script is running
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		first := &hub.Update{ID: "retried", Topics: []string{"t"}, Data: "1"}
+		err := l.Append(ctx, first)
+		cancel()
+		if err == nil {
+			t.Fatalf("window %v: the append answered while Redis was busy", tc.window)
+		}
+		if err := <-busy; err != nil {
+			t.Fatalf("busy script: %v", err)
+		}
+		stall.Close()
+		retry := &hub.Update{ID: "retried", Topics: []string{"t"}, Data: "1"}
+		if err := l.Append(t.Context(), retry); err != nil {
+			t.Fatalf("window %v: retry: %v", tc.window, err)
+		}
+		copies := 0
+		for u, err := range l.Read(t.Context(), 0) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.ID == "retried" {
+				copies++
+			}
+		}
+		if copies != tc.copies {
+			t.Fatalf("window %v: %d copies stored, want %d", tc.window, copies, tc.copies)
+		}
+		if tc.copies == 1 && retry.Seq != 1 {
+			t.Fatalf("retry answered with Seq %d, want the timed-out append's 1", retry.Seq)
+		}
+	}
 }

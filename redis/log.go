@@ -24,6 +24,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,7 +43,8 @@ import (
 // ErrUnavailable is wrapped by the error of any operation that could not
 // reach Redis or that Redis could not serve for now (loading, busy,
 // read-only). An Append that fails with it may or may not have been stored;
-// the caller must not report it as stored.
+// the caller must not report it as stored, and may retry it with the same
+// ID: within the duplicate window the retry is stored once.
 var ErrUnavailable = errors.New("redis: server unavailable")
 
 // DefaultPrefix is the key prefix used when Options.Prefix is empty.
@@ -81,6 +83,12 @@ type Options struct {
 	// MaxAge, when positive, removes updates appended longer ago than this
 	// (by the Redis server's clock). Precision is one microsecond.
 	MaxAge time.Duration
+	// DuplicateWindow is how long an appended update's ID answers a second
+	// append of it as a duplicate (see hub.Log's Append) while the update
+	// is kept, by the Redis server's clock; 0 means
+	// hub.DefaultDuplicateWindow, negative turns that off. Precision is one
+	// microsecond.
+	DuplicateWindow time.Duration
 	// Logger receives errors of the background retention sweep; nil
 	// means slog.Default().
 	Logger *slog.Logger
@@ -98,6 +106,7 @@ type Log struct {
 	scriptKeys        []string
 	maxLen            int
 	maxAgeUs          int64
+	windowUs          int64 // the duplicate window; 0 for none
 	logger            *slog.Logger
 
 	// ctx is cancelled by Close; it ends the sweeper and every Follow.
@@ -120,8 +129,9 @@ var _ hub.Log = (*Log)(nil)
 // or "rediss://..." for TLS (see go-redis's ParseURL for the query options),
 // and checks that it answers. The caller must Close the log.
 //
-// Retries of failed commands are disabled whatever the URL says: a retried
-// append whose first attempt did reach Redis would be stored twice.
+// Retries of failed commands are disabled whatever the URL says: the
+// caller decides whether to retry an append that may have reached Redis
+// (within the duplicate window, that is safe).
 func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 	if opts.MaxLen < 0 {
 		return nil, fmt.Errorf("redis: Options.MaxLen %d is negative", opts.MaxLen)
@@ -152,6 +162,7 @@ func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 		ids:      tag + "ids",
 		maxLen:   DefaultMaxLen,
 		maxAgeUs: opts.MaxAge.Microseconds(),
+		windowUs: max(cmp.Or(opts.DuplicateWindow, hub.DefaultDuplicateWindow), 0).Microseconds(),
 		logger:   opts.Logger,
 		swept:    make(chan struct{}),
 	}
@@ -201,13 +212,15 @@ func clientOptions(url string) (*goredis.Options, error) {
 // Append stores u at the end of the stream and sets u.Seq and u.Time. It
 // returns once Redis has executed the append. An error wrapping
 // ErrUnavailable, or ctx's error, means it cannot tell whether Redis did:
-// the update may still appear in the log.
+// the update may still appear in the log, and a retry with the same ID
+// within the duplicate window is answered with it instead of storing it
+// twice.
 func (l *Log) Append(ctx context.Context, u *hub.Update) error {
 	if err := l.check(ctx); err != nil {
 		return err
 	}
 	args := make([]any, 0, 16)
-	args = append(args, l.maxLen, l.maxAgeUs, trimBatch, u.ID, l.seenSeq.Load(), l.seenTime.Load())
+	args = append(args, l.maxLen, l.maxAgeUs, trimBatch, u.ID, l.seenSeq.Load(), l.seenTime.Load(), l.windowUs)
 	args = appendFields(args, u)
 	res, err := appendScript.Run(ctx, l.client, l.scriptKeys, args...).StringSlice()
 	if err != nil {
@@ -235,8 +248,8 @@ func (l *Log) observe(seq uint64, us int64) {
 }
 
 func parseSeqTime(res []string) (uint64, int64, error) {
-	if len(res) != 3 {
-		return 0, 0, fmt.Errorf("script returned %d values, want 3", len(res))
+	if len(res) != 4 {
+		return 0, 0, fmt.Errorf("script returned %d values, want 4", len(res))
 	}
 	seq, err := strconv.ParseUint(res[0], 10, 64)
 	if err != nil {

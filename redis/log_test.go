@@ -53,6 +53,13 @@ func TestRetention(t *testing.T) {
 	})
 }
 
+func TestDuplicates(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	logtest.RunDuplicates(t, func(t *testing.T, maxLen int, window time.Duration) hub.Log {
+		return openLog(t, srv, redis.Options{MaxLen: maxLen, DuplicateWindow: window})
+	})
+}
+
 func TestOpenBadOptions(t *testing.T) {
 	ctx := t.Context()
 	for _, tc := range []struct {

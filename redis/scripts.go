@@ -98,8 +98,13 @@ end
 
 // appendScript adds one update. ARGV: 1 MaxLen, 2 MaxAge µs, 3 trim batch,
 // 4 the update's ID, 5 the highest Seq and 6 the latest time (µs) the
-// calling node has seen, then the entry's field-value pairs starting with
-// fieldID. It returns {seq, time µs, rebased} as strings.
+// calling node has seen, 7 the duplicate window µs (0: none), then the
+// entry's field-value pairs starting with fieldID. It returns {seq, time
+// µs, rebased, duplicate} as strings.
+//
+// When the ID's newest kept copy was appended less than the window ago,
+// nothing is written and that copy's Seq and time are returned with
+// duplicate "1": a retried append is stored once, whichever node retries.
 //
 // ARGV 5 and 6 are floors. A Redis that restarts without persistence comes
 // back empty, and its counter would hand out Seqs the nodes have already
@@ -109,6 +114,23 @@ end
 // same stream, so they know the same Seqs, give or take in-flight ones.
 var appendScript = goredis.NewScript(trimLua + `
 local t = math.max(now(), tonumber(redis.call('HGET', KEYS[2], 'time') or 0), tonumber(ARGV[6]))
+local window = tonumber(ARGV[7])
+if ARGV[4] ~= '' and window > 0 then
+  local v = redis.call('HGET', KEYS[3], ARGV[4])
+  if v then
+    local _, l = span(v)
+    local es = redis.call('XRANGE', KEYS[1], l .. '-0', l .. '-0')
+    if #es > 0 then
+      local f = es[1][2]
+      for i = 1, #f, 2 do
+        if f[i] == 't' then
+          if t - tonumber(f[i+1]) < window then return {l, f[i+1], '0', '1'} end
+          break
+        end
+      end
+    end
+  end
+end
 local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
 local rebased = '0'
 if seq <= tonumber(ARGV[5]) then
@@ -118,7 +140,7 @@ if seq <= tonumber(ARGV[5]) then
 end
 local sseq, st = string.format('%d', seq), string.format('%d', t)
 redis.call('HSET', KEYS[2], 'time', st)
-redis.call('XADD', KEYS[1], sseq .. '-0', 't', st, unpack(ARGV, 7))
+redis.call('XADD', KEYS[1], sseq .. '-0', 't', st, unpack(ARGV, 8))
 if ARGV[4] ~= '' then
   local v = redis.call('HGET', KEYS[3], ARGV[4])
   if v then
@@ -129,7 +151,7 @@ if ARGV[4] ~= '' then
   end
 end
 trim(KEYS[1], KEYS[3], tonumber(ARGV[1]), minTime(t, tonumber(ARGV[2])), tonumber(ARGV[3]))
-return {sseq, st, rebased}
+return {sseq, st, rebased, '0'}
 `)
 
 // findScript looks an ID up. ARGV: 1 the ID, 2 MaxAge µs. It returns the

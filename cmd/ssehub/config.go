@@ -57,13 +57,16 @@ type Config struct {
 	AccessTokenCookie  string
 	Protocol           int
 
-	Anonymous     bool
-	CORSOrigins   []string
-	HistorySize   int
-	HistoryAge    time.Duration
-	Heartbeat     time.Duration // 0 disables heartbeats
-	Subscriptions bool
-	Demo          bool
+	Anonymous   bool
+	CORSOrigins []string
+	HistorySize int
+	HistoryAge  time.Duration
+	// DuplicateWindow: a publish whose ID was stored less than this ago
+	// is answered with the stored update (0: off).
+	DuplicateWindow time.Duration
+	Heartbeat       time.Duration // 0 disables heartbeats
+	Subscriptions   bool
+	Demo            bool
 
 	// Bounds on open subscriptions (0: none), and the proxies trusted to
 	// name the client in X-Forwarded-For for the per-client bound.
@@ -209,6 +212,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	fs.StringVar(&cors, "cors-origins", "", "comma-separated `origins` whose pages may subscribe and publish with cookies; * lets any other origin in without credentials")
 	fs.IntVar(&c.HistorySize, "history-size", bolt.DefaultMaxLen, "most updates kept for replay")
 	fs.DurationVar(&c.HistoryAge, "history-age", 0, "drop updates older than this `duration` (0: no age limit)")
+	fs.DurationVar(&c.DuplicateWindow, "duplicate-window", hub.DefaultDuplicateWindow, "a publish whose id was stored less than this `duration` ago is answered with the stored update and not stored again, so a retried publish is stored once (0: off; with --nats, --history-age if that is shorter)")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", sse.DefaultHeartbeat, "idle `duration` after which subscribers get a keep-alive comment (0: none)")
 	fs.BoolVar(&c.Subscriptions, "subscriptions", false, "enable the active subscriptions API and events")
 	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", 0, "most subscriptions open at once; one more gets 503 and Retry-After (0: no bound)")
@@ -360,6 +364,8 @@ func (c *Config) validate() error {
 		return usagef("--history-size %d: must be at least 1", c.HistorySize)
 	case c.HistoryAge < 0:
 		return usagef("--history-age %v: must not be negative", c.HistoryAge)
+	case c.DuplicateWindow < 0:
+		return usagef("--duplicate-window %v: must not be negative (0: off)", c.DuplicateWindow)
 	case c.Heartbeat < 0:
 		return usagef("--heartbeat %v: must not be negative (0 disables heartbeats)", c.Heartbeat)
 	case c.MaxSubscriptions < 0:
@@ -400,6 +406,7 @@ func (c *Config) validate() error {
 	if err := c.NATS.check(); err != nil {
 		return err
 	}
+
 	if c.Redis != "" {
 		if _, err := goredis.ParseURL(c.Redis); err != nil {
 			// The URL may hold a password: name the flag, not the value.
@@ -455,6 +462,15 @@ func (c *Config) validateTLS() error {
 		}
 	}
 	return nil
+}
+
+// duplicateWindow is DuplicateWindow as the stores' options take it: there
+// 0 is their default and negative is off.
+func (c *Config) duplicateWindow() time.Duration {
+	if c.DuplicateWindow == 0 {
+		return -1
+	}
+	return c.DuplicateWindow
 }
 
 // shared reports whether the history lives in a store other hubs may

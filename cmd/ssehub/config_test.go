@@ -32,6 +32,7 @@ func TestConfigDefaults(t *testing.T) {
 		MaxSelectorsPerClient: 1000, MaxSelectors: 100_000, HistoryBytes: 256 << 20,
 		NATS:              NATSConfig{Stream: "SSEHUB"},
 		AccessTokenCookie: "__Secure-mercure_access_token",
+		DuplicateWindow:   2 * time.Minute,
 	}
 	if !equalConfig(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -187,6 +188,7 @@ func TestConfigInvalid(t *testing.T) {
 		{[]string{"--history-size", "0"}, nil, "--history-size"},
 		{[]string{"--history-size", "many"}, nil, "-history-size"},
 		{[]string{"--history-age", "-1s"}, nil, "--history-age"},
+		{[]string{"--duplicate-window", "-1s"}, nil, "--duplicate-window"},
 		{[]string{"--heartbeat", "-1s"}, nil, "--heartbeat"},
 		{[]string{"--heartbeat", "15"}, nil, "-heartbeat"},
 		{[]string{"--shutdown-timeout", "0s"}, nil, "--shutdown-timeout"},

@@ -338,7 +338,7 @@ func cmpErr(a, b error) error {
 // bolt file in the data directory. where describes it for the logs.
 func openStore(ctx context.Context, cfg Config, noGroupCommit bool, log *slog.Logger) (s store, where string, err error) {
 	if cfg.Memory {
-		l := hub.NewMemoryLog(hub.MemoryLogOptions{MaxLen: cfg.HistorySize, MaxAge: cfg.HistoryAge, MaxBytes: noBound64(cfg.HistoryBytes)})
+		l := hub.NewMemoryLog(hub.MemoryLogOptions{MaxLen: cfg.HistorySize, MaxAge: cfg.HistoryAge, MaxBytes: noBound64(cfg.HistoryBytes), DuplicateWindow: cfg.duplicateWindow()})
 		return l, "memory", nil
 	}
 	if cfg.Redis != "" {
@@ -346,7 +346,7 @@ func openStore(ctx context.Context, cfg Config, noGroupCommit bool, log *slog.Lo
 		if u, err := url.Parse(cfg.Redis); err == nil {
 			where = u.Redacted()
 		}
-		l, err := redis.Open(ctx, cfg.Redis, redis.Options{MaxLen: cfg.HistorySize, MaxAge: cfg.HistoryAge, Logger: log})
+		l, err := redis.Open(ctx, cfg.Redis, redis.Options{MaxLen: cfg.HistorySize, MaxAge: cfg.HistoryAge, DuplicateWindow: cfg.duplicateWindow(), Logger: log})
 		if err != nil {
 			return nil, "", fmt.Errorf("--redis %s: %w", where, err)
 		}
@@ -363,8 +363,10 @@ func openStore(ctx context.Context, cfg Config, noGroupCommit bool, log *slog.Lo
 			Replicas: cfg.NATS.Replicas,
 			MaxLen:   cfg.HistorySize,
 			MaxAge:   cfg.HistoryAge,
-			NATS:     nopts,
-			Logger:   log,
+			// JetStream's window cannot exceed the stream's max age.
+			DuplicateWindow: capWindow(cfg.duplicateWindow(), cfg.HistoryAge),
+			NATS:            nopts,
+			Logger:          log,
 		})
 		if err != nil {
 			return nil, "", fmt.Errorf("--nats %s: %w", where, err)
@@ -376,16 +378,26 @@ func openStore(ctx context.Context, cfg Config, noGroupCommit bool, log *slog.Lo
 	}
 	where = filepath.Join(cfg.DataDir, historyFileName)
 	l, err := bolt.Open(where, bolt.Options{
-		MaxLen:        cfg.HistorySize,
-		MaxAge:        cfg.HistoryAge,
-		NoGroupCommit: noGroupCommit,
-		SkipCheck:     cfg.SkipCheck,
-		Logger:        log,
+		MaxLen:          cfg.HistorySize,
+		MaxAge:          cfg.HistoryAge,
+		DuplicateWindow: cfg.duplicateWindow(),
+		NoGroupCommit:   noGroupCommit,
+		SkipCheck:       cfg.SkipCheck,
+		Logger:          log,
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("--data %s: %w", cfg.DataDir, err)
 	}
 	return l, where, nil
+}
+
+// capWindow returns the duplicate window w, at most maxAge when that is
+// set.
+func capWindow(w, maxAge time.Duration) time.Duration {
+	if maxAge > 0 && w > maxAge {
+		return maxAge
+	}
+	return w
 }
 
 // redactURLs hides the passwords of comma-separated URLs.
