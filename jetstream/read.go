@@ -56,17 +56,32 @@ type reader struct {
 // errStop ends a batch when the consumer broke off.
 var errStop = errors.New("stop")
 
+// errNoAnswer ends a batch whose direct get went unanswered for
+// directGetTimeout: lost with a failing server, or no replica serving.
+var errNoAnswer = fmt.Errorf("%w: no answer to a direct get", ErrUnavailable)
+
+// directGetTimeout bounds the wait for a direct get's next message.
+const directGetTimeout = 2 * time.Second
+
 func (r *reader) run(ctx context.Context, yield func(*hub.Update, error) bool) error {
 	for r.next <= r.last {
 		got, err := r.batch(ctx, yield)
 		if errors.Is(err, errStop) {
 			return nil
 		}
-		if err != nil {
+		if err != nil && !errors.Is(err, errNoAnswer) {
 			return err
 		}
 		if got > 0 {
 			r.lagSince = time.Time{}
+			continue
+		}
+		if err != nil {
+			if r.lagSince.IsZero() {
+				r.lagSince = time.Now()
+			} else if time.Since(r.lagSince) > catchUp {
+				return err
+			}
 			continue
 		}
 		// The replica that answered holds nothing from r.next on. Either
@@ -113,12 +128,17 @@ func (r *reader) batch(ctx context.Context, yield func(*hub.Update, error) bool)
 	if err := l.nc.PublishRequest("$JS.API.DIRECT.GET."+l.name, sub.Subject, req); err != nil {
 		return 0, err
 	}
-	rctx, cancel := l.bound(ctx)
+	// A request can be lost with the server that carried it; asking again
+	// is cheap, so each wait is short whatever ctx allows.
+	rctx, cancel := context.WithTimeout(ctx, directGetTimeout)
 	defer cancel()
 	got := 0
 	for {
 		m, err := sub.NextMsgWithContext(rctx)
 		if err != nil {
+			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				return got, errNoAnswer
+			}
 			return got, err
 		}
 		if status := m.Header.Get("Status"); status != "" {
@@ -160,11 +180,15 @@ func (r *reader) batch(ctx context.Context, yield func(*hub.Update, error) bool)
 }
 
 // Follow yields every kept update with Seq > after and then each new one as
-// any node appends it, from an ordered consumer that nats.go recreates
-// after a server failure. It ends without error when ctx is done; a
-// failure is yielded as the final element, after which the caller may
-// Follow again from the last Seq it received. Close ends it with
-// hub.ErrClosed.
+// any node appends it. It ends without error when ctx is done; a failure
+// is yielded as the final element, after which the caller may Follow again
+// from the last Seq it received. Close ends it with hub.ErrClosed.
+//
+// It reads with the same direct gets as Read, which any replica answers,
+// so it keeps following while the stream elects a new leader; a core NATS
+// subscription to the stream's subjects rings it when an update may have
+// arrived, and it polls every followPoll besides, for a doorbell lost to a
+// reconnect or rung before the replica it asks had the update.
 func (l *Log) Follow(ctx context.Context, after uint64) iter.Seq2[*hub.Update, error] {
 	return func(yield func(*hub.Update, error) bool) {
 		if err := l.check(ctx); err != nil {
@@ -173,13 +197,13 @@ func (l *Log) Follow(ctx context.Context, after uint64) iter.Seq2[*hub.Update, e
 			}
 			return
 		}
-		fail := func(op string, err error) {
+		fail := func(err error) {
 			switch {
 			case ctx.Err() != nil:
 			case l.ctx.Err() != nil:
 				yield(nil, hub.ErrClosed)
 			default:
-				yield(nil, l.classify(ctx, op, err))
+				yield(nil, l.classify(ctx, "follow", err))
 			}
 		}
 		if after == math.MaxUint64 {
@@ -195,52 +219,70 @@ func (l *Log) Follow(ctx context.Context, after uint64) iter.Seq2[*hub.Update, e
 		defer cancel()
 		defer context.AfterFunc(l.ctx, cancel)()
 
-		cctx, ccancel := l.bound(fctx)
-		cons, err := l.stream.OrderedConsumer(cctx, njs.OrderedConsumerConfig{
-			DeliverPolicy: njs.DeliverByStartSequencePolicy,
-			OptStartSeq:   after + 1,
+		bell := make(chan struct{}, 1)
+		sub, err := l.nc.Subscribe(l.subject+".*", func(*nats.Msg) {
+			select {
+			case bell <- struct{}{}:
+			default:
+			}
 		})
-		ccancel()
 		if err != nil {
-			fail("follow", err)
+			fail(err)
 			return
 		}
-		it, err := cons.Messages(njs.PullExpiry(followExpiry), njs.PullHeartbeat(followHeartbeat))
-		if err != nil {
-			fail("follow", err)
-			return
-		}
-		defer it.Stop()
+		defer sub.Unsubscribe()
+		// Doorbells beyond what the callback keeps up with are dropped, not
+		// buffered: a dropped one only delays until the next poll.
+		sub.SetPendingLimits(1024, 1<<20)
+
+		r := reader{l: l, next: after + 1, last: math.MaxUint64}
+		poll := time.NewTicker(followPoll)
+		defer poll.Stop()
+		// After a doorbell or progress, read again after each pause of
+		// followRechecks until one finds nothing new: the replica answering
+		// may not have applied what rang yet.
+		rechecks := 0
 		for {
-			m, err := it.Next(njs.NextContext(fctx))
-			if err != nil {
-				fail("follow", err)
+			got, err := r.batch(fctx, yield)
+			if errors.Is(err, errStop) {
 				return
 			}
-			md, err := m.Metadata()
-			if err != nil {
-				fail("follow", err)
-				return
-			}
-			if l.expired(md.Timestamp) {
+			if errors.Is(err, errNoAnswer) {
+				// Servers are failing over; ask again until they answer.
+				l.logger.Debug("jetstream: follow: a direct get went unanswered; asking again", "seq", r.next)
 				continue
 			}
-			u, err := decodeBody(md.Sequence.Stream, m.Data())
 			if err != nil {
-				yield(nil, err)
+				fail(err)
 				return
 			}
-			if !yield(u, nil) {
+			if got == readBatch {
+				continue // there may be more already
+			}
+			if got > 0 {
+				rechecks = 0
+			}
+			var recheck <-chan time.Time
+			if rechecks < len(followRechecks) {
+				recheck = time.After(followRechecks[rechecks])
+				rechecks++
+			}
+			select {
+			case <-fctx.Done():
+				fail(fctx.Err())
 				return
+			case <-bell:
+				rechecks = 0
+			case <-recheck:
+			case <-poll.C:
 			}
 		}
 	}
 }
 
-// A Follow's pull requests last followExpiry and the server sends an idle
-// heartbeat every followHeartbeat, so a lost server is noticed, and the
-// consumer recreated on another, within about two heartbeats.
-const (
-	followExpiry    = 5 * time.Second
-	followHeartbeat = time.Second
-)
+// followPoll is how often an idle Follow reads without a doorbell, and
+// followRechecks the pauses before reading again when a doorbell rang
+// but the replica answering had nothing new yet.
+const followPoll = time.Second
+
+var followRechecks = []time.Duration{2 * time.Millisecond, 10 * time.Millisecond, 50 * time.Millisecond, 200 * time.Millisecond}

@@ -12,6 +12,7 @@ package jstest
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -120,7 +121,58 @@ func (c *Cluster) start() error {
 			return err
 		}
 	}
+	if len(c.Servers) > 1 {
+		return c.waitMeta()
+	}
 	return nil
+}
+
+// waitMeta polls the monitoring endpoint /jsz until the JetStream meta
+// group's leader reports every other server as a current peer: before
+// that, creating a replicated stream can fail for want of peers.
+func (c *Cluster) waitMeta() error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(startTimeout)
+	ask := c.Servers[0]
+	var last string
+	for {
+		var jsz struct {
+			Meta *struct {
+				Leader   string `json:"leader"`
+				Replicas []struct {
+					Current bool `json:"current"`
+					Offline bool `json:"offline"`
+				} `json:"replicas"`
+			} `json:"meta_cluster"`
+		}
+		resp, err := client.Get("http://127.0.0.1:" + strconv.Itoa(ask.httpPort) + "/jsz")
+		if err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&jsz)
+			resp.Body.Close()
+		}
+		switch {
+		case err != nil || jsz.Meta == nil || jsz.Meta.Leader == "":
+		case jsz.Meta.Leader != ask.name:
+			// Only the leader knows whether its peers are current.
+			if l := c.Server(jsz.Meta.Leader); l != nil {
+				ask = l
+				continue
+			}
+		case len(jsz.Meta.Replicas) == len(c.Servers)-1:
+			ok := true
+			for _, r := range jsz.Meta.Replicas {
+				ok = ok && r.Current && !r.Offline
+			}
+			if ok {
+				return nil
+			}
+		}
+		last = fmt.Sprintf("%+v %v", jsz.Meta, err)
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nats-server cluster: the meta group did not form within %v: %s", startTimeout, last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (c *Cluster) stopAll() error {
