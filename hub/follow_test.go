@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ssehub/ssehub/hub"
 )
@@ -83,7 +84,12 @@ func TestHubMatchAndStats(t *testing.T) {
 	publish(t, h, &hub.Update{Topics: []string{"a"}})
 	publish(t, h, &hub.Update{Topics: []string{"c"}})
 	r.waitFor(t, 2)
+	// Run counts a write as delivered once Write has returned, which may
+	// be after the recorder saw the events.
 	st := h.Stats()
+	for deadline := time.Now().Add(wait); st.Delivered < 2 && time.Now().Before(deadline); st = h.Stats() {
+		time.Sleep(time.Millisecond)
+	}
 	if st.Subscribers != 1 || st.Published != 2 || st.Delivered != 2 || st.Topics != 2 || st.Templates != 1 || st.Position != 2 {
 		t.Fatalf("Stats = %+v", st)
 	}

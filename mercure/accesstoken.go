@@ -21,10 +21,6 @@ const (
 	// AuthorizationDetailType is the type of the authorization details a
 	// Mercure 1.0 hub reads; entries of other types are ignored.
 	AuthorizationDetailType = "https://mercure.rocks/authorization-detail"
-	// DefaultAccessTokenCookie is the cookie Mercure 1.0 reads an access
-	// token from. Browsers refuse a __Secure- cookie set over plain HTTP,
-	// so a hub served without TLS needs another name.
-	DefaultAccessTokenCookie = "__Secure-mercure_access_token"
 
 	// Bounds on a token's authorization details; a token over one is
 	// invalid (the spec asks for implementation-defined limits).

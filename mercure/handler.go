@@ -19,9 +19,13 @@ import (
 const (
 	DefaultAlgorithm = "HS256"
 	// DefaultCookieName is the cookie Mercure 0.x hubs read a token from.
-	DefaultCookieName   = "mercureAuthorization"
-	DefaultMaxBodyBytes = 1 << 20
-	DefaultMaxTopics    = 100
+	DefaultCookieName = "mercureAuthorization"
+	// DefaultAccessTokenCookie is the cookie Mercure 1.0 reads an access
+	// token from. Browsers refuse a __Secure- cookie set over plain HTTP,
+	// so a hub served without TLS needs another name.
+	DefaultAccessTokenCookie = "__Secure-mercure_access_token"
+	DefaultMaxBodyBytes      = 1 << 20
+	DefaultMaxTopics         = 100
 	// DefaultMaxSelectorsPerClient is ten subscriptions' worth of
 	// distinct selectors per client address: plenty for the tabs of one
 	// user, and few enough that the clients of one address cannot make
