@@ -369,3 +369,44 @@ func TestBrowserHubEventSourceMercure1(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserHubEventSourceRetryAfter: a hub at its subscription bound
+// answers 503 with Retry-After: 1; the HubEventSource waits that second
+// before it asks again, though its own reconnection time is 50 ms.
+func TestBrowserHubEventSourceRetryAfter(t *testing.T) {
+	// The dashboard's topic view holds one subscription, the first source
+	// the other.
+	s := &stack{t: t, path: filepath.Join(t.TempDir(), "hub.db"), addr: "127.0.0.1:0", noDemo: true, maxSubs: 2}
+	s.start()
+	t.Cleanup(s.stop)
+	ctx := newBrowser(t)
+	clientPage(t, ctx, s)
+	waitFor(t, ctx, "the dashboard's topic view open", `document.getElementById('topic-state').textContent === 'open'`)
+	eval[bool](t, ctx, `(() => {
+		const a = new ssehub.HubEventSource('`+mercure.Path+`', { topic: 'https://example.com/a', retry: 50 });
+		window.ra = { a, log: [] };
+		a.onopen = () => {
+			const b = new ssehub.HubEventSource('`+mercure.Path+`', { topic: 'https://example.com/b', retry: 50 });
+			window.ra.b = b;
+			b.onerror = (e) => {
+				window.ra.log.push({ what: 'error', status: e.status, at: performance.now() });
+				a.close(); // room for b now; it must still wait
+			};
+			b.onopen = () => window.ra.log.push({ what: 'open', status: 200, at: performance.now() });
+		};
+		return true;
+	})()`)
+	waitFor(t, ctx, "the second source open", `window.ra.log.some((e) => e.what === 'open')`)
+	type entry struct {
+		What   string
+		Status int
+		At     float64
+	}
+	log := eval[[]entry](t, ctx, `window.ra.log`)
+	if len(log) != 2 || log[0].What != "error" || log[0].Status != 503 || log[1].What != "open" {
+		t.Fatalf("second source: %+v, want a 503 then an open", log)
+	}
+	if wait := log[1].At - log[0].At; wait < 990 {
+		t.Errorf("reconnected %.0f ms after the 503, before the Retry-After second", wait)
+	}
+}

@@ -50,6 +50,9 @@ type stack struct {
 	noDemo bool     // run without the demo feed
 	noAnon bool     // refuse anonymous subscribers
 	tls    bool     // serve HTTPS, with HTTP/2, on a self-signed certificate
+	// maxSubs bounds the hub's subscriptions (503 with Retry-After: 1
+	// beyond); 0 means no bound.
+	maxSubs int
 
 	log      *bolt.Log
 	hub      *hub.Hub
@@ -108,10 +111,12 @@ func (s *stack) start() {
 			PublisherKey:  testKey,
 			SubscriberKey: testKey,
 			// Mercure 1.0 access tokens (accessToken) beside 0.x ones.
-			Issuers:     []mercure.Issuer{{ID: testIssuer, PublisherKey: testKey, SubscriberKey: testKey}},
-			Anonymous:   !s.noAnon,
-			CORSOrigins: s.cors,
-			Logger:      logger,
+			Issuers:          []mercure.Issuer{{ID: testIssuer, PublisherKey: testKey, SubscriberKey: testKey}},
+			Anonymous:        !s.noAnon,
+			MaxSubscriptions: s.maxSubs,
+			RetryAfter:       time.Second,
+			CORSOrigins:      s.cors,
+			Logger:           logger,
 		},
 		Web: web.Options{
 			PublishToken: func(*http.Request) (string, bool) {

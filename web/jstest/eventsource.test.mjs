@@ -111,6 +111,21 @@ test('a token function is called again on 401 invalid_token and the stream conti
     [['Bearer t1', undefined], ['Bearer t1', '5'], ['Bearer t2', '5']]);
 });
 
+test('a token function that fails is tried again with the backoff', async (t) => {
+  const s = await serve(t, (req, res) => stream(res, 'data: x\n\n', false));
+  let calls = 0;
+  const es = new HubEventSource(s.url, { retry: 10, token: async () => {
+    if (++calls < 3) throw new Error('token endpoint down');
+    return 'late';
+  } });
+  t.after(() => es.close());
+  const got = collect(es, 'error', 'message');
+  await until(() => got.some((e) => e.type === 'message'), 'message');
+  assert.deepEqual(got.map((e) => [e.type, e.reason]), [['error', 'token'], ['error', 'token'], ['message', undefined]]);
+  assert.equal(s.requests.length, 1);
+  assert.equal(s.requests[0].headers.authorization, 'Bearer late');
+});
+
 test('a 401 that is not invalid_token, or one after a refresh, fails the connection', async (t) => {
   const s = await serve(t, (req, res) => {
     res.writeHead(401, { 'WWW-Authenticate': req.headers.authorization ? 'Bearer error="invalid_token"' : 'Bearer' });

@@ -233,11 +233,14 @@ function followPrivate() {
   es.addEventListener('open', state);
   es.addEventListener('error', (e) => {
     state();
-    if (es.readyState === HubEventSource.CLOSED) {
-      const out = $('priv-result');
+    const out = $('priv-result');
+    if (e.reason === 'token') {
+      // Tried again after the backoff.
       out.className = 'result bad';
-      out.textContent = e.status === 401 ? 'the hub refused the token (401)'
-        : e.reason === 'token' ? String(e.error?.message || e.error) : `stopped: ${e.reason} ${e.status || ''}`;
+      out.textContent = 'no token: ' + String(e.error?.message || e.error);
+    } else if (es.readyState === HubEventSource.CLOSED) {
+      out.className = 'result bad';
+      out.textContent = e.status === 401 ? 'the hub refused the token (401)' : `stopped: ${e.reason} ${e.status || ''}`;
     }
   });
   es.addEventListener('message', (e) => {

@@ -43,7 +43,8 @@ export interface HubEventSourceInit {
    * A bearer token, or a function returning one (or a promise of one). A
    * function is called before the first request and again when the hub
    * answers 401 with error="invalid_token"; the stream then continues from
-   * its last event ID.
+   * its last event ID. A function that throws is called again after the
+   * backoff, as a failed connection is retried.
    */
   token?: string | ((why: 'initial' | 'invalid_token') => string | Promise<string>);
   /** "GET" (the default) or "QUERY"; a method that is not idempotent is never sent again automatically. */

@@ -376,7 +376,12 @@ export class HubEventSource extends EventTarget {
       }
     } catch (err) {
       if (this.#readyState === 2 || ctl.signal.aborted) return;
-      if (err instanceof TokenError) return this.#fail(new HubErrorEvent('token', 0, err.cause));
+      // A token function that failed (its endpoint is down, say) is
+      // tried again with the backoff, as a network error is.
+      if (err instanceof TokenError) {
+        this.#token = undefined;
+        return this.#reestablish(new HubErrorEvent('token', 0, err.cause));
+      }
       return this.#reestablish(new HubErrorEvent('network', 0, err));
     }
     if (this.#readyState === 2) {
