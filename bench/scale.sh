@@ -96,7 +96,7 @@ for l in $LOGS; do
 	jetstream)
 		if ! command -v nats-server >/dev/null; then
 			log "skipping jetstream: no nats-server (go install github.com/nats-io/nats-server/v2@latest)"
-		elif ! "$BIN/ssehub" -h 2>&1 | grep -q -- '--nats '; then
+		elif [[ $("$BIN/ssehub" -h 2>&1 || true) != *'--nats '* ]]; then
 			log "skipping jetstream: this ssehub has no --nats"
 		else
 			RUN_LOGS+=" jetstream"
