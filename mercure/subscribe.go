@@ -346,7 +346,7 @@ func (h *Handler) serveSubscription(w http.ResponseWriter, r *http.Request, sr s
 		// loop, so it is left out.
 		w.Header().Set("Last-Event-ID", id)
 	}
-	if !h.noHijack && hijack.Supported(r) && h.serveTakenOver(w, r, s, topics, claims, release) {
+	if !h.noHijack && hijack.Supported(r) && h.serveTakenOver(w, r, s, sr, release) {
 		return
 	}
 	defer release()
@@ -370,7 +370,7 @@ func (h *Handler) serveSubscription(w http.ResponseWriter, r *http.Request, sr s
 		defer h.onSubChange(r.ProtoMajor, -1)
 	}
 	if h.subsEnabled {
-		defer h.track(ctx, topics, claims)()
+		defer h.track(ctx, sr)()
 	}
 
 	// The stream's context ends when the client hangs up and also when a
@@ -486,7 +486,7 @@ func (h *Handler) authorizeSubscriber(r *http.Request) (*Claims, error) {
 // the handler's stream engine, and reports whether it did: false means
 // nothing was written and the caller streams through net/http. From then
 // on the stream owns release and s.
-func (h *Handler) serveTakenOver(w http.ResponseWriter, r *http.Request, s *hub.Subscriber, topics []string, claims *Claims, release func()) bool {
+func (h *Handler) serveTakenOver(w http.ResponseWriter, r *http.Request, s *hub.Subscriber, sr subRequest, release func()) bool {
 	t := &takenOver{sub: s, h: h, release: release, remote: r.RemoteAddr}
 	ctx := r.Context()
 	return h.streams.Serve(w, r, &t.Stream, t, hijack.Options{
@@ -494,13 +494,13 @@ func (h *Handler) serveTakenOver(w http.ResponseWriter, r *http.Request, s *hub.
 		WriteTimeout: h.writeTimeout,
 		SendBuffer:   h.sendBuffer,
 		// A token must not buy a connection that outlives it.
-		Expires: claims.exp,
+		Expires: sr.claims.exp,
 		Started: func() {
 			if h.onSubChange != nil {
 				h.onSubChange(1, 1) // taken over: HTTP/1.x only
 			}
 			if h.subsEnabled {
-				t.untrack = h.track(ctx, topics, claims)
+				t.untrack = h.track(ctx, sr)
 			}
 		},
 	})

@@ -53,8 +53,12 @@ type registry struct {
 type activeSub struct {
 	seq        uint64 // creation order, for a stable listing
 	subscriber string
-	topics     []string
-	payload    json.RawMessage
+	d          dialect
+	topics     []string        // 0.x: the topic selectors
+	payload    json.RawMessage // 0.x: the token's payload
+	// Mercure 1.0: the matchers, and each one's payload (nil for none).
+	matchers []hub.Selector
+	payloads []json.RawMessage
 }
 
 func (rg *registry) add(s *activeSub) {
@@ -78,15 +82,7 @@ func (rg *registry) remove(subscriber string) {
 // selector is topic ("" for all) and whose subscriber is subscriber (""
 // for all), oldest first.
 func (rg *registry) docs(topic, subscriber string) []subscriptionDoc {
-	rg.mu.Lock()
-	subs := make([]*activeSub, 0, len(rg.subs))
-	for _, s := range rg.subs {
-		if subscriber == "" || s.subscriber == subscriber {
-			subs = append(subs, s)
-		}
-	}
-	rg.mu.Unlock()
-	slices.SortFunc(subs, func(a, b *activeSub) int { return cmp.Compare(a.seq, b.seq) })
+	subs := rg.list(dialect0, subscriber)
 	docs := []subscriptionDoc{}
 	for _, s := range subs {
 		for _, t := range s.topics {
@@ -96,6 +92,21 @@ func (rg *registry) docs(topic, subscriber string) []subscriptionDoc {
 		}
 	}
 	return docs
+}
+
+// list returns the active subscriptions of dialect d whose subscriber is
+// subscriber ("" for all), oldest first.
+func (rg *registry) list(d dialect, subscriber string) []*activeSub {
+	rg.mu.Lock()
+	subs := make([]*activeSub, 0, len(rg.subs))
+	for _, s := range rg.subs {
+		if s.d == d && (subscriber == "" || s.subscriber == subscriber) {
+			subs = append(subs, s)
+		}
+	}
+	rg.mu.Unlock()
+	slices.SortFunc(subs, func(a, b *activeSub) int { return cmp.Compare(a.seq, b.seq) })
+	return subs
 }
 
 func newSubscriptionDoc(topic, subscriber string, active bool, payload json.RawMessage) subscriptionDoc {
@@ -135,17 +146,28 @@ func escapeVar(s string) string {
 }
 
 // track registers a new subscriber's subscriptions, announces them and
-// returns the function that withdraws and announces their end.
-func (h *Handler) track(ctx context.Context, topics []string, c *Claims) (untrack func()) {
-	// One subscription per distinct selector: a repeated topic parameter
-	// must not announce the same subscription twice.
-	var distinct []string
-	for _, t := range topics {
-		if !slices.Contains(distinct, t) {
-			distinct = append(distinct, t)
+// returns the function that withdraws and announces their end. The
+// subscriber's ID is the hub's, random, one per connection: never the
+// client's nor its token's sub (Mercure 1.0, "Subscription Events").
+func (h *Handler) track(ctx context.Context, sr subRequest) (untrack func()) {
+	s := &activeSub{subscriber: "urn:uuid:" + uuid.NewString(), d: sr.d}
+	if sr.d == dialect1 {
+		// One subscription per distinct matcher: a repeated parameter
+		// must not announce the same subscription twice.
+		for _, m := range sr.sub.Selectors {
+			if !slices.Contains(s.matchers, m) {
+				s.matchers = append(s.matchers, m)
+				s.payloads = append(s.payloads, h.payloadFor(sr.claims, m.Text))
+			}
 		}
+	} else {
+		for _, t := range sr.topics {
+			if !slices.Contains(s.topics, t) {
+				s.topics = append(s.topics, t)
+			}
+		}
+		s.payload = sr.claims.Payload
 	}
-	s := &activeSub{subscriber: "urn:uuid:" + uuid.NewString(), topics: distinct, payload: c.Payload}
 	h.subs.add(s)
 	h.announce(ctx, s, true)
 	return func() {
@@ -160,6 +182,10 @@ func (h *Handler) track(ctx context.Context, topics []string, c *Claims) (untrac
 // bounded history they would push out the updates clients resume from
 // (issue 19, item 6). The subscriptions API is where their state is kept.
 func (h *Handler) announce(ctx context.Context, s *activeSub, active bool) {
+	if s.d == dialect1 {
+		h.announce1(ctx, s, active)
+		return
+	}
 	for _, t := range s.topics {
 		doc := newSubscriptionDoc(t, s.subscriber, active, s.payload)
 		doc.Context = jsonldContext
@@ -179,8 +205,14 @@ func (h *Handler) announce(ctx context.Context, s *activeSub, active bool) {
 	}
 }
 
-// subscriptionsAPI answers GET /.well-known/mercure/subscriptions[/{topic}[/{subscriber}]].
+// subscriptionsAPI answers GET on the subscriptions API, in the dialect of
+// the request's token: Mercure 1.0's for an access token, else 0.x's,
+// /.well-known/mercure/subscriptions[/{topic}[/{subscriber}]].
 func (h *Handler) subscriptionsAPI(w http.ResponseWriter, r *http.Request) {
+	if h.apiDialect(r) == dialect1 {
+		h.subscriptionsAPI1(w, r)
+		return
+	}
 	rest := strings.TrimPrefix(r.URL.EscapedPath(), subscriptionsPath)
 	var parts []string
 	if rest != "" {
