@@ -102,8 +102,9 @@ type Subscriber struct {
 // A subscriber with a LastEventID goes live when Run has replayed its
 // history.
 //
-// Errors: one wrapping ErrInvalidSubscription, ErrClosed, or a log failure
-// while looking up LastEventID.
+// Errors: one wrapping ErrInvalidSubscription, ErrClosed, one wrapping
+// ErrHistoryUnavailable for a LastEventID while HistoryErr reports a
+// corrupt log, or a log failure while looking up LastEventID.
 func (h *Hub) Subscribe(ctx context.Context, s Subscription) (*Subscriber, error) {
 	if len(s.Topics) == 0 && len(s.Selectors) == 0 {
 		return nil, fmt.Errorf("%w: topic: at least one topic selector is required", ErrInvalidSubscription)
