@@ -95,10 +95,12 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchFlags, error) {
 	fs.StringVar(&c.Scenario, "scenario", "", "second label copied into the JSON line")
 	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write the generator's CPU profile to `file`")
 	fs.IntVar(&c.Procs, "procs", 1, "generator processes to spread the connections over, for more than one process may hold")
-	fs.BoolVar(&b.child, "child", false, "internal: run as one of the processes of a --procs run")
-	fs.IntVar(&c.First, "child-first", 0, "internal: the number of a --child's first connection")
+	fs.BoolVar(&b.child, "child", false, "internal: run as one of the processes of a --procs run, configured on standard input")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if b.child {
+		return b, nil
 	}
 	if fs.NArg() != 1 {
 		return nil, fmt.Errorf("want one URL argument, got %d", fs.NArg())
@@ -108,7 +110,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchFlags, error) {
 	}
 	c.URL = fs.Arg(0)
 	// The children's command is set later: Validate only needs one.
-	c.Child = func(int, int) []string { return nil }
+	c.Child = []string{"sse"}
 	var ce *loadgen.ConfigError
 	if err := loadgen.Validate(c); errors.As(err, &ce) {
 		// The flag that sets each field.
@@ -116,29 +118,11 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchFlags, error) {
 			"Mode": "mode", "Connections": "connections", "Rate": "rate", "Events": "events", "Duration": "duration",
 			"Publishers": "publishers", "PIDs": "pid", "ConnectTimeout": "connect-timeout", "Drain": "drain",
 			"Settle": "settle", "DialConcurrency": "dial-concurrency", "PerSource": "per-source", "Topic": "topic",
-			"Procs": "procs", "First": "child-first", "HTTP2": "http2",
+			"Procs": "procs", "HTTP2": "http2",
 		}
 		return nil, fmt.Errorf("--%s %v: %s", flagOf[ce.Field], ce.Value, ce.Want)
 	}
 	return b, nil
-}
-
-// childArgs returns the arguments after self of the 'sse bench --child'
-// holding connections first to first+n of the run c.
-func childArgs(c *loadgen.Config, first, n int) []string {
-	args := []string{"--child", "--child-first", strconv.Itoa(first),
-		"--mode", c.Mode, "--connections", strconv.Itoa(n), "--topic", c.Topic,
-		"--connect-timeout", c.ConnectTimeout.String(), "--duration", c.Duration.String(),
-		"--settle", c.Settle.String(), "--drain", c.Drain.String(),
-		"--dial-concurrency", strconv.Itoa(c.DialConcurrency), "--per-source", strconv.Itoa(c.PerSource),
-		"--publishers", strconv.Itoa(c.Publishers), "--quiet"}
-	if c.Token != "" {
-		args = append(args, "--token", c.Token)
-	}
-	if c.HTTP2 {
-		args = append(args, "--http2")
-	}
-	return append(args, c.URL)
 }
 
 func runBench(ctx context.Context, args []string, e env) int {
@@ -159,6 +143,13 @@ func runBenchAs(ctx context.Context, args []string, e env, self []string) int {
 	if err != nil {
 		fmt.Fprintln(e.stderr, "sse bench:", err)
 		return 2
+	}
+	if b.child {
+		if err := loadgen.RunChild(ctx, e.stdin, e.stdout); err != nil {
+			fmt.Fprintln(e.stderr, "sse bench:", err)
+			return 1
+		}
+		return 0
 	}
 	cfg := &b.cfg
 	if limit, fds, err := loadgen.MaxConnections(); err != nil {
@@ -181,9 +172,7 @@ func runBenchAs(ctx context.Context, args []string, e env, self []string) int {
 	if !b.quiet {
 		cfg.Progress = e.stderr
 	}
-	cfg.Child = func(first, n int) []string {
-		return append(append([]string{}, self...), childArgs(cfg, first, n)...)
-	}
+	cfg.Child = append(append([]string(nil), self...), "--child")
 	if b.cpuProfile != "" {
 		stop, err := startCPUProfile(b.cpuProfile)
 		if err != nil {
@@ -191,17 +180,6 @@ func runBenchAs(ctx context.Context, args []string, e env, self []string) int {
 			return 2
 		}
 		defer stop()
-	}
-	if b.child {
-		err := loadgen.RunChild(ctx, *cfg, e.stdin, e.stdout)
-		if err != nil {
-			fmt.Fprintln(e.stderr, "sse bench:", err)
-			if errors.As(err, new(*loadgen.TargetError)) {
-				return 2
-			}
-			return 1
-		}
-		return 0
 	}
 	res, err := loadgen.Run(ctx, *cfg)
 	if err != nil {

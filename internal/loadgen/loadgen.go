@@ -12,7 +12,9 @@
 package loadgen
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -68,19 +70,18 @@ type Config struct {
 	Reader string
 
 	// Procs is how many child processes hold the connections (1: this
-	// one). Child returns the command line of the child holding
-	// connections first to first+n, a program that calls [RunChild] with
-	// this Config but for First and Connections, its standard streams
-	// speaking to this process's.
-	Procs int
-	Child func(first, n int) []string
-	First int // in a child, the number of its first connection
+	// one). Child is the command line of a child: a program that calls
+	// [RunChild] with its standard input and output, which speak to this
+	// process (the child's Config comes that way too).
+	Procs int      `json:"-"`
+	Child []string `json:"-"`
+	First int      // in a child, the number of its first connection
 
 	// Progress, if a terminal, gets a progress line redrawn every second.
-	Progress io.Writer
+	Progress io.Writer `json:"-"`
 	// Stderr gets the children's standard error and their failures (nil:
 	// discarded).
-	Stderr io.Writer
+	Stderr io.Writer `json:"-"`
 }
 
 // Bounds that keep every run finite.
@@ -210,8 +211,8 @@ func Validate(c *Config) error {
 		return bad("Procs", c.Procs, "want 1 to 64")
 	case c.Procs > 1 && c.Procs > c.Connections:
 		return bad("Procs", c.Procs, fmt.Sprintf("more processes than the %d connections", c.Connections))
-	case c.Procs > 1 && c.Child == nil:
-		return bad("Child", "nil", "want a command for the child processes")
+	case c.Procs > 1 && len(c.Child) == 0:
+		return bad("Child", "[]", "want a command for the child processes")
 	case c.First < 0:
 		return bad("First", c.First, "must not be negative")
 	case c.HTTP2 && !strings.HasPrefix(c.URL, "https://"):
@@ -245,10 +246,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return run(ctx, &cfg, t)
 }
 
-// RunChild runs one child process of a run over several: it holds
-// connections cfg.First to cfg.First+cfg.Connections, reads the parent's
-// orders from in and writes its messages and figures to out.
-func RunChild(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
+// RunChild runs one child process of a run over several: it reads its
+// Config (connections First to First+Connections of the run) and then the
+// parent's orders from in, and writes its messages and figures to out.
+func RunChild(ctx context.Context, in io.Reader, out io.Writer) error {
+	orders := bufio.NewReader(in)
+	line, err := orders.ReadBytes('\n')
+	if err != nil {
+		return fmt.Errorf("child: reading the configuration: %w", err)
+	}
+	var cfg Config
+	if err := json.Unmarshal(line, &cfg); err != nil {
+		return fmt.Errorf("child: configuration %.80q: %w", line, err)
+	}
+	cfg.Procs = 1
 	if err := Validate(&cfg); err != nil {
 		return err
 	}
@@ -256,7 +267,7 @@ func RunChild(ctx context.Context, cfg Config, in io.Reader, out io.Writer) erro
 	if err != nil {
 		return &TargetError{Err: err}
 	}
-	return runChild(ctx, &cfg, t, in, out)
+	return runChild(ctx, &cfg, t, orders, out)
 }
 
 // WriteSummary writes r for people.

@@ -13,11 +13,12 @@ import (
 	"time"
 )
 
-// A run with --procs K spreads its subscriber connections over K child
+// A run with Procs K spreads its subscriber connections over K child
 // processes (each under the file descriptor limit) while the parent
 // publishes and adds up. Parent and child speak JSON lines over the
 // child's standard streams:
 //
+//	parent → {"URL":...,"First":...} the child's Config
 //	child  → {"ready":true,...}      every connection connected or failed
 //	parent → {"want":[...]}          what each topic got published ({} when idle)
 //	child  → {"drained":true}        delivered, or --drain passed
@@ -55,7 +56,7 @@ type childOrder struct {
 
 // runChild runs the child side: connections cfg.First to
 // cfg.First+cfg.Connections, orders on in, messages on out.
-func runChild(ctx context.Context, cfg *Config, t *target, in io.Reader, out io.Writer) error {
+func runChild(ctx context.Context, cfg *Config, t *target, orders *bufio.Reader, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout+cfg.Settle+cfg.Duration+cfg.Drain+20*time.Second)
 	defer cancel()
 	cpu0 := selfCPU()
@@ -67,7 +68,6 @@ func runChild(ctx context.Context, cfg *Config, t *target, in io.Reader, out io.
 		fl.finish(ctx, nil, 0, nil)
 		return err
 	}
-	orders := bufio.NewReader(in)
 	var order childOrder
 	line, err := orders.ReadBytes('\n')
 	if err == nil {
@@ -157,8 +157,7 @@ func (f *procFleet) connect(ctx context.Context) connectStats {
 	share := (f.cfg.Connections + k - 1) / k
 	for first := 0; first < f.cfg.Connections; first += share {
 		p := &benchProc{first: first, n: min(share, f.cfg.Connections-first)}
-		argv := f.cfg.Child(p.first, p.n)
-		p.cmd = exec.CommandContext(ctx, argv[0], argv[1:]...)
+		p.cmd = exec.CommandContext(ctx, f.cfg.Child[0], f.cfg.Child[1:]...)
 		p.cmd.Stderr = f.stderr
 		p.cmd.WaitDelay = 5 * time.Second
 		in, err1 := p.cmd.StdinPipe()
@@ -168,6 +167,12 @@ func (f *procFleet) connect(ctx context.Context) connectStats {
 			p.err = p.cmd.Start()
 		}
 		p.in, p.out = in, json.NewDecoder(out)
+		if p.err == nil {
+			c := *f.cfg
+			c.First, c.Connections = p.first, p.n
+			line, _ := json.Marshal(&c)
+			_, p.err = p.in.Write(append(line, '\n'))
+		}
 		f.children = append(f.children, p)
 	}
 	var st connectStats
