@@ -74,6 +74,9 @@ func run() int {
 	flag.StringVar(&cfg.data, "data", "peers-data", "directory for the mercure bolt database")
 	flag.StringVar(&cfg.jwtKey, "jwt-key", "", "HS256 key of publishers' and subscribers' tokens (mercure only; required there)")
 	flag.Uint64Var(&cfg.history, "history-size", 100000, "updates the mercure bolt transport keeps")
+	var tlsCert, tlsKey string
+	flag.StringVar(&tlsCert, "tls-cert", "", "serve HTTPS (HTTP/1.1 and HTTP/2, as Caddy does in front of the reference hub) with this PEM certificate")
+	flag.StringVar(&tlsKey, "tls-key", "", "PEM key of -tls-cert")
 	flag.Parse()
 	newAdapter, ok := adapters[name]
 	if !ok {
@@ -108,7 +111,11 @@ func run() int {
 		srv.Close()
 	}()
 	slog.Info("peers: serving", "server", name, "addr", ln.Addr().String())
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	serve := func() error { return srv.Serve(ln) }
+	if tlsCert != "" {
+		serve = func() error { return srv.ServeTLS(ln, tlsCert, tlsKey) }
+	}
+	if err := serve(); !errors.Is(err, http.ErrServerClosed) {
 		fmt.Fprintln(os.Stderr, "peers:", err)
 		return 1
 	}

@@ -120,6 +120,8 @@ type Stream struct {
 	e         *Engine
 	src       Source
 	fd        int           // conn's socket for writeNow, -1 if none
+	sock      int           // with fd -1, the socket under conn (TLS) for roomFor, -1 if none
+	sndbuf    int           // sock's send buffer as the kernel counts it
 	last      time.Time     // last successful write
 	heartbeat time.Duration // <= 0: none
 	hb        *time.Timer
@@ -156,12 +158,20 @@ func (e *Engine) Serve(w http.ResponseWriter, r *http.Request, s *Stream, src So
 	if err != nil {
 		return false
 	}
-	if tc, ok := nc.(*net.TCPConn); ok && opts.SendBuffer > 0 {
+	tcp, _ := nc.(*net.TCPConn)
+	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		tcp, _ = tc.NetConn().(*net.TCPConn) // under TLS
+	}
+	if tcp != nil && opts.SendBuffer > 0 {
 		// Best effort: a connection keeps the kernel's default if refused.
-		tc.SetWriteBuffer(opts.SendBuffer)
+		tcp.SetWriteBuffer(opts.SendBuffer)
 	}
 	c := s
 	c.e, c.conn, c.fd, c.src = e, nc, socketOf(nc), src
+	c.sock = -1
+	if c.fd < 0 && tcp != nil {
+		c.sock, c.sndbuf = socketOf(tcp), sendBufferOf(tcp)
+	}
 	c.heartbeat, c.writeTimeout = opts.Heartbeat, opts.WriteTimeout
 	c.state = svcRunning // the handler's until yield
 	if c.heartbeat == 0 {
@@ -257,6 +267,11 @@ func (c *Stream) write(p []byte, wait time.Duration) (int, error) {
 // unusable, "the TLS state is corrupt" (crypto/tls, SetWriteDeadline).
 func (c *Stream) tryWrite(p []byte) (int, error) {
 	if c.fd < 0 {
+		if c.sock >= 0 && roomFor(c.sock, c.sndbuf, tlsSize(len(p))) {
+			// The socket takes all of it at once: no wait, and the
+			// deadline, the full write timeout, is never met part way.
+			return c.write(p, c.writeTimeout)
+		}
 		return 0, nil
 	}
 	n, err := writeNow(c.fd, p)
@@ -268,6 +283,10 @@ func (c *Stream) tryWrite(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// tlsSize bounds what n bytes of plaintext take on the wire in TLS
+// records of at most 16 KiB: a header, a tag and a content type each.
+func tlsSize(n int) int { return n + (n/(16<<10)+1)*64 }
 
 // writeRest finishes, under the write timeout, a write the socket buffer
 // had no room for, and then ends the turn serve began: with after, Drain's

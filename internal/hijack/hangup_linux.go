@@ -5,6 +5,8 @@ import (
 	"net"
 	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // canWatchHangups reports whether this platform has a hangupWatcher, which
@@ -139,8 +141,9 @@ func rawConn(conn net.Conn) syscall.RawConn {
 }
 
 // socketOf returns the descriptor of conn's socket for writeNow, -1 if
-// conn is no socket of its own (TLS, a wrapper): a stream then writes with
-// a short deadline instead.
+// conn is no socket of its own (TLS, a wrapper): a stream then writes in
+// the pool only what the socket under it surely takes (roomFor), else in
+// a goroutine of its own.
 func socketOf(conn net.Conn) int {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
@@ -155,6 +158,32 @@ func socketOf(conn net.Conn) int {
 		return -1
 	}
 	return fd
+}
+
+// sendBufferOf returns the send buffer of conn's socket as the kernel
+// counts it (twice what was asked for, on Linux), 0 if unknown.
+func sendBufferOf(conn *net.TCPConn) int {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	raw.Control(func(fd uintptr) {
+		n, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF)
+	})
+	return n
+}
+
+// roomFor reports whether socket fd, whose send buffer is sndbuf, surely
+// takes n more bytes at once: what is queued (SIOCOUTQ) and n fill at most
+// a quarter of it. The kernel charges buffers with their bookkeeping, up
+// to about twice the bytes for small writes: a quarter leaves room for it.
+func roomFor(fd, sndbuf, n int) bool {
+	if sndbuf <= 0 {
+		return false
+	}
+	queued, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ)
+	return err == nil && queued+n <= sndbuf/4
 }
 
 // writeNow writes as much of p as socket fd takes at once, without waiting
