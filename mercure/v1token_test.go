@@ -1,6 +1,7 @@
 package mercure
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ssehub/ssehub/hub"
 )
 
 // Mercure 1.0 (draft-dunglas-mercure-08), "Token Validation", "Error
@@ -267,5 +270,43 @@ func TestResourceIdentifierPinned(t *testing.T) {
 	c["aud"] = res
 	if resp, body := e.do(e.publishReq("topic=x", pub.mintAccess(t, c, nil))); resp.StatusCode != 200 {
 		t.Errorf("aud = the pinned identifier: %d %s, want 200", resp.StatusCode, body)
+	}
+}
+
+// NewAccessToken's tokens are accepted by the hub it is minted for, with
+// the grants it was given.
+func TestNewAccessToken(t *testing.T) {
+	pub := hmacPair()
+	e := newEnv1(t, Options{Subscriptions: true}, pub, pub)
+	tok, err := NewAccessToken(testHMACKey, AccessToken{
+		Issuer: testIssuer, Audience: []string{e.resource()},
+		Publish:   []hub.Selector{{Text: "https://example.com/a"}, {Syntax: hub.SyntaxURLPattern, Text: "https://example.com/b/:id"}},
+		Subscribe: []hub.Selector{{Syntax: hub.SyntaxExact, Text: "https://example.com/a"}},
+		Payload:   json.RawMessage(`{"x":1}`),
+	}, time.Now(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for topic, want := range map[string]int{"https://example.com/a": 200, "https://example.com/b/2": 200, "https://example.com/c": 403} {
+		if resp, body := e.do(e.publishReq("topic="+url.QueryEscape(topic), tok)); resp.StatusCode != want {
+			t.Errorf("publish to %s: %d %s, want %d", topic, resp.StatusCode, body, want)
+		}
+	}
+	s := e.mustOpen(e.subscribeReq("match=https://example.com/a", tok))
+	e.publish1("topic=https://example.com/a&data=secret&private=on")
+	if ev := s.next(); ev.Data != "secret" {
+		t.Errorf("subscriber got %q", ev.Data)
+	}
+	for name, at := range map[string]AccessToken{
+		"no issuer":   {Audience: []string{"x"}},
+		"no audience": {Issuer: "x"},
+		"bad payload": {Issuer: "x", Audience: []string{"x"}, Payload: json.RawMessage(`[1]`)},
+	} {
+		if _, err := NewAccessToken(testHMACKey, at, time.Now(), time.Minute); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	if _, err := NewAccessToken(testHMACKey, AccessToken{Issuer: "x", Audience: []string{"x"}}, time.Now(), 0); err == nil {
+		t.Error("no lifetime: no error")
 	}
 }

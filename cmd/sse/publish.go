@@ -20,7 +20,9 @@ const publishUsage = `usage: sse publish --url URL --topic T [--topic T]... --da
 Publishes one update to a Mercure hub and prints the ID the hub gave it.
 URL is the hub's endpoint; a URL without a path gets ` + mercure.Path + `.
 With --jwt-key, a token allowed to publish to exactly the given topics is
-signed for the request.
+signed for the request: a Mercure 1.0 access token of issuer --iss for the
+hub at URL (its aud is URL's origin and ` + mercure.Path + `, or --aud), or with
+--protocol 0 a Mercure 0.x token.
 
 Exit status: 0 when the hub stored the update, 1 when it refused it (the
 status and the hub's message go to standard error) or could not be
@@ -45,6 +47,10 @@ type publishConfig struct {
 	token   string
 	key     string
 	timeout time.Duration
+	// How a token signed with key is made: the protocol (1 or 0), and for
+	// 1.0 the issuer and audience.
+	protocol int
+	iss, aud string
 }
 
 func parsePublishArgs(args []string, e env) (publishConfig, error) {
@@ -69,6 +75,9 @@ func parsePublishArgs(args []string, e env) (publishConfig, error) {
 	fs.StringVar(&cfg.token, "token", "", "a publisher `JWT`")
 	fs.StringVar(&cfg.key, "jwt-key", "", "the hub's HMAC `key`, to sign a token for this request")
 	fs.DurationVar(&cfg.timeout, "timeout", defaultPublishTimeout, "bound on the whole request")
+	fs.IntVar(&cfg.protocol, "protocol", 1, "Mercure `version` of the token signed with --jwt-key: 1 or 0")
+	fs.StringVar(&cfg.iss, "iss", defaultIssuer, "`issuer` of the token signed with --jwt-key (1.0)")
+	fs.StringVar(&cfg.aud, "aud", "", "audience of the token signed with --jwt-key, the hub's resource identifier `URL` (1.0; default: URL's origin and "+mercure.Path+")")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -91,6 +100,8 @@ func parsePublishArgs(args []string, e env) (publishConfig, error) {
 		return cfg, errors.New("give --token or --jwt-key, not both")
 	case cfg.timeout <= 0:
 		return cfg, fmt.Errorf("--timeout %v: must be positive", cfg.timeout)
+	case cfg.protocol != 0 && cfg.protocol != 1:
+		return cfg, fmt.Errorf("--protocol %d: want 1 or 0", cfg.protocol)
 	}
 	for _, t := range topics {
 		if t == "" {
@@ -108,6 +119,9 @@ func parsePublishArgs(args []string, e env) (publishConfig, error) {
 		u.Path = mercure.Path
 	}
 	cfg.url, cfg.topics = u, topics
+	if cfg.aud == "" {
+		cfg.aud = u.Scheme + "://" + u.Host + mercure.Path
+	}
 	cfg.form = url.Values{"topic": topics, "data": {data}}
 	if id != "" {
 		cfg.form.Set("id", id)
@@ -136,7 +150,7 @@ func runPublish(ctx context.Context, args []string, e env) int {
 	}
 	token := cfg.token
 	if cfg.key != "" {
-		if token, err = signToken([]byte(cfg.key), cfg.topics, nil, "", publishTokenTTL, time.Now()); err != nil {
+		if token, err = cfg.sign(time.Now()); err != nil {
 			fmt.Fprintf(e.stderr, "sse publish: %v\n", err)
 			return 2
 		}
@@ -148,6 +162,16 @@ func runPublish(ctx context.Context, args []string, e env) int {
 	}
 	fmt.Fprintln(e.stdout, id)
 	return 0
+}
+
+// sign signs a token allowed to publish to exactly cfg's topics.
+func (cfg publishConfig) sign(now time.Time) (string, error) {
+	if cfg.protocol == 0 {
+		return signToken([]byte(cfg.key), cfg.topics, nil, "", publishTokenTTL, now)
+	}
+	return mercure.NewAccessToken([]byte(cfg.key), mercure.AccessToken{
+		Issuer: cfg.iss, Audience: []string{cfg.aud}, Publish: matchers(cfg.topics, nil),
+	}, now, publishTokenTTL)
 }
 
 // publish posts the update and returns the ID the hub answered with.

@@ -37,7 +37,8 @@ func newTestHub(t *testing.T) *testHub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := mercure.New(mercure.Options{Hub: h, PublisherKey: []byte(hubKey), SubscriberKey: []byte(hubKey), Anonymous: true})
+	m, err := mercure.New(mercure.Options{Hub: h, PublisherKey: []byte(hubKey), SubscriberKey: []byte(hubKey), Anonymous: true,
+		Issuers: []mercure.Issuer{{ID: defaultIssuer, PublisherKey: []byte(hubKey), SubscriberKey: []byte(hubKey)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +99,7 @@ func TestPublishWithKey(t *testing.T) {
 
 func TestPublishWithTokenAndBareURL(t *testing.T) {
 	th := newTestHub(t)
-	_, tok, _ := sseRun(t, "token", "--jwt-key", hubKey, "--publish", "https://example.com/{id}")
+	_, tok, _ := sseRun(t, "token", "--protocol", "0", "--jwt-key", hubKey, "--publish", "https://example.com/{id}")
 	// A URL without a path gets the Mercure path; the hub assigns the ID.
 	code, out, errOut := sseRun(t, "publish", "--url", th.url, "--topic", "https://example.com/1", "--data", "", "--token", strings.TrimSpace(tok))
 	if code != 0 {
@@ -112,8 +113,8 @@ func TestPublishWithTokenAndBareURL(t *testing.T) {
 
 func TestPublishRefused(t *testing.T) {
 	th := newTestHub(t)
-	_, narrow, _ := sseRun(t, "token", "--jwt-key", hubKey, "--publish", "https://example.com/mine")
-	_, expired, _ := sseRun(t, "token", "--jwt-key", hubKey, "--publish", "*", "--ttl", "1ns")
+	_, narrow, _ := sseRun(t, "token", "--protocol", "0", "--jwt-key", hubKey, "--publish", "https://example.com/mine")
+	_, expired, _ := sseRun(t, "token", "--protocol", "0", "--jwt-key", hubKey, "--publish", "*", "--ttl", "1ns")
 	for _, tc := range []struct {
 		name, want string
 		args       []string
@@ -178,7 +179,7 @@ func TestPublishUsage(t *testing.T) {
 }
 
 func TestTokenClaims(t *testing.T) {
-	code, out, errOut := sseRun(t, "token", "--jwt-key", hubKey, "--publish", "https://example.com/{id}", "--publish", "https://example.com/x",
+	code, out, errOut := sseRun(t, "token", "--protocol", "0", "--jwt-key", hubKey, "--publish", "https://example.com/{id}", "--publish", "https://example.com/x",
 		"--subscribe", "*", "--subject", "alice", "--ttl", "90m")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
@@ -198,7 +199,7 @@ func TestTokenClaims(t *testing.T) {
 	}
 
 	// Without a TTL the token never expires.
-	_, out, _ = sseRun(t, "token", "--jwt-key", hubKey, "--subscribe", "*", "--ttl", "0")
+	_, out, _ = sseRun(t, "token", "--protocol", "0", "--jwt-key", hubKey, "--subscribe", "*", "--ttl", "0")
 	c = mercureToken{}
 	if _, err := jwt.NewParser().ParseWithClaims(strings.TrimSpace(out), &c, func(*jwt.Token) (any, error) { return []byte(hubKey), nil }); err != nil || c.ExpiresAt != nil {
 		t.Errorf("--ttl 0: err %v, exp %v; want no expiry", err, c.ExpiresAt)
@@ -207,7 +208,7 @@ func TestTokenClaims(t *testing.T) {
 
 func TestTokenAcceptedByHub(t *testing.T) {
 	th := newTestHub(t)
-	_, tok, _ := sseRun(t, "token", "--jwt-key", hubKey, "--publish", "https://example.com/p", "--subscribe", "https://example.com/p")
+	_, tok, _ := sseRun(t, "token", "--protocol", "0", "--jwt-key", hubKey, "--publish", "https://example.com/p", "--subscribe", "https://example.com/p")
 	tok = strings.TrimSpace(tok)
 	if code, _, errOut := sseRun(t, "publish", "--url", th.url, "--topic", "https://example.com/p", "--data", "secret", "--private", "--token", tok); code != 0 {
 		t.Fatalf("publish: exit %d, %s", code, errOut)
@@ -243,7 +244,12 @@ func TestTokenUsage(t *testing.T) {
 	}{
 		{"no key", "--jwt-key is required", []string{"--publish", "*"}},
 		{"no selector", "at least one --publish or --subscribe", []string{"--jwt-key", "k"}},
-		{"empty selector", "must not be empty", []string{"--jwt-key", "k", "--publish", ""}},
+		{"empty selector", "must not be empty", []string{"--jwt-key", "k", "--aud", "https://h/.well-known/mercure", "--publish", ""}},
+		{"no audience", "--aud is required", []string{"--jwt-key", "k", "--publish", "*"}},
+		{"1.0 without expiry", "must expire", []string{"--jwt-key", "k", "--aud", "x", "--publish", "*", "--ttl", "0"}},
+		{"pattern for 0.x", "not --protocol 0", []string{"--protocol", "0", "--jwt-key", "k", "--publish-urlpattern", "/a/:b"}},
+		{"bad payload", "--payload", []string{"--jwt-key", "k", "--aud", "x", "--subscribe", "*", "--payload", "{"}},
+		{"bad protocol", "--protocol 2", []string{"--protocol", "2", "--jwt-key", "k", "--publish", "*"}},
 		{"negative ttl", "--ttl -1s", []string{"--jwt-key", "k", "--publish", "*", "--ttl", "-1s"}},
 		{"bad ttl", "invalid value", []string{"--jwt-key", "k", "--publish", "*", "--ttl", "soon"}},
 	} {
@@ -268,4 +274,33 @@ func newHTTPClient(t *testing.T) *http.Client {
 type mercureToken struct {
 	jwt.RegisteredClaims
 	Mercure mercure.Claims `json:"mercure"`
+}
+
+// The default tokens are Mercure 1.0 access tokens that a 1.0 hub takes:
+// 'sse token' with exact and URL pattern grants, and 'sse publish
+// --jwt-key' signing one for its topics.
+func TestToken1AcceptedByHub(t *testing.T) {
+	th := newTestHub(t)
+	aud := th.url + mercure.Path
+	_, tok, errOut := sseRun(t, "token", "--jwt-key", hubKey, "--aud", aud, "--publish-urlpattern", "https://example.com/:id",
+		"--subscribe", "https://example.com/p", "--payload", `{"a":1}`)
+	tok = strings.TrimSpace(tok)
+	var c jwt.MapClaims
+	parsed, err := jwt.NewParser().ParseWithClaims(tok, &c, func(*jwt.Token) (any, error) { return []byte(hubKey), nil })
+	if err != nil || parsed.Header["typ"] != "at+jwt" || c["iss"] != defaultIssuer {
+		t.Fatalf("token %q (%s): %v, header %v, claims %v", tok, errOut, err, parsed.Header, c)
+	}
+	if code, _, errOut := sseRun(t, "publish", "--url", th.url, "--topic", "https://example.com/p", "--data", "secret", "--private", "--token", tok); code != 0 {
+		t.Fatalf("publish with the token: exit %d, %s", code, errOut)
+	}
+	if code, _, errOut := sseRun(t, "publish", "--url", th.url, "--topic", "https://example.com/q", "--topic", "urn:other", "--data", "x", "--jwt-key", hubKey); code != 0 {
+		t.Fatalf("publish --jwt-key: exit %d, %s", code, errOut)
+	}
+	if code, _, errOut := sseRun(t, "publish", "--url", th.url, "--topic", "https://example.com/q", "--data", "x", "--jwt-key", hubKey, "--protocol", "0"); code != 0 {
+		t.Fatalf("publish --jwt-key --protocol 0: exit %d, %s", code, errOut)
+	}
+	// Another audience is refused.
+	if code, _, errOut := sseRun(t, "publish", "--url", th.url, "--topic", "https://example.com/q", "--data", "x", "--jwt-key", hubKey, "--aud", "https://elsewhere/.well-known/mercure"); code != 1 || !strings.Contains(errOut, "401") {
+		t.Fatalf("publish for another hub: exit %d, %s", code, errOut)
+	}
 }

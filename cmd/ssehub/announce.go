@@ -15,10 +15,18 @@ import (
 // defaults that includes a publish command with a ready token, both in the
 // log and on stderr, where it is easy to copy.
 func announce(w io.Writer, log *slog.Logger, cfg Config, base string, k keys) {
-	subscribe := base + mercure.Path + "?topic=" + url.QueryEscape(demo.Topic)
+	subscribe := base + mercure.Path + "?match=" + url.QueryEscape(demo.Topic)
+	// The audience of the printed tokens: what the hub derives from a
+	// request to base, unless it is pinned.
+	res := cfg.ResourceIdentifier
+	if res == "" {
+		res = base + mercure.Path
+	}
+	issuers := cfg.issuers(k)
 	switch {
-	case cfg.DevDefaults():
-		tok, err := mintToken(k.pub, []string{"*"}, nil, printedTokenTTL, time.Now())
+	case cfg.DevDefaults() && len(issuers) > 0:
+		// A Mercure 1.0 access token: the dialect new clients speak.
+		tok, err := mintAccessToken(k.pub, issuers[0], res, []string{"*"}, nil, printedTokenTTL, time.Now())
 		if err != nil {
 			log.Error("minting the development token", "err", err)
 			return
@@ -33,12 +41,14 @@ ssehub is ready (development defaults)
   dashboard:  %s/dashboard
   subscribe:  curl -N '%s'
   publish:    %s
-  (the token is valid for %v and may publish to any topic; the key is in %s)
+  (a Mercure 1.0 access token of issuer %q for %s, valid for %v,
+   that may publish to any topic; the key is in %s; Mercure 0.x tokens
+   and topic= subscriptions work too)
 
-`, base, base, subscribe, publish, printedTokenTTL, k.generated.Path)
+`, base, base, subscribe, publish, issuers[0], res, printedTokenTTL, k.generated.Path)
 	case k.generated != nil:
 		log.Info("publishers need a token signed with the generated key",
 			"key_file", k.generated.Path,
-			"mint", fmt.Sprintf(`sse token --jwt-key "$(cat %s)" --publish '*'`, k.generated.Path))
+			"mint", fmt.Sprintf(`sse token --jwt-key "$(cat %s)" --iss %s --aud %s --publish '*'`, k.generated.Path, defaultIssuer, res))
 	}
 }

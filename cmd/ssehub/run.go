@@ -242,7 +242,7 @@ func newHandler(cfg Config, k keys, h *hub.Hub, st store, m *metrics, log *slog.
 	if cfg.Heartbeat == 0 {
 		mopts.Heartbeat = -1 // mercure reads 0 as its default
 	}
-	for _, iss := range cfg.JWTIssuers {
+	for _, iss := range cfg.issuers(k) {
 		mopts.Issuers = append(mopts.Issuers, mercure.Issuer{ID: iss, PublisherKey: k.pub, SubscriberKey: k.sub, Algorithm: cfg.JWTAlg})
 	}
 	mux, err := routes.New(routes.Options{

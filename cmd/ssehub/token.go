@@ -3,6 +3,7 @@ package main
 import (
 	"time"
 
+	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/mercure"
 )
 
@@ -15,6 +16,36 @@ const (
 	// when it needs a new one.
 	pageTokenTTL = 10 * time.Minute
 )
+
+// defaultIssuer is the issuer of Mercure 1.0 access tokens the hub trusts
+// with the key it generates, when no --jwt-issuer is given: 'sse token'
+// names it by default too.
+const defaultIssuer = "ssehub"
+
+// issuers returns the trusted issuers of the configured keys: --jwt-issuer,
+// or defaultIssuer for a generated key. A configured key has no default
+// issuer: Mercure 1.0 wants the issuers bound to keys explicitly.
+func (c *Config) issuers(k keys) []string {
+	if len(c.JWTIssuers) == 0 && k.generated != nil {
+		return []string{defaultIssuer}
+	}
+	return c.JWTIssuers
+}
+
+// mintAccessToken signs a Mercure 1.0 access token with key, of the hub's
+// first trusted issuer, for the resource identifier res, that may publish
+// to the publish matchers and receive the private updates of the
+// subscribe ones (exact matchers; "*" for all), valid for ttl from now.
+func mintAccessToken(key []byte, iss, res string, publish, subscribe []string, ttl time.Duration, now time.Time) (string, error) {
+	exact := func(ms []string) []hub.Selector {
+		out := make([]hub.Selector, len(ms))
+		for i, m := range ms {
+			out[i] = hub.Selector{Syntax: hub.SyntaxExact, Text: m}
+		}
+		return out
+	}
+	return mercure.NewAccessToken(key, mercure.AccessToken{Issuer: iss, Audience: []string{res}, Publish: exact(publish), Subscribe: exact(subscribe)}, now, ttl)
+}
 
 // mintToken signs an HS256 token with key that may publish to the
 // publish selectors and receive the private updates of the subscribe ones,
