@@ -11,11 +11,19 @@
 // update is encoded once, as a text/event-stream event, and the same bytes
 // go to every subscriber that receives it.
 //
-// Subscribers are indexed by selector: exact topics in a map, so an update
-// costs one lookup per topic; "*" and URI templates grouped by selector
-// string, so each distinct template is evaluated once per update (results
-// are cached) whatever the number of subscribers sharing it. Fan-out cost
-// thus grows with the subscribers an update reaches, not with all of them.
+// Subscribers are indexed by selector, each distinct selector compiled once
+// while a subscriber holds it: exact topics in a map, so an update costs
+// one lookup per topic; "*", URI templates and the selectors of other
+// syntaxes (see Matcher) in a radix tree of their literal prefixes, so an
+// update evaluates only the selectors whose prefix one of its topics
+// starts with, each once whatever the number of subscribers sharing it.
+// Fan-out cost thus grows with the subscribers an update reaches and the
+// selectors that might match it, not with all of them
+// (BenchmarkDispatchTemplates). Options.MaxSelectors bounds the distinct
+// selectors held.
+//
+// Announce fans out an event that is not stored, such as Mercure's
+// subscription events, by the same rule, to the subscribers live then.
 //
 // # Delivery rule
 //
