@@ -4,6 +4,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // TestAdmit is issue 19 item 7's gate for the dashboard's stream: a
@@ -14,12 +17,16 @@ func TestAdmit(t *testing.T) {
 	e := newEnv(t, Options{Anonymous: true, MaxSubscriptionsPerClient: 1}, p, p)
 	const res = "/dashboard/events"
 	admit := func(token string, authorize bool) (*httptest.ResponseRecorder, func(), bool) {
+		t.Helper()
 		r := httptest.NewRequest("GET", res, nil)
 		if token != "" {
 			r.Header.Set("Authorization", "Bearer "+token)
 		}
 		w := httptest.NewRecorder()
-		release, ok := e.h.Admit(w, r, res, authorize)
+		release, until, ok := e.h.Admit(w, r, res, authorize)
+		if ok && token != "" && authorize && (until.Before(time.Now()) || until.After(time.Now().Add(2*time.Hour))) {
+			t.Errorf("admitted until %v, want the token's expiry", until)
+		}
 		return w, release, ok
 	}
 	if w, _, ok := admit("", true); ok || w.Code != http.StatusUnauthorized {
@@ -28,7 +35,7 @@ func TestAdmit(t *testing.T) {
 	if w, _, ok := admit(p.mint(t, subClaims("https://example.com/{x}"), nil), true); ok || w.Code != http.StatusForbidden {
 		t.Fatalf("token for other topics: admitted %v, %d; want 403", ok, w.Code)
 	}
-	tok := p.mint(t, subClaims(res), nil)
+	tok := p.mint(t, subClaims(res), jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix()})
 	_, release, ok := admit(tok, true)
 	if !ok {
 		t.Fatal("matching token refused")

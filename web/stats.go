@@ -129,12 +129,19 @@ func uint64Value(s metrics.Sample) uint64 {
 // stats streams the hub's figures to the dashboard every statsInterval until
 // the client goes away.
 func (h *handler) stats(w http.ResponseWriter, r *http.Request) {
+	var expired <-chan time.Time
 	if admit := h.opts.AdmitStats; admit != nil {
-		release, ok := admit(w, r)
+		release, until, ok := admit(w, r)
 		if !ok {
 			return
 		}
 		defer release()
+		if !until.IsZero() {
+			// A token must not buy a stream that outlives it.
+			exp := time.NewTimer(time.Until(until))
+			defer exp.Stop()
+			expired = exp.C
+		}
 	}
 	stream, err := sse.NewStream(w, r, sse.StreamOptions{Retry: 2 * time.Second})
 	if err != nil {
@@ -156,6 +163,8 @@ func (h *handler) stats(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-stream.Done():
+			return
+		case <-expired:
 			return
 		case <-t.C:
 		}

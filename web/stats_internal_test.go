@@ -103,13 +103,14 @@ func TestAdmitStats(t *testing.T) {
 	}
 	defer h.Close(context.Background())
 	var admitted, released atomic.Int64
-	hd, err := New(Options{Hub: h, Logger: slog.New(slog.DiscardHandler), AdmitStats: func(w http.ResponseWriter, r *http.Request) (func(), bool) {
+	hd, err := New(Options{Hub: h, Logger: slog.New(slog.DiscardHandler), AdmitStats: func(w http.ResponseWriter, r *http.Request) (func(), time.Time, bool) {
 		if r.URL.Query().Get("authorization") != "yes" {
 			http.Error(w, "no", http.StatusUnauthorized)
-			return nil, false
+			return nil, time.Time{}, false
 		}
 		admitted.Add(1)
-		return func() { released.Add(1) }, true
+		// The stream must end by this time, as its token does.
+		return func() { released.Add(1) }, time.Now().Add(300 * time.Millisecond), true
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -137,6 +138,14 @@ func TestAdmitStats(t *testing.T) {
 	resp, err = http.Get(srv.URL + statsPath + "?authorization=yes")
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("admitted: %v %v", resp, err)
+	}
+	// The stream ends by itself at the admitted time.
+	done := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, resp.Body); done <- err }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream outlived its admission")
 	}
 	resp.Body.Close()
 	deadline := time.Now().Add(5 * time.Second)

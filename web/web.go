@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/demo"
@@ -72,10 +73,11 @@ type Options struct {
 	// AdmitStats, if set, is the gate of the dashboard's stream of figures,
 	// which is as long-lived as a subscription: it authorizes the request
 	// and counts the stream against the hub's subscription limits, and
-	// returns the function ending the count; or it answers the request
+	// returns the function ending the count and, if not zero, when the
+	// stream must end (its token's expiry); or it answers the request
 	// itself and returns false. mercure.Handler.Admit is one. Nil lets
 	// every stream in: for the development defaults only.
-	AdmitStats func(w http.ResponseWriter, r *http.Request) (release func(), ok bool)
+	AdmitStats func(w http.ResponseWriter, r *http.Request) (release func(), until time.Time, ok bool)
 	// Logger receives the handler's logs; nil means slog.Default().
 	Logger *slog.Logger
 }

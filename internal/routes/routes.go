@@ -8,6 +8,7 @@ package routes
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/mercure"
@@ -40,7 +41,7 @@ func New(opts Options) (*http.ServeMux, error) {
 		return nil, err
 	}
 	if opts.Web.AdmitStats == nil {
-		opts.Web.AdmitStats = func(w http.ResponseWriter, r *http.Request) (func(), bool) {
+		opts.Web.AdmitStats = func(w http.ResponseWriter, r *http.Request) (func(), time.Time, bool) {
 			return m.Admit(w, r, web.StatsPath, opts.AuthorizeStats)
 		}
 	}
