@@ -374,9 +374,9 @@ func TestBrowserHubEventSourceMercure1(t *testing.T) {
 // answers 503 with Retry-After: 1; the HubEventSource waits that second
 // before it asks again, though its own reconnection time is 50 ms.
 func TestBrowserHubEventSourceRetryAfter(t *testing.T) {
-	// The dashboard's topic view holds one subscription, the first source
-	// the other.
-	s := &stack{t: t, path: filepath.Join(t.TempDir(), "hub.db"), addr: "127.0.0.1:0", noDemo: true, maxSubs: 2}
+	// The dashboard's figures stream and its topic view hold one
+	// subscription each, the first source the third.
+	s := &stack{t: t, path: filepath.Join(t.TempDir(), "hub.db"), addr: "127.0.0.1:0", noDemo: true, maxSubs: 3}
 	s.start()
 	t.Cleanup(s.stop)
 	ctx := newBrowser(t)
