@@ -70,8 +70,8 @@ go build -o "$BIN/report" ./bench/report
 start_server() {
 	local name=$1 data=$WORK/data-$name-$RANDOM cmd
 	case $name in
-	ssehub) cmd=("$BIN/ssehub" --addr "127.0.0.1:$PORT" --data "$data" --jwt-key "$KEY" --demo=false --log-level warn) ;;
-	ssehub-memory) cmd=("$BIN/ssehub" --addr "127.0.0.1:$PORT" --data "$data" --memory --jwt-key "$KEY" --demo=false --log-level warn) ;;
+	ssehub) cmd=("$BIN/ssehub" --addr "127.0.0.1:$PORT" --data "$data" --jwt-key "$KEY" --jwt-issuer ssehub --demo=false --log-level warn) ;;
+	ssehub-memory) cmd=("$BIN/ssehub" --addr "127.0.0.1:$PORT" --data "$data" --memory --jwt-key "$KEY" --jwt-issuer ssehub --demo=false --log-level warn) ;;
 	*) cmd=("$BIN/peers" -server "$name" -addr "127.0.0.1:$PORT" -data "$data" -jwt-key "$KEY") ;;
 	esac
 	echo "${cmd[*]/#$WORK/\$WORK} &" | sed "s|$KEY|\"\$KEY\"|" >>"$COMMANDS"
@@ -93,6 +93,8 @@ stop_server() {
 bench() {
 	local name=$1 scenario=$2 line
 	shift 2
+	# ssehub is loaded in Mercure 1.0, the peers in the 0.x they speak.
+	[[ $name == ssehub* ]] || set -- --protocol 0 "$@"
 	if ! start_server "$name"; then
 		printf '{"name":"%s","scenario":"%s","failed":"server did not start"}\n' "$name" "$scenario" >>"$RESULTS"
 		return

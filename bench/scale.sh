@@ -161,7 +161,7 @@ start_hubs() {
 	((n > 1)) && reuse=(--reuse-port)
 	for ((i = 0; i < n; i++)); do
 		cmd=("$BIN/ssehub" --addr "127.0.0.1:$PORT" "${reuse[@]}" --data "$WORK/hub-$i-$RANDOM" "${LOG_FLAGS[@]}"
-			--jwt-key "$KEY" --demo=false --log-level warn)
+			--jwt-key "$KEY" --jwt-issuer ssehub --demo=false --log-level warn)
 		echo "${cmd[*]/#$WORK/\$WORK} &" | sed "s|$KEY|\"\$KEY\"|; s|$WORK|\$WORK|g" >>"$COMMANDS"
 		"${cmd[@]}" >"$WORK/hub-$i.log" 2>&1 &
 		HUB_PIDS+=($!)

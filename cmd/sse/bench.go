@@ -7,13 +7,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/loadgen"
+	"github.com/ssehub/ssehub/mercure"
 )
 
 const benchUsage = `usage: sse bench [flags] URL
@@ -49,6 +52,8 @@ flags:
 type benchFlags struct {
 	cfg        loadgen.Config
 	jwtKey     string
+	protocol   int    // Mercure version spoken: 1 (match=, access token) or 0 (topic=, mercure claim)
+	iss        string // the issuer of the 1.0 token minted with jwtKey
 	quiet      bool
 	child      bool // a child of a --procs run
 	cpuProfile string
@@ -73,6 +78,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchFlags, error) {
 	fs.IntVar(&c.Publishers, "publishers", 1, "concurrent publishing connections; sequence order is only defined with 1")
 	fs.StringVar(&b.jwtKey, "jwt-key", "", "HS256 `key` to mint a publish/subscribe-all token with")
 	fs.StringVar(&c.Token, "token", "", "bearer `token` to send instead of minting one")
+	fs.IntVar(&b.protocol, "protocol", 1, "Mercure `version` spoken: 1 (subscribe with match=, mint an access token) or 0 (topic=, a mercure claim), for servers that speak 0.x")
+	fs.StringVar(&b.iss, "iss", defaultIssuer, "`issuer` of the access token minted with --jwt-key (--protocol 1)")
 	fs.Func("pid", "server process `id`s, to report their memory and CPU added up: repeatable or comma-separated, for several hubs serving one port", func(v string) error {
 		for f := range strings.SplitSeq(v, ",") {
 			pid, err := strconv.Atoi(strings.TrimSpace(f))
@@ -107,6 +114,14 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchFlags, error) {
 	}
 	if b.jwtKey != "" && c.Token != "" {
 		return nil, errors.New("--jwt-key and --token: give one or the other")
+	}
+	switch b.protocol {
+	case 0:
+		c.Selector = loadgen.SelectorTopic
+	case 1:
+		c.Selector = loadgen.SelectorMatch
+	default:
+		return nil, fmt.Errorf("--protocol %d: want 1 or 0", b.protocol)
 	}
 	c.URL = fs.Arg(0)
 	// The children's command is set later: Validate only needs one.
@@ -162,7 +177,7 @@ func runBenchAs(ctx context.Context, args []string, e env, self []string) int {
 	}
 	if b.jwtKey != "" {
 		// Valid beyond the longest possible run.
-		if cfg.Token, err = signToken([]byte(b.jwtKey), []string{"*"}, []string{"*"}, "", 2*time.Hour, time.Now()); err != nil {
+		if cfg.Token, err = b.mintToken(time.Now()); err != nil {
 			fmt.Fprintln(e.stderr, "sse bench: minting the token:", err)
 			return 1
 		}
@@ -217,4 +232,22 @@ func startCPUProfile(file string) (func(), error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// mintToken mints a token that may publish and subscribe anywhere, valid
+// beyond the longest possible run: a Mercure 1.0 access token for the
+// hub at the URL (its aud derived as the hub derives it), or a 0.x one.
+func (b *benchFlags) mintToken(now time.Time) (string, error) {
+	const ttl = 2 * time.Hour
+	if b.protocol == 0 {
+		return signToken([]byte(b.jwtKey), []string{"*"}, []string{"*"}, "", ttl, now)
+	}
+	u, err := url.Parse(b.cfg.URL)
+	if err != nil {
+		return "", err
+	}
+	all := []hub.Selector{{Syntax: hub.SyntaxExact, Text: hub.Wildcard}}
+	return mercure.NewAccessToken([]byte(b.jwtKey), mercure.AccessToken{
+		Issuer: b.iss, Audience: []string{u.Scheme + "://" + u.Host + mercure.Path}, Publish: all, Subscribe: all,
+	}, now, ttl)
 }

@@ -33,7 +33,8 @@ func benchHub(t *testing.T, tls ...bool) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := mercure.New(mercure.Options{Hub: h, PublisherKey: []byte(benchKey), SubscriberKey: []byte(benchKey)})
+	m, err := mercure.New(mercure.Options{Hub: h, PublisherKey: []byte(benchKey), SubscriberKey: []byte(benchKey),
+		Issuers: []mercure.Issuer{{ID: defaultIssuer, PublisherKey: []byte(benchKey), SubscriberKey: []byte(benchKey)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,5 +442,30 @@ func TestBenchProcsIdle(t *testing.T) {
 	r := benchProcs(t, "--mode", "idle", "--procs", "2", "-c", "60", "--duration", "100ms", "--jwt-key", benchKey, "--pid", strconv.Itoa(os.Getpid()), url)
 	if r.Connected != 60 || r.Dropped != 0 || r.Server == nil || r.Server.RSSEndKiB == 0 {
 		t.Errorf("connected %d dropped %d server %+v", r.Connected, r.Dropped, r.Server)
+	}
+}
+
+// sse bench speaks Mercure 1.0 by default (match= and an access token, as
+// TestBenchFanout runs) and 0.x on request, for servers that speak only
+// that: a hub that trusts no 1.0 issuer still takes --protocol 0.
+func TestBenchProtocol0(t *testing.T) {
+	h, err := hub.New(hub.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mercure.New(mercure.Options{Hub: h, PublisherKey: []byte(benchKey), SubscriberKey: []byte(benchKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(m)
+	t.Cleanup(func() {
+		srv.Close()
+		h.Close(context.Background())
+	})
+	url := srv.URL + mercure.Path
+	r, _ := benchJSON(t, "--mode", "fanout", "-c", "10", "--rate", "0", "--events", "20", "--protocol", "0",
+		"--jwt-key", benchKey, "--settle", "50ms", url)
+	if r.Connected != 10 || r.Published != 20 || r.Delivered != 200 || r.Lost != 0 {
+		t.Errorf("--protocol 0: connected %d (%s), published %d (%s), delivered %d, lost %d", r.Connected, r.ConnectError, r.Published, r.PublishError, r.Delivered, r.Lost)
 	}
 }

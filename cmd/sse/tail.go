@@ -134,7 +134,7 @@ func parseTailArgs(args []string, e env) (tailConfig, error) {
 		fmt.Fprint(fs.Output(), tailUsage)
 		fs.PrintDefaults()
 	}
-	var topics, data listFlag
+	var topics, matches, patterns, data listFlag
 	var lastID string
 	fs.BoolVar(&cfg.json, "json", false, "print one JSON object per line, as 'sse decode --json' does")
 	fs.BoolVar(&cfg.dataOnly, "data-only", false, "print each event's data alone, then a newline (for piping into other tools)")
@@ -146,7 +146,9 @@ func parseTailArgs(args []string, e env) (tailConfig, error) {
 	fs.StringVar(&cfg.done, "done", "", "the stream is complete at the first event with this `DATA` (not printed; exit 0)")
 	fs.IntVar(&cfg.maxEventSize, "max-event-size", sse.DefaultMaxEventSize, "largest line or event data in `BYTES`")
 	fs.StringVar(&lastID, "last-event-id", "", "resume after this event ID (sent as Last-Event-ID)")
-	fs.Var(&topics, "topic", "add a topic=`T` query parameter, for hubs (repeatable)")
+	fs.Var(&topics, "topic", "add a topic=`T` query parameter, for Mercure 0.x hubs (repeatable)")
+	fs.Var(&matches, "match", "add a match=`T` query parameter (an exact topic or *), for Mercure 1.0 hubs (repeatable)")
+	fs.Var(&patterns, "match-urlpattern", "add a match_urlpattern=`P` query parameter (a URL pattern), for Mercure 1.0 hubs (repeatable)")
 	fs.IntVar(&cfg.maxEvents, "max-events", 0, "exit after `N` events (0: no limit)")
 	fs.DurationVar(&cfg.timeout, "timeout", 0, "exit after this `duration` (0: no limit)")
 	fs.BoolVar(&cfg.noReconnect, "no-reconnect", false, "exit when the connection ends or fails instead of reconnecting")
@@ -192,10 +194,12 @@ func parseTailArgs(args []string, e env) (tailConfig, error) {
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return cfg, fmt.Errorf("URL %q: want an absolute http or https URL", fs.Arg(0))
 	}
-	if len(topics) > 0 {
+	if len(topics)+len(matches)+len(patterns) > 0 {
 		q := u.Query()
-		for _, t := range topics {
-			q.Add("topic", t)
+		for name, vs := range map[string][]string{"topic": topics, "match": matches, "match_urlpattern": patterns} {
+			for _, v := range vs {
+				q.Add(name, v)
+			}
 		}
 		u.RawQuery = q.Encode()
 	}

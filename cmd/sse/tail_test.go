@@ -117,6 +117,8 @@ func TestTailRequest(t *testing.T) {
 			"Last-Event-ID": {r.Header.Get("Last-Event-ID"), "41"},
 			"Accept":        {r.Header.Get("Accept"), "text/event-stream"},
 			"topics":        {strings.Join(r.URL.Query()["topic"], " "), "a/b https://x/{id}"},
+			"match":         {strings.Join(r.URL.Query()["match"], " "), "c *"},
+			"urlpatterns":   {strings.Join(r.URL.Query()["match_urlpattern"], " "), "https://x/:id"},
 			"q":             {r.URL.Query().Get("q"), "1"},
 		}
 		for k, v := range checks {
@@ -128,7 +130,7 @@ func TestTailRequest(t *testing.T) {
 	})
 	code, _, stderr := tail(t, context.Background(),
 		"-H", "Authorization: Bearer abc", "-H", "X-Two:a: b", "--last-event-id", "41",
-		"--topic", "a/b", "--topic", "https://x/{id}", srv.URL+"?q=1")
+		"--topic", "a/b", "--topic", "https://x/{id}", "--match", "c", "--match", "*", "--match-urlpattern", "https://x/:id", srv.URL+"?q=1")
 	if code != 0 {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -37,6 +38,12 @@ const (
 	ModeTopics = "topics"
 )
 
+// The query parameters a subscriber can name its topic with.
+const (
+	SelectorTopic = "topic" // Mercure 0.x
+	SelectorMatch = "match" // Mercure 1.0, an exact topic
+)
+
 // Config is a run. Its zero value is not a run: [Validate] says what is
 // missing, and [Run] and [RunChild] refuse a Config it refuses.
 type Config struct {
@@ -53,6 +60,10 @@ type Config struct {
 	Duration   time.Duration
 	Publishers int    // concurrent publishing connections; sequence order is only defined with 1
 	Token      string // bearer token of subscribers and publishers, if any
+	// Selector is the query parameter a subscriber names its topic with:
+	// SelectorMatch (Mercure 1.0) or SelectorTopic (Mercure 0.x and the
+	// servers that take the same); "" means SelectorTopic.
+	Selector string
 	// PIDs are the server's processes, to report their memory and CPU
 	// added up: one, or several hubs serving one port (none: no report).
 	PIDs []int
@@ -203,6 +214,8 @@ func Validate(c *Config) error {
 		return bad("DialConcurrency", c.DialConcurrency, "want at least 1")
 	case c.PerSource < 0:
 		return bad("PerSource", c.PerSource, "must not be negative")
+	case c.Selector != "" && c.Selector != SelectorTopic && c.Selector != SelectorMatch:
+		return bad("Selector", strconv.Quote(c.Selector), "want topic or match")
 	case c.Topic == "":
 		return bad("Topic", `""`, "must not be empty")
 	case slices.ContainsFunc(c.PIDs, func(pid int) bool { return pid <= 0 }):

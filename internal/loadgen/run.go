@@ -35,7 +35,7 @@ func newBenchSubscriber(cfg *Config, t *target, first, n int) *subscriber {
 	s := &subscriber{
 		target:     t.addr,
 		host:       t.url.Host,
-		requestURI: func(i int) string { return topicURI(t.url, topics[i]) },
+		requestURI: func(i int) string { return topicURI(t.url, cfg.Selector, topics[i]) },
 		token:      cfg.Token,
 		dialer:     func(i int) *net.Dialer { return dial(first + i) },
 		hist:       shards,

@@ -120,10 +120,14 @@ func MaxConnections() (int, uint64, error) {
 	return int(min(lim-FDReserve, 1<<30)), lim, nil
 }
 
-// topicURI returns the request URI subscribing to topic.
-func topicURI(u *url.URL, topic string) string {
+// topicURI returns the request URI subscribing to topic with the query
+// parameter param.
+func topicURI(u *url.URL, param, topic string) string {
+	if param == "" {
+		param = SelectorTopic
+	}
 	q := u.Query()
-	q.Add("topic", topic)
+	q.Add(param, topic)
 	path := u.EscapedPath()
 	if path == "" {
 		path = "/"
