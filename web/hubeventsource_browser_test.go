@@ -374,14 +374,14 @@ func TestBrowserHubEventSourceMercure1(t *testing.T) {
 // answers 503 with Retry-After: 1; the HubEventSource waits that second
 // before it asks again, though its own reconnection time is 50 ms.
 func TestBrowserHubEventSourceRetryAfter(t *testing.T) {
-	// The dashboard's figures stream and its topic view hold one
-	// subscription each, the first source the third.
-	s := &stack{t: t, path: filepath.Join(t.TempDir(), "hub.db"), addr: "127.0.0.1:0", noDemo: true, maxSubs: 3}
+	// The first source holds the one subscription the hub allows. The
+	// page is one that subscribes to nothing itself: a 404.
+	s := &stack{t: t, path: filepath.Join(t.TempDir(), "hub.db"), addr: "127.0.0.1:0", noDemo: true, maxSubs: 1}
 	s.start()
 	t.Cleanup(s.stop)
 	ctx := newBrowser(t)
-	clientPage(t, ctx, s)
-	waitFor(t, ctx, "the dashboard's topic view open", `document.getElementById('topic-state').textContent === 'open'`)
+	run(t, ctx, "open a page of the hub", chromedp.Navigate(s.URL()+"/no-such-page"))
+	loadFeedScript(t, ctx)
 	eval[bool](t, ctx, `(() => {
 		const a = new ssehub.HubEventSource('`+mercure.Path+`', { topic: 'https://example.com/a', retry: 50 });
 		window.ra = { a, log: [] };
