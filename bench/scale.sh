@@ -155,7 +155,9 @@ start_log() {
 }
 
 # start_hubs N: starts N hubs on $PORT with LOG_FLAGS and waits until each
-# listens.
+# listens. The first one starts alone: on a fresh JetStream cluster, hubs
+# starting at once may find the stream another is creating not there yet,
+# and stop.
 start_hubs() {
 	local n=$1 i cmd reuse=()
 	((n > 1)) && reuse=(--reuse-port)
@@ -165,13 +167,20 @@ start_hubs() {
 		echo "${cmd[*]/#$WORK/\$WORK} &" | sed "s|$KEY|\"\$KEY\"|; s|$WORK|\$WORK|g" >>"$COMMANDS"
 		"${cmd[@]}" >"$WORK/hub-$i.log" 2>&1 &
 		HUB_PIDS+=($!)
+		if ((i == 0)) && ! wait_listeners 1; then break; fi
 	done
-	# Each hub has its own listening socket on the port.
+	if wait_listeners "$n"; then return 0; fi
+	log "the hubs did not all start:"; tail -n 5 "$WORK"/hub-*.log >&2
+	return 1
+}
+
+# wait_listeners N waits up to twenty seconds for N sockets listening on
+# $PORT: each hub has its own.
+wait_listeners() {
 	for _ in $(seq 200); do
-		if (($(ss -Hltn "sport = :$PORT" | wc -l) >= n)); then return 0; fi
+		if (($(ss -Hltn "sport = :$PORT" | wc -l) >= $1)); then return 0; fi
 		sleep 0.1
 	done
-	log "the hubs did not all start:"; tail -n 5 "$WORK"/hub-*.log >&2
 	return 1
 }
 
