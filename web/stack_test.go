@@ -99,7 +99,7 @@ func (s *stack) start() {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var err error
-	if s.log, err = bolt.Open(s.path, bolt.Options{}); err != nil {
+	if s.log, err = bolt.Open(s.path, bolt.Options{Logger: logger}); err != nil {
 		t.Fatal(err)
 	}
 	if s.hub, err = hub.New(hub.Options{Log: s.log, Logger: logger}); err != nil {
