@@ -11,9 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ssehub/ssehub/cmd/ssehub/ssehubtest"
+	"github.com/ssehub/ssehub/internal/browsertest"
 	"github.com/ssehub/ssehub/mercure"
 	"github.com/ssehub/ssehub/sse"
 )
@@ -166,6 +168,95 @@ func TestBinaryConformanceCases(t *testing.T) {
 					t.Fatal("no event in time")
 				}
 			})
+		}
+	}
+}
+
+// conformancePage runs one case the way the suites' page does: an
+// EventSource on the page's origin without credentials, and, once it is
+// open, a fetch POST of the update with the suite's bearer token; it
+// resolves to whether the update arrived before the marker published after
+// it, and to the publish answer.
+const conformancePage = `(async (c) => {
+	const url = new URL('/.well-known/mercure', location.origin);
+	for (const [name, value] of c.params) url.searchParams.append(name, value);
+	const es = new EventSource(url);
+	let got = null;
+	const done = new Promise((resolve) => {
+		es.onmessage = (e) => {
+			if (e.lastEventId === c.id && e.data === c.data) got = true;
+			if (e.data === 'marker') { es.close(); resolve(got === true); }
+		};
+	});
+	await new Promise((resolve, reject) => { es.onopen = resolve; setTimeout(reject, 5000, 'no open'); });
+	const post = async (form) => {
+		const r = await fetch('/.well-known/mercure', { method: 'POST', headers: { Authorization: 'Bearer ' + c.token }, body: form });
+		return { status: r.status, type: r.headers.get('Content-Type'), body: await r.text() };
+	};
+	const form = new URLSearchParams();
+	for (const t of c.topics) form.append('topic', t);
+	form.set('id', c.id);
+	form.set('data', c.data);
+	if (c.private) form.set('private', 'on');
+	const answer = await post(form);
+	await post(new URLSearchParams({ topic: c.marker, data: 'marker' }));
+	return { received: await done, ...answer };
+})(%s)`
+
+// TestBrowserConformanceCases replays the cases of the Mercure project's
+// conformance suites (0.x at v0.24.2, 1.0 at v1.0.0-alpha.3) in real
+// Chromium against one hub run as the 1.0 suite runs it, over HTTPS: an
+// EventSource subscribes, the page publishes with fetch, and the update
+// arrives, or does not for the private and non-matching cases.
+func TestBrowserConformanceCases(t *testing.T) {
+	browsertest.Chromium(t)
+	dir := t.TempDir()
+	r := startRun(t, "--data", dir, "--jwt-key", conformanceKey, "--jwt-issuer", "https://localhost",
+		"--resource-identifier", "https://localhost/.well-known/mercure", "--anonymous", "--tls-self-signed", "--demo=false")
+	leaf := selfSignedLeaf(t, dir)
+	ctx := browsertest.New(t, chromedp.Flag("ignore-certificate-errors-spki-list", spkiHash(leaf)))
+	do(t, ctx, "open the hub's origin", chromedp.Navigate(r.base+"/"))
+	v0, v1 := conformanceTokens(t)
+	for _, dialect := range []string{"0.x", "1.0"} {
+		tok := v0
+		if dialect == "1.0" {
+			tok = v1
+		}
+		for i, tc := range conformanceCases(dialect) {
+			params := [][2]string{}
+			marker := fmt.Sprintf("marker-%s-%d", dialect, i)
+			for _, s := range append(tc.selectors, marker) {
+				name := "topic"
+				if dialect == "1.0" {
+					name = "match"
+					if strings.Contains(s, "/:") {
+						name = "match_urlpattern"
+					}
+				}
+				params = append(params, [2]string{name, s})
+			}
+			topicsJSON, _ := json.Marshal(tc.topics)
+			c := map[string]any{
+				"params": params, "topics": tc.topics, "id": "id-" + string(topicsJSON), "data": "data for\n\n        " + tc.name,
+				"private": tc.private, "token": tok, "marker": marker,
+			}
+			arg, _ := json.Marshal(c)
+			tctx, cancel := context.WithTimeout(ctx, waitLong)
+			res, err := chromedp.Run(tctx, chromedp.Evaluate[struct {
+				Received bool
+				Status   int
+				Type     string
+				Body     string
+			}](fmt.Sprintf(conformancePage, arg), chromedp.EvalAwaitPromise))
+			cancel()
+			switch {
+			case err != nil:
+				t.Errorf("%s %s: %v", dialect, tc.name, err)
+			case res.Received != tc.received:
+				t.Errorf("%s %s: received %v, want %v", dialect, tc.name, res.Received, tc.received)
+			case res.Status != 200 || !strings.HasPrefix(res.Type, "text/plain") || res.Body != c["id"]:
+				t.Errorf("%s %s: publish answered %d %q %q, want 200 text/plain and the ID", dialect, tc.name, res.Status, res.Type, res.Body)
+			}
 		}
 	}
 }
