@@ -209,8 +209,19 @@ func newHandler(cfg Config, k keys, h *hub.Hub, st store, m *metrics, log *slog.
 			}
 			return tok, true
 		}
+		// The form's token is a Mercure 1.0 access token for the hub the
+		// page was loaded from (the publish form is the same in both
+		// dialects).
 		publishToken = func(r *http.Request) (string, bool) {
-			tok, err := mintToken(k.pub, []string{"*"}, nil, pageTokenTTL, time.Now())
+			res := cfg.ResourceIdentifier
+			if res == "" {
+				scheme := "http"
+				if r.TLS != nil {
+					scheme = "https"
+				}
+				res = scheme + "://" + r.Host + mercure.Path
+			}
+			tok, err := mintAccessToken(k.pub, cfg.issuers(k)[0], res, []string{"*"}, nil, pageTokenTTL, time.Now())
 			if err != nil {
 				log.ErrorContext(r.Context(), "minting the demo page's token", "err", err)
 				return "", false

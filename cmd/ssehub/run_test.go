@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -369,10 +370,17 @@ func TestRunDevDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var page struct{ Token string }
+	json.NewDecoder(resp.Body).Decode(&page)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("POST /publish-token on the development defaults = %d, want 200", resp.StatusCode)
 	}
+	// The form's token is a Mercure 1.0 access token that publishes.
+	if parsed, _, err := jwt.NewParser().ParseUnverified(page.Token, jwt.MapClaims{}); err != nil || parsed.Header["typ"] != "at+jwt" {
+		t.Errorf("the page's token %q: %v", page.Token, err)
+	}
+	mustPublish(t, c, r.base, page.Token, url.Values{"topic": {demo.Topic}, "data": {"from the page"}})
 }
 
 func TestRunNoPageTokenUnlessDevDefaults(t *testing.T) {
