@@ -58,6 +58,8 @@ test('EventSource behaviour: open, messages, named events, retry and Last-Event-
   const es = new HubEventSource(s.url, { match: ['https://example.com/a', 'https://example.com/b'], matchURLPattern: '/books/:id' });
   t.after(() => es.close());
   assert.equal(es.readyState, HubEventSource.CONNECTING);
+  assert.equal(es.withCredentials, false);
+  assert.throws(() => { 'use strict'; es.withCredentials = true; }, TypeError, 'withCredentials is read-only, as EventSource\'s');
   assert.equal(es.url, s.url + '?match=https%3A%2F%2Fexample.com%2Fa&match=https%3A%2F%2Fexample.com%2Fb&match_urlpattern=%2Fbooks%2F%3Aid');
   const log = [];
   es.onopen = () => log.push('open ' + es.readyState);

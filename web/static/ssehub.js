@@ -279,7 +279,7 @@ export class HubEventSource extends EventTarget {
       this.#body = o.body;
     }
     this.#url = u.href;
-    this.withCredentials = !!o.withCredentials;
+    o.withCredentials = !!o.withCredentials;
     this.#reconnectTime = o.retry;
     this.#lastId = o.lastEventId === undefined ? '' : String(o.lastEventId);
     if (o.persist) {
@@ -294,6 +294,8 @@ export class HubEventSource extends EventTarget {
 
   /** @returns {string} */
   get url() { return this.#url; }
+  /** @returns {boolean} */
+  get withCredentials() { return this.#opts.withCredentials; }
   /** @returns {number} */
   get readyState() { return this.#readyState; }
   /** @returns {string} the last event ID, sent as Last-Event-ID on the next connection */
@@ -424,7 +426,7 @@ export class HubEventSource extends EventTarget {
     const init = {
       method: o.method,
       headers: h,
-      credentials: this.withCredentials ? 'include' : 'same-origin',
+      credentials: o.withCredentials ? 'include' : 'same-origin',
       cache: 'no-store',
       signal,
     };
