@@ -299,3 +299,21 @@ func TestReuseAfterWindow(t *testing.T) {
 		t.Fatalf("Find(a) after every copy was trimmed and it was reused = %d, %v; want %d", seq, err, a3.Seq)
 	}
 }
+
+func TestPresence(t *testing.T) {
+	srv := jstest.Start(t)
+	logtest.RunPresence(t, func(t *testing.T, ttl time.Duration) logtest.PresenceNodes {
+		opts := fresh(jetstream.Options{})
+		a, b := openLog(t, srv.URL(), opts), openLog(t, srv.URL(), opts)
+		pa, err := a.Presence(t.Context(), ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pb, err := b.Presence(t.Context(), ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pa.Close(); pb.Close() })
+		return logtest.PresenceNodes{A: pa, B: pb, CrashA: func() { a.Close() }}
+	})
+}

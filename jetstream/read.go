@@ -57,7 +57,7 @@ type reader struct {
 var errStop = errors.New("stop")
 
 // errNoAnswer ends a batch whose direct get went unanswered for
-// directGetTimeout: lost with a failing server, or no replica serving.
+// directGetTimeout (lost with a failing server) or that no replica served.
 var errNoAnswer = fmt.Errorf("%w: no answer to a direct get", ErrUnavailable)
 
 // directGetTimeout bounds the wait for a direct get's next message.
@@ -81,6 +81,11 @@ func (r *reader) run(ctx context.Context, yield func(*hub.Update, error) bool) e
 				r.lagSince = time.Now()
 			} else if time.Since(r.lagSince) > catchUp {
 				return err
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(10 * time.Millisecond):
 			}
 			continue
 		}
@@ -136,7 +141,9 @@ func (r *reader) batch(ctx context.Context, yield func(*hub.Update, error) bool)
 	for {
 		m, err := sub.NextMsgWithContext(rctx)
 		if err != nil {
-			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders)) {
+				// nats.go reads a 503 status as ErrNoResponders: no
+				// replica serves direct gets right now.
 				return got, errNoAnswer
 			}
 			return got, err
@@ -145,8 +152,8 @@ func (r *reader) batch(ctx context.Context, yield func(*hub.Update, error) bool)
 			switch status {
 			case "204", "404": // end of batch; nothing at or after the Seq
 				return got, nil
-			case "503":
-				return got, fmt.Errorf("%w: %w", ErrUnavailable, nats.ErrNoResponders)
+			case "503": // no replica serves direct gets right now
+				return got, errNoAnswer
 			}
 			return got, fmt.Errorf("direct get: status %s %s", status, m.Header.Get("Description"))
 		}
@@ -250,6 +257,12 @@ func (l *Log) Follow(ctx context.Context, after uint64) iter.Seq2[*hub.Update, e
 			if errors.Is(err, errNoAnswer) {
 				// Servers are failing over; ask again until they answer.
 				l.logger.Debug("jetstream: follow: a direct get went unanswered; asking again", "seq", r.next)
+				select {
+				case <-fctx.Done():
+					fail(fctx.Err())
+					return
+				case <-time.After(followRechecks[1]):
+				}
 				continue
 			}
 			if err != nil {

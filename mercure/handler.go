@@ -97,6 +97,11 @@ type Options struct {
 	CORSOrigins []string
 	// Subscriptions enables the active subscriptions API and events.
 	Subscriptions bool
+	// Presence, when set, makes the subscriptions API list the active
+	// subscriptions of every node sharing it (see hub.Presence), and
+	// RunReaper announce the end of a dead node's subscriptions. Without
+	// it the API lists this node's.
+	Presence hub.Presence
 
 	// Heartbeat is the idle time after which a subscriber gets a comment
 	// to keep its connection open: 0 means sse.DefaultHeartbeat, negative
@@ -197,6 +202,7 @@ type Handler struct {
 	observePub   func(time.Duration)
 	onSubChange  func(protoMajor, delta int)
 	subs         registry
+	presence     hub.Presence
 	noHijack     bool
 	sendBuffer   int
 	streams      hijack.Engine // taken-over subscriber connections
@@ -251,6 +257,7 @@ func New(opts Options) (*Handler, error) {
 		log:         opts.Logger,
 		observePub:  opts.ObservePublish,
 		onSubChange: opts.OnSubscriberChange,
+		presence:    opts.Presence,
 		noHijack:    opts.NoHijack,
 		sendBuffer:  opts.SendBuffer,
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -169,9 +170,11 @@ func (h *Handler) track(ctx context.Context, sr subRequest) (untrack func()) {
 		s.payload = sr.claims.Payload
 	}
 	h.subs.add(s)
+	h.join(ctx, s)
 	h.announce(ctx, s, true)
 	return func() {
 		h.subs.remove(s.subscriber)
+		h.leave(ctx, s)
 		h.announce(ctx, s, false)
 	}
 }
@@ -186,6 +189,12 @@ func (h *Handler) announce(ctx context.Context, s *activeSub, active bool) {
 		h.announce1(ctx, s, active)
 		return
 	}
+	announceSub(ctx, h.hub, h.log, s, active)
+}
+
+// announceSub announces a Mercure 0.x subscription's events on any hub:
+// the presence reaper's too.
+func announceSub(ctx context.Context, hb *hub.Hub, log *slog.Logger, s *activeSub, active bool) {
 	for _, t := range s.topics {
 		doc := newSubscriptionDoc(t, s.subscriber, active, s.payload)
 		doc.Context = jsonldContext
@@ -193,14 +202,14 @@ func (h *Handler) announce(ctx context.Context, s *activeSub, active bool) {
 		if err != nil {
 			// Payload is JSON from a verified token, so this cannot
 			// happen short of a bug; the event is only informative.
-			h.log.ErrorContext(ctx, "mercure: encode subscription event", "err", err)
+			log.ErrorContext(ctx, "mercure: encode subscription event", "err", err)
 			continue
 		}
 		u := &hub.Update{Topics: []string{doc.ID}, Data: string(data), Private: true}
-		if _, err := h.hub.Announce(u); err != nil && !errors.Is(err, hub.ErrClosed) {
+		if _, err := hb.Announce(u); err != nil && !errors.Is(err, hub.ErrClosed) {
 			// At shutdown every subscriber ends at once with nowhere to
 			// announce it; anything else is worth a line.
-			h.log.WarnContext(ctx, "mercure: announce subscription event", "topic", doc.ID, "err", err)
+			log.WarnContext(ctx, "mercure: announce subscription event", "topic", doc.ID, "err", err)
 		}
 	}
 }
@@ -248,10 +257,22 @@ func (h *Handler) subscriptionsAPI(w http.ResponseWriter, r *http.Request) {
 		h.subscribeFailed(w, r, err)
 		return
 	}
+	topic, subscriber := "", ""
+	if len(vars) > 0 {
+		topic = vars[0]
+	}
+	if len(vars) > 1 {
+		subscriber = vars[1]
+	}
+	docs, err := h.subscriptionDocs(r.Context(), topic, subscriber)
+	if err != nil {
+		h.log.WarnContext(r.Context(), "mercure: subscriptions API", "err", err)
+		h.refuseSubscription(w, &refusal{status: http.StatusServiceUnavailable, msg: "the cluster's subscriptions cannot be listed now"})
+		return
+	}
 	var doc any
 	switch len(vars) {
 	case 2:
-		docs := h.subs.docs(vars[0], vars[1])
 		if len(docs) == 0 {
 			writeError(w, http.StatusNotFound, "no such active subscription")
 			return
@@ -260,9 +281,9 @@ func (h *Handler) subscriptionsAPI(w http.ResponseWriter, r *http.Request) {
 		d.Context, d.LastEventID = jsonldContext, lastID
 		doc = d
 	case 1:
-		doc = collectionDoc{Context: jsonldContext, ID: self, Type: "Subscriptions", LastEventID: lastID, Subscriptions: h.subs.docs(vars[0], "")}
+		doc = collectionDoc{Context: jsonldContext, ID: self, Type: "Subscriptions", LastEventID: lastID, Subscriptions: docs}
 	default:
-		doc = collectionDoc{Context: jsonldContext, ID: self, Type: "Subscriptions", LastEventID: lastID, Subscriptions: h.subs.docs("", "")}
+		doc = collectionDoc{Context: jsonldContext, ID: self, Type: "Subscriptions", LastEventID: lastID, Subscriptions: docs}
 	}
 	body, err := json.Marshal(doc)
 	if err != nil {

@@ -379,3 +379,15 @@ func TestFindStaleIndex(t *testing.T) {
 		t.Fatalf("Find(u2) = %d, %v; want %d", seq, err, ups[2].Seq)
 	}
 }
+
+func TestPresence(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	logtest.RunPresence(t, func(t *testing.T, ttl time.Duration) logtest.PresenceNodes {
+		prefix := newPrefix(t)
+		a := openLog(t, srv, redis.Options{Prefix: prefix})
+		b := openLog(t, srv, redis.Options{Prefix: prefix})
+		pa, pb := a.Presence(ttl), b.Presence(ttl)
+		t.Cleanup(func() { pa.Close(); pb.Close() })
+		return logtest.PresenceNodes{A: pa, B: pb, CrashA: func() { a.Close() }}
+	})
+}

@@ -64,9 +64,12 @@ type Config struct {
 	// DuplicateWindow: a publish whose ID was stored less than this ago
 	// is answered with the stored update (0: off).
 	DuplicateWindow time.Duration
-	Heartbeat       time.Duration // 0 disables heartbeats
-	Subscriptions   bool
-	Demo            bool
+	// PresenceTTL: with a shared store and Subscriptions, how long a dead
+	// node's subscriptions stay listed.
+	PresenceTTL   time.Duration
+	Heartbeat     time.Duration // 0 disables heartbeats
+	Subscriptions bool
+	Demo          bool
 
 	// Bounds on open subscriptions (0: none), and the proxies trusted to
 	// name the client in X-Forwarded-For for the per-client bound.
@@ -215,6 +218,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	fs.DurationVar(&c.DuplicateWindow, "duplicate-window", hub.DefaultDuplicateWindow, "a publish whose id was stored less than this `duration` ago is answered with the stored update and not stored again, so a retried publish is stored once (0: off; with --nats, --history-age if that is shorter)")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", sse.DefaultHeartbeat, "idle `duration` after which subscribers get a keep-alive comment (0: none)")
 	fs.BoolVar(&c.Subscriptions, "subscriptions", false, "enable the active subscriptions API and events")
+	fs.DurationVar(&c.PresenceTTL, "presence-ttl", hub.DefaultPresenceTTL, "with --subscriptions and --redis or --nats: the subscriptions API lists every node's subscriptions, and a node silent for this `duration` has its subscriptions announced inactive")
 	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions", 0, "most subscriptions open at once; one more gets 503 and Retry-After (0: no bound)")
 	fs.IntVar(&c.MaxSubscriptionsPerClient, "max-subscriptions-per-client", 0, "most subscriptions open at once from one client address; one more gets 429 (0: no bound)")
 	fs.IntVar(&c.MaxSelectorsPerClient, "max-selectors-per-client", mercure.DefaultMaxSelectorsPerClient, "most distinct topic selectors one client address holds over its open subscriptions; one more gets 429 (0: no bound)")
@@ -364,6 +368,8 @@ func (c *Config) validate() error {
 		return usagef("--history-size %d: must be at least 1", c.HistorySize)
 	case c.HistoryAge < 0:
 		return usagef("--history-age %v: must not be negative", c.HistoryAge)
+	case c.PresenceTTL < 300*time.Millisecond:
+		return usagef("--presence-ttl %v: must be at least 300ms (nodes renew their presence every third of it)", c.PresenceTTL)
 	case c.DuplicateWindow < 0:
 		return usagef("--duplicate-window %v: must not be negative (0: off)", c.DuplicateWindow)
 	case c.Heartbeat < 0:

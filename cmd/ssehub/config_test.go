@@ -33,6 +33,7 @@ func TestConfigDefaults(t *testing.T) {
 		NATS:              NATSConfig{Stream: "SSEHUB"},
 		AccessTokenCookie: "__Secure-mercure_access_token",
 		DuplicateWindow:   2 * time.Minute,
+		PresenceTTL:       15 * time.Second,
 	}
 	if !equalConfig(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)

@@ -105,6 +105,18 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 			err = cmpErr(err, cerr)
 		}
 	}()
+	pres, err := openPresence(ctx, cfg, st)
+	if err != nil {
+		return err
+	}
+	if pres != nil {
+		defer func() {
+			// Before the store: it removes this node's entries there.
+			if cerr := pres.Close(); cerr != nil && !errors.Is(cerr, hub.ErrClosed) {
+				log.Warn("closing the presence", "err", cerr)
+			}
+		}()
+	}
 	h, err := hub.New(hub.Options{Log: st, Logger: log, MaxSelectors: noBound(cfg.MaxSelectors), BaseURL: cfg.ResourceIdentifier})
 	if err != nil {
 		return err
@@ -125,7 +137,7 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 	defer fe.close()
 
 	m := newMetrics(h, st.Len, log)
-	mux, err := newHandler(cfg, k, h, st, m, log)
+	mux, err := newHandler(cfg, k, h, st, pres, m, log)
 	if err != nil {
 		return err
 	}
@@ -157,6 +169,12 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- fe.serve(s.srv, ln) }()
+
+	if pres != nil {
+		reapCtx, stopReaper := context.WithCancel(ctx)
+		defer stopReaper()
+		go mercure.RunReaper(reapCtx, h, pres, cfg.PresenceTTL/3, log)
+	}
 
 	var demoCtx context.Context
 	demoCtx, s.stopDemo = context.WithCancel(ctx)
@@ -196,7 +214,7 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 // newHandler wires the hub's HTTP face: the Mercure protocol and the pages
 // (routes.New), the demo page's tokens on the development defaults, and
 // the operational endpoints.
-func newHandler(cfg Config, k keys, h *hub.Hub, st store, m *metrics, log *slog.Logger) (*http.ServeMux, error) {
+func newHandler(cfg Config, k keys, h *hub.Hub, st store, pres presence, m *metrics, log *slog.Logger) (*http.ServeMux, error) {
 	var publishToken, subscribeToken func(*http.Request) (string, bool)
 	if cfg.DevDefaults() {
 		// The private panel's token receives the demo's private topic
@@ -239,6 +257,7 @@ func newHandler(cfg Config, k keys, h *hub.Hub, st store, m *metrics, log *slog.
 		AccessTokenCookie:  cfg.AccessTokenCookie,
 		Protocol:           cfg.Protocol,
 		Subscriptions:      cfg.Subscriptions,
+		Presence:           pres,
 		Heartbeat:          cfg.Heartbeat,
 		Logger:             log,
 		ObservePublish:     m.observePublish,
@@ -400,6 +419,32 @@ func openStore(ctx context.Context, cfg Config, noGroupCommit bool, log *slog.Lo
 		return nil, "", fmt.Errorf("--data %s: %w", cfg.DataDir, err)
 	}
 	return l, where, nil
+}
+
+// presence is a hub.Presence the hub closes.
+type presence interface {
+	hub.Presence
+	Close() error
+}
+
+// openPresence starts this node's presence in the shared store, for the
+// subscriptions API and events of a cluster: with --subscriptions and a
+// store other nodes share. Otherwise it returns nil.
+func openPresence(ctx context.Context, cfg Config, st store) (presence, error) {
+	if !cfg.Subscriptions {
+		return nil, nil
+	}
+	switch l := st.(type) {
+	case *redis.Log:
+		return l.Presence(cfg.PresenceTTL), nil
+	case *jetstream.Log:
+		p, err := l.Presence(ctx, cfg.PresenceTTL)
+		if err != nil {
+			return nil, fmt.Errorf("--nats: %w", err)
+		}
+		return p, nil
+	}
+	return nil, nil
 }
 
 // capWindow returns the duplicate window w, at most maxAge when that is

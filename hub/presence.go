@@ -1,0 +1,45 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// DefaultPresenceTTL is how long a node's subscriptions stay listed after
+// its last heartbeat when a Presence's options leave the TTL zero: a node
+// that crashes has its subscriptions marked inactive within about this.
+const DefaultPresenceTTL = 15 * time.Second
+
+// Presence is the set of active subscriptions of every node sharing a log,
+// for the subscriptions API and events of a cluster. Each node records its
+// own subscriptions, and its implementation renews a heartbeat for the
+// node while it runs; a node whose heartbeat is older than the TTL (it
+// crashed, or lost the store) is dead, and Reap hands its subscriptions to
+// one surviving node to announce as inactive.
+//
+// Implementations: the redis and jetstream packages, beside their logs.
+// Every method is safe for concurrent use.
+type Presence interface {
+	// Join records e as active on this node. e.Node is set by the
+	// implementation.
+	Join(ctx context.Context, e PresenceEntry) error
+	// Leave removes this node's subscription with the given subscriber ID.
+	Leave(ctx context.Context, subscriber string) error
+	// List returns the subscriptions of every live node, in no order.
+	List(ctx context.Context) ([]PresenceEntry, error)
+	// Reap removes the subscriptions of dead nodes and returns them. Each
+	// is returned to one caller, whichever node calls.
+	Reap(ctx context.Context) ([]PresenceEntry, error)
+}
+
+// PresenceEntry is one subscriber's subscriptions on one node.
+type PresenceEntry struct {
+	Subscriber string          `json:"subscriber"`
+	Topics     []string        `json:"topics"`
+	Payload    json.RawMessage `json:"payload,omitempty"`
+	Node       string          `json:"node"`
+	// Since is when the node recorded the subscription, by its clock; the
+	// API lists subscriptions in this order.
+	Since time.Time `json:"since"`
+}

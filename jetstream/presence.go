@@ -1,0 +1,260 @@
+package jetstream
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	njs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ssehub/ssehub/hub"
+)
+
+// Presence is a hub.Presence in a JetStream key-value bucket beside the
+// log's stream (named after it, "_PRESENCE" appended, with its replicas):
+// every node sharing the log lists the subscriptions of every live node.
+// The key "n.<node>" is a node's heartbeat, "s.<node>.<subscriber>" one of
+// its subscriptions. A node is dead when its heartbeat is older than the
+// TTL by the reading node's clock, against the time the servers stored the
+// heartbeat: clocks must agree to well within the TTL.
+type Presence struct {
+	l    *Log
+	kv   njs.KeyValue
+	node string
+	ttl  time.Duration
+
+	stop    chan struct{}
+	stopped chan struct{}
+	once    sync.Once
+}
+
+var _ hub.Presence = (*Presence)(nil)
+
+// reaped is the heartbeat value by which a reaper claims a dead node.
+const reaped = "reaped"
+
+// Presence creates or opens the log's presence bucket and starts this
+// node's heartbeat, renewed every ttl/3 until Close. ttl 0 means
+// hub.DefaultPresenceTTL. The node gets a new random name, so a restarted
+// hub is a new node and its predecessor is reaped.
+func (l *Log) Presence(ctx context.Context, ttl time.Duration) (*Presence, error) {
+	if ttl <= 0 {
+		ttl = hub.DefaultPresenceTTL
+	}
+	ctx, cancel := l.bound(ctx)
+	defer cancel()
+	kv, err := l.js.CreateOrUpdateKeyValue(ctx, njs.KeyValueConfig{
+		Bucket:   l.name + "_PRESENCE",
+		Replicas: l.stream.CachedInfo().Config.Replicas,
+	})
+	if err != nil {
+		return nil, l.classify(ctx, "presence bucket", err)
+	}
+	p := &Presence{
+		l:       l,
+		kv:      kv,
+		node:    strings.ReplaceAll(uuid.NewString(), "-", ""),
+		ttl:     ttl,
+		stop:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	if _, err := kv.Put(ctx, "n."+p.node, nil); err != nil {
+		return nil, l.classify(ctx, "presence heartbeat", err)
+	}
+	go p.heartbeat()
+	return p, nil
+}
+
+// Node returns this node's name.
+func (p *Presence) Node() string { return p.node }
+
+func (p *Presence) heartbeat() {
+	defer close(p.stopped)
+	t := time.NewTicker(p.ttl / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-p.stop:
+			return
+		case <-p.l.ctx.Done():
+			return
+		}
+		ctx, cancel := context.WithTimeout(p.l.ctx, p.ttl/3)
+		if _, err := p.kv.Put(ctx, "n."+p.node, nil); err != nil && p.l.ctx.Err() == nil {
+			p.l.logger.Warn("jetstream: presence heartbeat failed", "node", p.node, "err", err)
+		}
+		cancel()
+	}
+}
+
+func (p *Presence) key(node, subscriber string) string {
+	return "s." + node + "." + base64.RawURLEncoding.EncodeToString([]byte(subscriber))
+}
+
+// Join records e as one of this node's subscriptions.
+func (p *Presence) Join(ctx context.Context, e hub.PresenceEntry) error {
+	e.Node = p.node
+	b, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("jetstream: presence: %w", err)
+	}
+	ctx, cancel := p.l.bound(ctx)
+	defer cancel()
+	if _, err := p.kv.Put(ctx, p.key(p.node, e.Subscriber), b); err != nil {
+		return p.l.classify(ctx, "presence join", err)
+	}
+	return nil
+}
+
+// Leave removes one of this node's subscriptions.
+func (p *Presence) Leave(ctx context.Context, subscriber string) error {
+	ctx, cancel := p.l.bound(ctx)
+	defer cancel()
+	if err := p.kv.Purge(ctx, p.key(p.node, subscriber)); err != nil {
+		return p.l.classify(ctx, "presence leave", err)
+	}
+	return nil
+}
+
+// entries returns the current values of the keys matching filter.
+func (p *Presence) entries(ctx context.Context, filter string) ([]njs.KeyValueEntry, error) {
+	w, err := p.kv.Watch(ctx, filter, njs.IgnoreDeletes())
+	if err != nil {
+		return nil, err
+	}
+	defer w.Stop()
+	var out []njs.KeyValueEntry
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return out, fmt.Errorf("%w: presence watch closed", ErrUnavailable)
+			}
+			if e == nil { // the initial values are all in
+				return out, nil
+			}
+			out = append(out, e)
+		case <-ctx.Done():
+			return out, ctx.Err()
+		}
+	}
+}
+
+// nodes returns the heartbeats, by node name.
+func (p *Presence) nodes(ctx context.Context) (map[string]njs.KeyValueEntry, error) {
+	es, err := p.entries(ctx, "n.*")
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]njs.KeyValueEntry, len(es))
+	for _, e := range es {
+		m[strings.TrimPrefix(e.Key(), "n.")] = e
+	}
+	return m, nil
+}
+
+func (p *Presence) live(e njs.KeyValueEntry) bool {
+	return string(e.Value()) != reaped && time.Since(e.Created()) < p.ttl
+}
+
+// List returns the subscriptions of the nodes whose heartbeat is younger
+// than the TTL.
+func (p *Presence) List(ctx context.Context) ([]hub.PresenceEntry, error) {
+	ctx, cancel := p.l.bound(ctx)
+	defer cancel()
+	nodes, err := p.nodes(ctx)
+	if err != nil {
+		return nil, p.l.classify(ctx, "presence list", err)
+	}
+	es, err := p.entries(ctx, "s.>")
+	if err != nil {
+		return nil, p.l.classify(ctx, "presence list", err)
+	}
+	var out []hub.PresenceEntry
+	for _, e := range es {
+		node, _, _ := strings.Cut(strings.TrimPrefix(e.Key(), "s."), ".")
+		if n, ok := nodes[node]; !ok || !p.live(n) {
+			continue
+		}
+		var pe hub.PresenceEntry
+		if err := json.Unmarshal(e.Value(), &pe); err != nil {
+			return nil, fmt.Errorf("jetstream: presence entry %s: %w: %v", e.Key(), ErrCorrupt, err)
+		}
+		out = append(out, pe)
+	}
+	return out, nil
+}
+
+// Reap removes the subscriptions of the nodes whose heartbeat is older than
+// the TTL and returns them. A reaper claims a dead node by replacing its
+// heartbeat at the revision it read, so of concurrent reapers one gets its
+// subscriptions.
+func (p *Presence) Reap(ctx context.Context) ([]hub.PresenceEntry, error) {
+	ctx, cancel := p.l.bound(ctx)
+	defer cancel()
+	nodes, err := p.nodes(ctx)
+	if err != nil {
+		return nil, p.l.classify(ctx, "presence reap", err)
+	}
+	var out []hub.PresenceEntry
+	for node, hb := range nodes {
+		if p.live(hb) || node == p.node {
+			continue
+		}
+		if string(hb.Value()) != reaped {
+			if _, err := p.kv.Update(ctx, hb.Key(), []byte(reaped), hb.Revision()); err != nil {
+				if errors.Is(err, njs.ErrKeyExists) {
+					continue // another reaper, or the node came back
+				}
+				return out, p.l.classify(ctx, "presence reap", err)
+			}
+		} else if time.Since(hb.Created()) < p.ttl {
+			continue // claimed by a reaper that may still be at work
+		}
+		es, err := p.entries(ctx, "s."+node+".>")
+		if err != nil {
+			return out, p.l.classify(ctx, "presence reap", err)
+		}
+		for _, e := range es {
+			var pe hub.PresenceEntry
+			if err := json.Unmarshal(e.Value(), &pe); err == nil {
+				out = append(out, pe)
+			}
+			if err := p.kv.Purge(ctx, e.Key()); err != nil {
+				return out, p.l.classify(ctx, "presence reap", err)
+			}
+		}
+		if err := p.kv.Purge(ctx, hb.Key()); err != nil {
+			return out, p.l.classify(ctx, "presence reap", err)
+		}
+	}
+	return out, nil
+}
+
+// Close stops the heartbeat and removes this node and its subscriptions,
+// whose ends the node announces itself.
+func (p *Presence) Close() error {
+	p.once.Do(func() { close(p.stop) })
+	<-p.stopped
+	if p.l.ctx.Err() != nil {
+		return hub.ErrClosed
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	es, err := p.entries(ctx, "s."+p.node+".>")
+	for _, e := range es {
+		err = errors.Join(err, p.kv.Purge(ctx, e.Key()))
+	}
+	err = errors.Join(err, p.kv.Purge(ctx, "n."+p.node))
+	if err != nil {
+		return p.l.classify(ctx, "presence close", err)
+	}
+	return nil
+}
