@@ -386,7 +386,14 @@ func TestPresence(t *testing.T) {
 		prefix := newPrefix(t)
 		a := openLog(t, srv, redis.Options{Prefix: prefix})
 		b := openLog(t, srv, redis.Options{Prefix: prefix})
-		pa, pb := a.Presence(ttl), b.Presence(ttl)
+		pa, err := a.Presence(t.Context(), ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pb, err := b.Presence(t.Context(), ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
 		t.Cleanup(func() { pa.Close(); pb.Close() })
 		return logtest.PresenceNodes{A: pa, B: pb, CrashA: func() { a.Close() }}
 	})

@@ -32,11 +32,12 @@ type Presence struct {
 
 var _ hub.Presence = (*Presence)(nil)
 
-// Presence starts this node's presence on the log's Redis: it renews the
-// node's heartbeat every ttl/3 until Close. ttl 0 means
+// Presence starts this node's presence on the log's Redis: it writes the
+// node's first heartbeat, so that its subscriptions are reaped should it
+// die at once, and renews it every ttl/3 until Close. ttl 0 means
 // hub.DefaultPresenceTTL. The node gets a new random name, so a restarted
 // hub is a new node and its predecessor is reaped.
-func (l *Log) Presence(ttl time.Duration) *Presence {
+func (l *Log) Presence(ctx context.Context, ttl time.Duration) (*Presence, error) {
 	if ttl <= 0 {
 		ttl = hub.DefaultPresenceTTL
 	}
@@ -50,8 +51,11 @@ func (l *Log) Presence(ttl time.Duration) *Presence {
 		stopped: make(chan struct{}),
 	}
 	p.own = tag + "presence:" + p.node
+	if err := heartbeatScript.Run(ctx, l.client, []string{p.nodes}, p.node).Err(); err != nil {
+		return nil, classifyRedisError("presence heartbeat", err)
+	}
 	go p.heartbeat()
-	return p
+	return p, nil
 }
 
 // Node returns this node's name.
@@ -62,11 +66,6 @@ func (p *Presence) heartbeat() {
 	t := time.NewTicker(p.ttl / 3)
 	defer t.Stop()
 	for {
-		ctx, cancel := context.WithTimeout(p.l.ctx, p.ttl/3)
-		if err := heartbeatScript.Run(ctx, p.l.client, []string{p.nodes}, p.node).Err(); err != nil && p.l.ctx.Err() == nil {
-			p.l.logger.Warn("redis: presence heartbeat failed", "node", p.node, "err", err)
-		}
-		cancel()
 		select {
 		case <-t.C:
 		case <-p.stop:
@@ -74,6 +73,11 @@ func (p *Presence) heartbeat() {
 		case <-p.l.ctx.Done():
 			return
 		}
+		ctx, cancel := context.WithTimeout(p.l.ctx, p.ttl/3)
+		if err := heartbeatScript.Run(ctx, p.l.client, []string{p.nodes}, p.node).Err(); err != nil && p.l.ctx.Err() == nil {
+			p.l.logger.Warn("redis: presence heartbeat failed", "node", p.node, "err", err)
+		}
+		cancel()
 	}
 }
 
@@ -136,6 +140,9 @@ func (p *Presence) Reap(ctx context.Context) ([]hub.PresenceEntry, error) {
 	}
 	var out []hub.PresenceEntry
 	for _, n := range dead {
+		if n == p.node {
+			continue // late heartbeats of a live process; others may reap it
+		}
 		vals, err := reapScript.Run(ctx, p.l.client, []string{p.nodes, p.hash(n)}, n, p.ttl.Milliseconds()).StringSlice()
 		if err != nil {
 			return out, classifyRedisError("presence reap", err)

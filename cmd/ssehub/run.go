@@ -436,7 +436,11 @@ func openPresence(ctx context.Context, cfg Config, st store) (presence, error) {
 	}
 	switch l := st.(type) {
 	case *redis.Log:
-		return l.Presence(cfg.PresenceTTL), nil
+		p, err := l.Presence(ctx, cfg.PresenceTTL)
+		if err != nil {
+			return nil, fmt.Errorf("--redis: %w", err)
+		}
+		return p, nil
 	case *jetstream.Log:
 		p, err := l.Presence(ctx, cfg.PresenceTTL)
 		if err != nil {
