@@ -1,6 +1,6 @@
 //go:build !unix
 
-package hub_test
+package hub
 
 import "time"
 
