@@ -455,3 +455,27 @@ func TestTLSSlowReaderKeepsStream(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSHangUpNoticed checks that a subscriber hanging up on a taken-over
+// TLS connection is noticed at once, through the socket under TLS, not at
+// the next heartbeat or write (there is none within the test).
+func TestTLSHangUpNoticed(t *testing.T) {
+	dir := t.TempDir()
+	r := startRun(t, "--data", dir, "--tls-self-signed", "--jwt-key", testKey, "--anonymous", "--heartbeat", "1h")
+	leaf := selfSignedLeaf(t, dir)
+	h1, h2 := tlsClient(t, "http/1.1", leaf), tlsClient(t, "h2", leaf)
+	s := subscribe(t, h1, r.base, "", "", "x")
+	count := func() float64 {
+		_, text := get(t, h2, r.base+"/metrics")
+		return metric(t, text, `ssehub_subscribers_by_protocol{protocol="HTTP/1.1"}`)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%v HTTP/1.1 subscribers, want 1", n)
+	}
+	s.cancel() // closes the body, and so the connection
+	for deadline := time.Now().Add(5 * time.Second); count() != 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the hang-up was not noticed within 5 s")
+		}
+	}
+}
