@@ -81,7 +81,9 @@ func (c cors) apply(w http.ResponseWriter, r *http.Request) bool {
 		return isPreflight
 	}
 	if !isPreflight {
-		h.Set("Access-Control-Expose-Headers", "Last-Event-ID")
+		// Mercure 1.0's resume answer and the subscriptions API's cursor
+		// (a Link field, "Subscription API") must be readable too.
+		h.Set("Access-Control-Expose-Headers", "Last-Event-ID, Mercure-Last-Event-ID, Link")
 	}
 	return isPreflight
 }

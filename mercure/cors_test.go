@@ -59,6 +59,12 @@ func TestCORSHeaders(t *testing.T) {
 			if !strings.Contains(strings.Join(h.Values("Vary"), ","), "Origin") {
 				t.Fatalf("Vary = %q, want Origin", h.Values("Vary"))
 			}
+			// Mercure 1.0, "Subscription" and "Subscription API": the
+			// resume answer and the Link cursor are exposed.
+			if exp := h.Get("Access-Control-Expose-Headers"); tt.wantAllow != "" && !tt.wantPreflight &&
+				(!strings.Contains(exp, "Mercure-Last-Event-ID") || !strings.Contains(exp, "Link")) {
+				t.Fatalf("Access-Control-Expose-Headers = %q", exp)
+			}
 			if tt.wantPreflight {
 				c.preflight(w, r)
 				if tt.wantAllow == "" {
@@ -69,6 +75,7 @@ func TestCORSHeaders(t *testing.T) {
 				}
 				if w.Code != http.StatusNoContent ||
 					!strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") ||
+					!strings.Contains(h.Get("Access-Control-Allow-Methods"), "QUERY") ||
 					!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Authorization") ||
 					!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Content-Type") {
 					t.Fatalf("preflight answer %d %v", w.Code, h)
