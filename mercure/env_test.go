@@ -102,11 +102,13 @@ func (e *env) publishReq(body, token string) *http.Request {
 // returns the update's ID.
 func (e *env) publish(form url.Values) string {
 	e.t.Helper()
-	resp, body := e.do(e.publishReq(form.Encode(), e.pub.mint(e.t, pubClaims("*"), nil)))
-	if resp.StatusCode != http.StatusOK {
-		e.t.Fatalf("publish %v: %d %s", form, resp.StatusCode, body)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	id, err := Publish(ctx, e.srv.Client(), e.srv.URL+Path, e.pub.mint(e.t, pubClaims("*"), nil), form)
+	if err != nil {
+		e.t.Fatalf("publish %v: %v", form, err)
 	}
-	return body
+	return id
 }
 
 // stream is an open subscription read with the sse package's decoder.

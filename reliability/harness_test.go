@@ -1,9 +1,7 @@
 package reliability
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -105,29 +103,8 @@ func token(t testing.TB, publish, subscribe []string) string {
 	return s
 }
 
-// errNotStored is a publish the hub answered with something else than 200.
-var errNotStored = errors.New("publish not acknowledged")
-
 // publish posts form to the hub at base with tok and returns the update's
-// ID on 200.
+// ID; a refusal unwraps to mercure.ErrRefused.
 func publish(ctx context.Context, c *http.Client, base, tok string, form url.Values) (string, error) {
-	r, err := http.NewRequestWithContext(ctx, "POST", base+"/.well-known/mercure", strings.NewReader(form.Encode()))
-	if err != nil {
-		return "", err
-	}
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	r.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := c.Do(r)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%w: %d %s", errNotStored, resp.StatusCode, bytes.TrimSpace(b))
-	}
-	return string(b), nil
+	return mercure.Publish(ctx, c, base+mercure.Path, tok, form)
 }

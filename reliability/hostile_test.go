@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/mercure"
 	"github.com/ssehub/ssehub/sse"
 )
 
@@ -289,7 +290,7 @@ func TestHostileContent(t *testing.T) {
 			bad.Set("data", "must not arrive")
 		}
 		_, err := publish(ctx, http.DefaultClient, h.url, tok, bad)
-		if err == nil || !strings.Contains(err.Error(), "400 "+field+":") {
+		if re, ok := errors.AsType[*mercure.RefusedError](err); !ok || re.StatusCode != http.StatusBadRequest || !strings.HasPrefix(re.Reason, field+":") {
 			t.Errorf("publish %.80q: %v, want 400 naming %s", bad, err, field)
 		}
 	}

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -234,22 +233,11 @@ func accessToken(t *testing.T, hubURL string, ttl time.Duration, topics ...strin
 // publish posts an update to the hub at hubURL as a publisher would.
 func publish(t *testing.T, hubURL string, form url.Values) string {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, hubURL, strings.NewReader(form.Encode()))
+	id, err := mercure.Publish(t.Context(), nil, hubURL, token(t, "publish", []string{"*"}), form)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("publish %v: %v", form, err)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Authorization", "Bearer "+token(t, "publish", []string{"*"}))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("publish %v: %s: %s", form, resp.Status, b)
-	}
-	return strings.TrimSpace(string(b))
+	return id
 }
 
 // subscribe opens a subscription from Go and keeps it open until the test

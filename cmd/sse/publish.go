@@ -5,11 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ssehub/ssehub/mercure"
@@ -36,8 +34,6 @@ const (
 	defaultPublishTimeout = 30 * time.Second
 	// publishTokenTTL is the life of a token signed for one request.
 	publishTokenTTL = time.Minute
-	// maxReply bounds what is read of the hub's answer.
-	maxReply = 64 << 10
 )
 
 type publishConfig struct {
@@ -178,34 +174,9 @@ func (cfg publishConfig) sign(now time.Time) (string, error) {
 func publish(ctx context.Context, cfg publishConfig, token string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.url.String(), strings.NewReader(cfg.form.Encode()))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Authorization", "Bearer "+token)
 	// A transport of its own leaves no idle connection behind when run is
 	// called in-process.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
-	msg := strings.TrimSpace(string(body))
-	if resp.StatusCode != http.StatusOK {
-		if msg == "" {
-			msg = "(no message)"
-		}
-		return "", fmt.Errorf("%s: %s", resp.Status, msg)
-	}
-	if err != nil {
-		return "", fmt.Errorf("reading the hub's answer: %w", err)
-	}
-	if msg == "" {
-		return "", errors.New("the hub answered 200 without an update ID")
-	}
-	return msg, nil
+	return mercure.Publish(ctx, &http.Client{Transport: tr}, cfg.url.String(), token, cfg.form)
 }

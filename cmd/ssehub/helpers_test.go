@@ -81,11 +81,13 @@ func post(t testing.TB, c *http.Client, base, tok string, form url.Values) (int,
 // mustPublish publishes one update and returns its ID.
 func mustPublish(t testing.TB, c *http.Client, base, tok string, form url.Values) string {
 	t.Helper()
-	code, body := post(t, c, base, tok, form)
-	if code != http.StatusOK {
-		t.Fatalf("publish %v: %d %s", form, code, body)
+	// Not t.Context(): some tests publish from a goroutine that outlives
+	// the test function.
+	id, err := mercure.Publish(context.Background(), c, base+mercure.Path, tok, form)
+	if err != nil {
+		t.Fatalf("publish %v: %v", form, err)
 	}
-	return body
+	return id
 }
 
 // get returns the status and body of a GET.
