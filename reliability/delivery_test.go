@@ -284,3 +284,34 @@ func (s *resumer) check(l *ledger, acks []ack) verdict {
 func (v verdict) ok() bool {
 	return v.lost == 0 && v.duplicated == 0 && v.outOfOrder == 0 && v.wrongID == 0
 }
+
+// awaitMarker waits until every subscriber has received marker m, and
+// holds each to the acknowledgements made before it.
+func awaitMarker(t *testing.T, what string, subs []*resumer, l *ledger, m string, before []ack) {
+	t.Helper()
+	for i, s := range subs {
+		if !s.waitFor(m, markerWait) {
+			t.Fatalf("%s: subscriber %d did not receive %s within %v", what, i, m, markerWait)
+		}
+		if v := s.check(l, before); !v.ok() {
+			t.Fatalf("%s: subscriber %d: %+v", what, i, v)
+		}
+	}
+}
+
+// tally sums the subscribers' verdicts against everything acknowledged,
+// and counts their connections.
+func tally(subs []*resumer, l *ledger) (sum verdict, connects int) {
+	for _, s := range subs {
+		v := s.check(l, l.snapshot())
+		sum.lost += v.lost
+		sum.duplicated += v.duplicated
+		sum.outOfOrder += v.outOfOrder
+		sum.received += v.received
+		sum.unacked += v.unacked
+		s.mu.Lock()
+		connects += s.connects
+		s.mu.Unlock()
+	}
+	return sum, connects
+}

@@ -90,17 +90,7 @@ func TestCrashJetStream(t *testing.T) {
 	defer stop()
 
 	const markers = crashPublishers
-	waitAll := func(what string, m string, before []ack) {
-		t.Helper()
-		for i, s := range subs {
-			if !s.waitFor(m, markerWait) {
-				t.Fatalf("%s: subscriber %d did not receive %s within %v", what, i, m, markerWait)
-			}
-			if v := s.check(l, before); !v.ok() {
-				t.Fatalf("%s: subscriber %d: %+v", what, i, v)
-			}
-		}
-	}
+
 	kinds := []string{"the stream leader", "a follower server", "a hub node", "the stream leader and a hub node"}
 	for round := range rounds {
 		time.Sleep(500 * time.Millisecond)
@@ -137,7 +127,7 @@ func TestCrashJetStream(t *testing.T) {
 		// (publishMarker adds 1<<20 per failed attempt), so they stay in
 		// order.
 		m := publishMarker(t, ctx, prefer((victim+1+n)%n), tok, topic, markers, round<<32, l)
-		waitAll(fmt.Sprintf("round %d, killed %s", round, kinds[kind]), m, before)
+		awaitMarker(t, fmt.Sprintf("round %d, killed %s", round, kinds[kind]), subs, l, m, before)
 		if server != nil {
 			if err := server.Resume(); err != nil {
 				t.Fatal(err)
@@ -151,21 +141,11 @@ func TestCrashJetStream(t *testing.T) {
 	stop()
 	before := l.snapshot()
 	m := publishMarker(t, ctx, prefer(0), tok, topic, markers, rounds<<32, l)
-	waitAll("final", m, before)
-	var lost, dup, received, unacked, connects int
-	for _, s := range subs {
-		v := s.check(l, l.snapshot())
-		lost += v.lost
-		dup += v.duplicated
-		received += v.received
-		unacked += v.unacked
-		s.mu.Lock()
-		connects += s.connects
-		s.mu.Unlock()
-	}
+	awaitMarker(t, "final", subs, l, m, before)
+	v, connects := tally(subs, l)
 	t.Logf("jetstream crash: 3 hubs on 3 NATS servers, %d SIGKILL rounds, %d updates acknowledged, %d subscribers received %d events, "+
 		"lost %d, duplicated %d, stored but unacknowledged %d; %d publish attempts failed; %d subscriber connections",
-		rounds, len(l.snapshot()), len(subs), received, lost, dup, unacked, failures(), connects)
+		rounds, len(l.snapshot()), len(subs), v.received, v.lost, v.duplicated, v.unacked, failures(), connects)
 	for i := range nodes {
 		nodes[i].Load().stop()
 	}

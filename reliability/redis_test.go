@@ -60,17 +60,7 @@ func TestCrashRedisNode(t *testing.T) {
 	defer stop()
 
 	const markers = crashPublishers
-	waitAll := func(what string, m string, before []ack) {
-		t.Helper()
-		for i, s := range subs {
-			if !s.waitFor(m, markerWait) {
-				t.Fatalf("%s: subscriber %d did not receive %s within %v", what, i, m, markerWait)
-			}
-			if v := s.check(l, before); !v.ok() {
-				t.Fatalf("%s: subscriber %d: %+v", what, i, v)
-			}
-		}
-	}
+
 	for round := range rounds {
 		time.Sleep(700 * time.Millisecond)
 		victim := round % 2
@@ -82,27 +72,18 @@ func TestCrashRedisNode(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		before := l.snapshot()
 		m := publishMarker(t, ctx, prefer(1-victim), tok, topic, markers, round, l)
-		waitAll(fmt.Sprintf("round %d, node %d killed", round, victim), m, before)
+		awaitMarker(t, fmt.Sprintf("round %d, node %d killed", round, victim), subs, l, m, before)
 		nodes[victim].Store(startHub(t, args...))
 		alive[victim].Store(true)
 	}
 	stop()
 	before := l.snapshot()
 	m := publishMarker(t, ctx, prefer(0), tok, topic, markers, rounds, l)
-	waitAll("final", m, before)
-	var lost, dup, received, connects int
-	for _, s := range subs {
-		v := s.check(l, l.snapshot())
-		lost += v.lost
-		dup += v.duplicated
-		received += v.received
-		s.mu.Lock()
-		connects += s.connects
-		s.mu.Unlock()
-	}
+	awaitMarker(t, "final", subs, l, m, before)
+	v, connects := tally(subs, l)
 	t.Logf("redis node crash: 2 nodes, %d SIGKILL rounds, %d updates acknowledged, %d subscribers received %d events, "+
 		"lost %d, duplicated %d; %d publish attempts failed; %d subscriber connections",
-		rounds, len(l.snapshot()), len(subs), received, lost, dup, failures(), connects)
+		rounds, len(l.snapshot()), len(subs), v.received, v.lost, v.duplicated, failures(), connects)
 	for i := range nodes {
 		nodes[i].Load().stop()
 	}
