@@ -121,8 +121,10 @@ func (s *stack) start() {
 			PublishToken: func(*http.Request) (string, bool) {
 				return token(t, "publish", []string{"*"}), true
 			},
-			SubscribeToken: func(*http.Request) (string, bool) {
-				return token(t, "subscribe", []string{demo.PrivateTopic}), true
+			// The private panel speaks Mercure 1.0: an access token for
+			// the hub the page was loaded from.
+			SubscribeToken: func(r *http.Request) (string, bool) {
+				return accessToken(t, "http://"+r.Host+mercure.Path, 10*time.Minute, demo.PrivateTopic), true
 			},
 			HistorySize: s.log.Len,
 			Logger:      logger,

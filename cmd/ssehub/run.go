@@ -220,7 +220,7 @@ func newHandler(cfg Config, k keys, h *hub.Hub, st store, pres presence, m *metr
 		// The private panel's token receives the demo's private topic
 		// only.
 		subscribeToken = func(r *http.Request) (string, bool) {
-			tok, err := mintToken(k.sub, nil, []string{demo.PrivateTopic}, pageTokenTTL, time.Now())
+			tok, err := mintAccessToken(k.sub, cfg.issuers(k)[0], resourceOf(cfg, r), nil, []string{demo.PrivateTopic}, pageTokenTTL, time.Now())
 			if err != nil {
 				log.ErrorContext(r.Context(), "minting the demo page's subscriber token", "err", err)
 				return "", false
@@ -231,15 +231,7 @@ func newHandler(cfg Config, k keys, h *hub.Hub, st store, pres presence, m *metr
 		// page was loaded from (the publish form is the same in both
 		// dialects).
 		publishToken = func(r *http.Request) (string, bool) {
-			res := cfg.ResourceIdentifier
-			if res == "" {
-				scheme := "http"
-				if r.TLS != nil {
-					scheme = "https"
-				}
-				res = scheme + "://" + r.Host + mercure.Path
-			}
-			tok, err := mintAccessToken(k.pub, cfg.issuers(k)[0], res, []string{"*"}, nil, pageTokenTTL, time.Now())
+			tok, err := mintAccessToken(k.pub, cfg.issuers(k)[0], resourceOf(cfg, r), []string{"*"}, nil, pageTokenTTL, time.Now())
 			if err != nil {
 				log.ErrorContext(r.Context(), "minting the demo page's token", "err", err)
 				return "", false

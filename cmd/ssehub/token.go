@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
@@ -45,6 +46,19 @@ func mintAccessToken(key []byte, iss, res string, publish, subscribe []string, t
 		return out
 	}
 	return mercure.NewAccessToken(key, mercure.AccessToken{Issuer: iss, Audience: []string{res}, Publish: exact(publish), Subscribe: exact(subscribe)}, now, ttl)
+}
+
+// resourceOf is the hub's resource identifier as it answers r: the pinned
+// one, or the request's origin and the Mercure path, as mercure derives it.
+func resourceOf(cfg Config, r *http.Request) string {
+	if cfg.ResourceIdentifier != "" {
+		return cfg.ResourceIdentifier
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + mercure.Path
 }
 
 // mintToken signs an HS256 token with key that may publish to the

@@ -225,8 +225,9 @@ function followPrivate() {
   priv.es?.close();
   // The token function runs before the first request and again when the
   // hub answers 401 invalid_token (the token expired): the stream goes on
-  // from its last event ID.
-  const es = new HubEventSource(cfg.hub, { topic: cfg.privateTopic, token: privateToken });
+  // from its last event ID. It speaks Mercure 1.0: match= and an access
+  // token.
+  const es = new HubEventSource(cfg.hub, { match: cfg.privateTopic, token: privateToken });
   priv.es = es;
   const state = () => showState($('priv-state'), es);
   state();
