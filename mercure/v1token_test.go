@@ -310,3 +310,27 @@ func TestNewAccessToken(t *testing.T) {
 		t.Error("no lifetime: no error")
 	}
 }
+
+// Mercure 1.0, "Subscribers": the hub closes the connection no later than
+// the access token's exp, on both stream engines.
+func TestAccessTokenExpiryEndsStream(t *testing.T) {
+	for _, noHijack := range []bool{false, true} {
+		p := hmacPair()
+		e := newEnv1(t, Options{NoHijack: noHijack}, p, p)
+		c := e.access(grantJSON([]string{"subscribe"}, exactM("*")))
+		c["exp"] = time.Now().Add(1500 * time.Millisecond).Unix()
+		s := e.mustOpen(e.subscribeReq("match=t", p.mintAccess(t, c, nil)))
+		deadline := time.After(waitTimeout)
+	wait:
+		for {
+			select {
+			case _, ok := <-s.events:
+				if !ok {
+					break wait
+				}
+			case <-deadline:
+				t.Fatalf("NoHijack %v: the stream outlived its token", noHijack)
+			}
+		}
+	}
+}
