@@ -3,13 +3,17 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/demo"
@@ -229,10 +233,31 @@ func TestBrowserHubEventSourceClose(t *testing.T) {
 // TestBrowserDemoPrivatePanel: the demo page's private panel receives a
 // private update through HubEventSource with the token the page fetched;
 // the plain EventSource beside it, on the same topic, receives only the
-// public update published after it.
+// public update published after it. The panel speaks Mercure 1.0: every
+// request it sends for the private topic has match= and no topic=, and
+// its bearer token is an access token (typ at+jwt, RFC 9068 section 2.1)
+// with a subscribe grant for the topic (Mercure 1.0, "Authorization
+// Details").
 func TestBrowserDemoPrivatePanel(t *testing.T) {
 	s := newStack(t)
 	ctx := newBrowser(t)
+	var (
+		mu   sync.Mutex
+		reqs []*network.Request // the requests for the private topic
+	)
+	err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok && strings.Contains(e.Request.URL, url.QueryEscape(demo.PrivateTopic)) {
+			mu.Lock()
+			reqs = append(reqs, e.Request)
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
 	run(t, ctx, "open the demo page", chromedp.Navigate(s.URL()+"/"))
 	waitFor(t, ctx, "private panel open", `document.getElementById('priv-state').textContent === 'open'`)
 	run(t, ctx, "publish a private update", chromedp.Click(chromedp.ID("priv-publish")))
@@ -244,6 +269,38 @@ func TestBrowserDemoPrivatePanel(t *testing.T) {
 	screenshot(t, ctx, "private-panel")
 	if got := eval[string](t, ctx, `document.getElementById('priv-about').textContent`); !strings.Contains(got, "onprogress") {
 		t.Errorf("the panel does not say what HubEventSource is: %q", got)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	bearer := 0
+	for _, r := range reqs {
+		u, err := url.Parse(r.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q := u.Query(); q.Get("match") != demo.PrivateTopic || q.Has("topic") {
+			t.Errorf("the panel subscribed with %s, want match= only", u.RawQuery)
+		}
+		var auth string
+		for k, v := range r.Headers {
+			if strings.EqualFold(k, "Authorization") {
+				auth, _ = v.(string)
+			}
+		}
+		if auth == "" {
+			continue // the plain EventSource
+		}
+		bearer++
+		var cl jwt.MapClaims
+		tok, err := jwt.NewParser().ParseWithClaims(strings.TrimPrefix(auth, "Bearer "), &cl, func(*jwt.Token) (any, error) { return testKey, nil })
+		if err != nil || tok.Header["typ"] != "at+jwt" ||
+			!strings.Contains(fmt.Sprint(cl["authorization_details"]), "actions:[subscribe] topics:[map[match:"+demo.PrivateTopic) {
+			t.Errorf("the panel's token: %v, header %v, claims %v", err, tok.Header, cl)
+		}
+	}
+	if bearer == 0 {
+		t.Errorf("no request of the panel sent a bearer token (requests: %d)", len(reqs))
 	}
 }
 

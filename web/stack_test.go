@@ -18,8 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/ssehub/ssehub/bolt"
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/demo"
@@ -121,10 +119,10 @@ func (s *stack) start() {
 			PublishToken: func(*http.Request) (string, bool) {
 				return token(t, "publish", []string{"*"}), true
 			},
-			// The private panel speaks Mercure 1.0: an access token for
-			// the hub the page was loaded from.
+			// The private panel's token is a Mercure 1.0 access token
+			// for the hub the page was loaded from, as the binary's.
 			SubscribeToken: func(r *http.Request) (string, bool) {
-				return accessToken(t, "http://"+r.Host+mercure.Path, 10*time.Minute, demo.PrivateTopic), true
+				return accessToken(t, s.scheme()+"://"+r.Host+mercure.Path, 10*time.Minute, demo.PrivateTopic), true
 			},
 			HistorySize: s.log.Len,
 			Logger:      logger,
@@ -209,27 +207,15 @@ func token(t *testing.T, kind string, selectors []string) string {
 // updates of the exact topics.
 func accessToken(t *testing.T, hubURL string, ttl time.Duration, topics ...string) string {
 	t.Helper()
-	matchers := make([]map[string]string, len(topics))
+	sels := make([]hub.Selector, len(topics))
 	for i, topic := range topics {
-		matchers[i] = map[string]string{"match": topic}
+		sels[i] = hub.Selector{Syntax: hub.SyntaxExact, Text: topic}
 	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
-		"iss": testIssuer,
-		"aud": hubURL,
-		"sub": "urn:ssehub:web-test",
-		"exp": time.Now().Add(ttl).Unix(),
-		"authorization_details": []map[string]any{{
-			"type":    mercure.AuthorizationDetailType,
-			"actions": []string{"subscribe"},
-			"topics":  matchers,
-		}},
-	})
-	tok.Header["typ"] = "at+jwt"
-	s, err := tok.SignedString(testKey)
+	tok, err := mercure.NewAccessToken(testKey, mercure.AccessToken{Issuer: testIssuer, Audience: []string{hubURL}, Subject: "urn:ssehub:web-test", Subscribe: sels}, time.Now(), ttl)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return tok
 }
 
 // publish posts an update to the hub at hubURL as a publisher would.

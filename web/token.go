@@ -23,7 +23,8 @@ const needToken = "publishing from this page needs the hub's development default
 // needSubscribeToken explains what the private panel needs when the hub does
 // not hand out tokens.
 const needSubscribeToken = "a subscriber token from this page needs the hub's development defaults; " +
-	"otherwise paste a JWT whose mercure.subscribe claim covers the topic, for example from `sse token`"
+	"otherwise paste a Mercure 1.0 access token whose subscribe grant matches the topic, " +
+	"for example from `sse token --subscribe TOPIC`"
 
 // token hands the demo page a short-lived token that mint makes: a publish
 // token for the form, a subscriber token for the private panel. It is a

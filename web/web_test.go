@@ -237,7 +237,7 @@ func TestSubscribeToken(t *testing.T) {
 		t.Errorf("Host not loopback: %d %v", code, body)
 	}
 	allowed = false
-	if code, body := postTokenTo(t, srv.URL+"/subscribe-token", "same-origin", ""); code != 403 || !strings.Contains(body["error"], "mercure.subscribe") {
+	if code, body := postTokenTo(t, srv.URL+"/subscribe-token", "same-origin", ""); code != 403 || !strings.Contains(body["error"], "subscribe grant") {
 		t.Errorf("refused: %d %v", code, body)
 	}
 	if resp, _ := get(t, srv.URL+"/subscribe-token"); resp.StatusCode != http.StatusMethodNotAllowed {

@@ -381,6 +381,33 @@ func TestRunDevDefaults(t *testing.T) {
 		t.Errorf("the page's token %q: %v", page.Token, err)
 	}
 	mustPublish(t, c, r.base, page.Token, url.Values{"topic": {demo.Topic}, "data": {"from the page"}})
+
+	// The private panel's token is a Mercure 1.0 access token that
+	// subscribes to the private topic with match= (a 0.x token there is
+	// a 400).
+	req, _ := http.NewRequest(http.MethodPost, r.base+"/subscribe-token", nil)
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page.Token = ""
+	json.NewDecoder(resp.Body).Decode(&page)
+	resp.Body.Close()
+	cl = jwt.MapClaims{}
+	if parsed, _, err := jwt.NewParser().ParseUnverified(page.Token, &cl); err != nil || parsed.Header["typ"] != "at+jwt" ||
+		!strings.Contains(fmt.Sprint(cl["authorization_details"]), "actions:[subscribe] topics:[map[match:"+demo.PrivateTopic+" match_type:exact]]") {
+		t.Fatalf("the private panel's token %q: %v, claims %v", page.Token, err, cl)
+	}
+	req, _ = http.NewRequest(http.MethodGet, r.base+mercure.Path+"?"+url.Values{"match": {demo.PrivateTopic}}.Encode(), nil)
+	req.Header.Set("Authorization", "Bearer "+page.Token)
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("subscribing with match= and the panel's token: %s", resp.Status)
+	}
 }
 
 func TestRunNoPageTokenUnlessDevDefaults(t *testing.T) {

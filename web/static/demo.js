@@ -259,7 +259,9 @@ function followPrivate() {
 }
 
 function followPlain() {
-  priv.plain = open(subscribeURL(cfg.hub, [cfg.privateTopic]));
+  const u = new URL(cfg.hub, location.href);
+  u.searchParams.append('match', cfg.privateTopic);
+  priv.plain = open(u.href);
   priv.plain.addEventListener('message', () => {
     priv.plainReceived++;
     $('priv-plain').textContent = priv.plainReceived;
