@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Publish against the real handler, in both dialects: the ID the hub
@@ -91,6 +92,31 @@ func TestPublishClientOddAnswers(t *testing.T) {
 		srv.Close()
 		if id != "" || err == nil || err.Error() != tt.want || errors.Is(err, ErrRefused) != tt.refused {
 			t.Errorf("%s: %q, %v; want %q (refused: %v)", tt.name, id, err, tt.want, tt.refused)
+		}
+	}
+}
+
+// A token of NewAccessToken for DefaultResourceID of any URL of the hub,
+// with the grants of Matchers, is one the hub takes (Mercure 1.0,
+// "Token Validation": aud holds the hub's resource identifier).
+func TestPublishClientAccessToken(t *testing.T) {
+	e := newEnv1(t, Options{}, hmacPair(), hmacPair())
+	u, err := url.Parse(e.srv.URL + "/elsewhere?q=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := DefaultResourceID(u); got != e.resource() {
+		t.Fatalf("DefaultResourceID(%s) = %q, want %q", u, got, e.resource())
+	}
+	tok, err := NewAccessToken(testHMACKey, AccessToken{Issuer: testIssuer, Audience: []string{DefaultResourceID(u)},
+		Publish: Matchers([]string{"https://example.com/a"}, []string{"https://example.com/books/:id"})}, time.Now(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for topic, ok := range map[string]bool{"https://example.com/a": true, "https://example.com/books/1": true, "https://example.com/b": false} {
+		_, err := Publish(t.Context(), e.srv.Client(), e.srv.URL+Path, tok, url.Values{"topic": {topic}})
+		if (err == nil) != ok {
+			t.Errorf("publish to %s: %v, want allowed %v", topic, err, ok)
 		}
 	}
 }

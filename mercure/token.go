@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -54,6 +55,26 @@ type AccessToken struct {
 	// Payload, when not nil, is the subscribe grant's payload: a JSON
 	// object, shown by the subscriptions API and events.
 	Payload json.RawMessage
+}
+
+// Matchers returns exact matchers for the topics exact, then URL-pattern
+// matchers for patterns, as [AccessToken] takes them.
+func Matchers(exact, patterns []string) []hub.Selector {
+	var out []hub.Selector
+	for _, m := range exact {
+		out = append(out, hub.Selector{Syntax: hub.SyntaxExact, Text: m})
+	}
+	for _, p := range patterns {
+		out = append(out, hub.Selector{Syntax: hub.SyntaxURLPattern, Text: p})
+	}
+	return out
+}
+
+// DefaultResourceID is the resource identifier of a hub reached at hubURL
+// that has none configured, the audience its access tokens need: the URL's
+// origin and [Path], as the hub derives it from each request.
+func DefaultResourceID(hubURL *url.URL) string {
+	return hubURL.Scheme + "://" + hubURL.Host + Path
 }
 
 // NewAccessToken returns an HS256 Mercure 1.0 access token signed with key:

@@ -246,8 +246,8 @@ func (b *benchFlags) mintToken(now time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	all := []hub.Selector{{Syntax: hub.SyntaxExact, Text: hub.Wildcard}}
+	all := mercure.Matchers([]string{hub.Wildcard}, nil)
 	return mercure.NewAccessToken([]byte(b.jwtKey), mercure.AccessToken{
-		Issuer: b.iss, Audience: []string{u.Scheme + "://" + u.Host + mercure.Path}, Publish: all, Subscribe: all,
+		Issuer: b.iss, Audience: []string{mercure.DefaultResourceID(u)}, Publish: all, Subscribe: all,
 	}, now, ttl)
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ssehub/ssehub/internal/eventprint"
 	"github.com/ssehub/ssehub/sse"
 )
 
@@ -64,8 +65,12 @@ func runDecode(ctx context.Context, args []string, e env) int {
 	// interrupt returns at once. Output is gated so that the abandoned
 	// goroutine prints nothing after that.
 	out := &gatedWriter{w: e.stdout}
+	format := eventprint.Text
+	if *asJSON {
+		format = eventprint.JSON
+	}
 	done := make(chan error, 1)
-	go func() { done <- decode(in, name, *maxSize, newEventPrinter(out, *asJSON)) }()
+	go func() { done <- decode(in, name, *maxSize, eventprint.New(out, format)) }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -81,7 +86,7 @@ func runDecode(ctx context.Context, args []string, e env) int {
 }
 
 // decode prints every event of in, named name in errors.
-func decode(in io.Reader, name string, maxSize int, p *eventPrinter) error {
+func decode(in io.Reader, name string, maxSize int, p *eventprint.Printer) error {
 	d := sse.NewDecoder(in)
 	d.MaxEventSize = maxSize
 	var printErr error

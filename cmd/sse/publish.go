@@ -116,7 +116,7 @@ func parsePublishArgs(args []string, e env) (publishConfig, error) {
 	}
 	cfg.url, cfg.topics = u, topics
 	if cfg.aud == "" {
-		cfg.aud = u.Scheme + "://" + u.Host + mercure.Path
+		cfg.aud = mercure.DefaultResourceID(u)
 	}
 	cfg.form = url.Values{"topic": topics, "data": {data}}
 	if id != "" {
@@ -166,7 +166,7 @@ func (cfg publishConfig) sign(now time.Time) (string, error) {
 		return signToken([]byte(cfg.key), cfg.topics, nil, "", publishTokenTTL, now)
 	}
 	return mercure.NewAccessToken([]byte(cfg.key), mercure.AccessToken{
-		Issuer: cfg.iss, Audience: []string{cfg.aud}, Publish: matchers(cfg.topics, nil),
+		Issuer: cfg.iss, Audience: []string{cfg.aud}, Publish: mercure.Matchers(cfg.topics, nil),
 	}, now, publishTokenTTL)
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ssehub/ssehub/internal/eventprint"
 	"github.com/ssehub/ssehub/sse"
 )
 
@@ -90,8 +91,7 @@ type tailConfig struct {
 	body         []byte // nil: no body
 	done         string
 	maxEventSize int
-	json         bool
-	dataOnly     bool
+	format       eventprint.Format
 	maxEvents    int
 	timeout      time.Duration
 	noReconnect  bool
@@ -136,8 +136,9 @@ func parseTailArgs(args []string, e env) (tailConfig, error) {
 	}
 	var topics, matches, patterns, data listFlag
 	var lastID string
-	fs.BoolVar(&cfg.json, "json", false, "print one JSON object per line, as 'sse decode --json' does")
-	fs.BoolVar(&cfg.dataOnly, "data-only", false, "print each event's data alone, then a newline (for piping into other tools)")
+	var asJSON, dataOnly bool
+	fs.BoolVar(&asJSON, "json", false, "print one JSON object per line, as 'sse decode --json' does")
+	fs.BoolVar(&dataOnly, "data-only", false, "print each event's data alone, then a newline (for piping into other tools)")
 	fs.Var(&headerFlag{cfg.header}, "H", "request header 'Name: value' (repeatable)")
 	fs.StringVar(&cfg.method, "X", "", "request `METHOD` (default GET, or POST with -d)")
 	fs.StringVar(&cfg.method, "request", "", "same as -X")
@@ -166,10 +167,15 @@ func parseTailArgs(args []string, e env) (tailConfig, error) {
 		return cfg, fmt.Errorf("--last-event-id: contains CR, LF or NUL")
 	case cfg.maxEventSize <= 0:
 		return cfg, fmt.Errorf("--max-event-size %d: must be positive", cfg.maxEventSize)
-	case cfg.json && cfg.dataOnly:
+	case asJSON && dataOnly:
 		return cfg, errors.New("--json and --data-only: choose one")
 	case cfg.method != "" && !isToken(cfg.method):
 		return cfg, fmt.Errorf("-X %q: not an HTTP method", cfg.method)
+	}
+	if asJSON {
+		cfg.format = eventprint.JSON
+	} else if dataOnly {
+		cfg.format = eventprint.Data
 	}
 	if len(data) > 0 {
 		body, err := readData(data, e.stdin)
@@ -254,8 +260,7 @@ func runTail(ctx context.Context, args []string, e env) int {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	defer tr.CloseIdleConnections()
 
-	out := newEventPrinter(e.stdout, cfg.json)
-	out.dataOnly = cfg.dataOnly
+	out := eventprint.New(e.stdout, cfg.format)
 	c := &sse.Client{
 		HTTPClient:   &http.Client{Transport: tr}, // no Timeout: it would cut the stream
 		MaxEventSize: cfg.maxEventSize,

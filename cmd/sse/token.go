@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/mercure"
 )
 
@@ -108,7 +107,7 @@ func runToken(args []string, e env) int {
 		tok, err = signToken([]byte(*key), publish, subscribe, *subject, *ttl, time.Now())
 	} else {
 		at := mercure.AccessToken{Issuer: *iss, Audience: aud, Subject: *subject,
-			Publish: matchers(publish, publishP), Subscribe: matchers(subscribe, subscribeP)}
+			Publish: mercure.Matchers(publish, publishP), Subscribe: mercure.Matchers(subscribe, subscribeP)}
 		if *payload != "" {
 			at.Payload = json.RawMessage(*payload)
 		}
@@ -120,16 +119,4 @@ func runToken(args []string, e env) int {
 	}
 	fmt.Fprintln(e.stdout, tok)
 	return 0
-}
-
-// matchers returns exact matchers then URL patterns.
-func matchers(exact, patterns []string) []hub.Selector {
-	var out []hub.Selector
-	for _, m := range exact {
-		out = append(out, hub.Selector{Syntax: hub.SyntaxExact, Text: m})
-	}
-	for _, p := range patterns {
-		out = append(out, hub.Selector{Syntax: hub.SyntaxURLPattern, Text: p})
-	}
-	return out
 }

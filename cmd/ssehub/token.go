@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/mercure"
 )
 
@@ -38,14 +37,7 @@ func (c *Config) issuers(k keys) []string {
 // to the publish matchers and receive the private updates of the
 // subscribe ones (exact matchers; "*" for all), valid for ttl from now.
 func mintAccessToken(key []byte, iss, res string, publish, subscribe []string, ttl time.Duration, now time.Time) (string, error) {
-	exact := func(ms []string) []hub.Selector {
-		out := make([]hub.Selector, len(ms))
-		for i, m := range ms {
-			out[i] = hub.Selector{Syntax: hub.SyntaxExact, Text: m}
-		}
-		return out
-	}
-	return mercure.NewAccessToken(key, mercure.AccessToken{Issuer: iss, Audience: []string{res}, Publish: exact(publish), Subscribe: exact(subscribe)}, now, ttl)
+	return mercure.NewAccessToken(key, mercure.AccessToken{Issuer: iss, Audience: []string{res}, Publish: mercure.Matchers(publish, nil), Subscribe: mercure.Matchers(subscribe, nil)}, now, ttl)
 }
 
 // resourceOf is the hub's resource identifier as it answers r: the pinned
