@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"sync"
-	"time"
 
 	"github.com/ssehub/ssehub/internal/eventprint"
 	"github.com/ssehub/ssehub/sse"
@@ -89,30 +88,14 @@ func runDecode(ctx context.Context, args []string, e env) int {
 func decode(in io.Reader, name string, maxSize int, p *eventprint.Printer) error {
 	d := sse.NewDecoder(in)
 	d.MaxEventSize = maxSize
-	var printErr error
-	d.OnRetry = func(r time.Duration) {
-		if printErr == nil {
-			printErr = p.Retry(r)
-		}
+	err := p.Decode(d)
+	switch {
+	case err == nil || errors.As(err, new(*eventprint.WriteError)):
+		return err
+	case errors.Is(err, sse.ErrTooLarge):
+		return fmt.Errorf("%s: %w (see --max-size)", name, err)
 	}
-	for ev, err := range d.Events() {
-		switch {
-		case errors.Is(err, sse.ErrTooLarge):
-			return fmt.Errorf("%s: %w (see --max-size)", name, err)
-		case err != nil:
-			return fmt.Errorf("reading %s: %w", name, err)
-		}
-		if printErr == nil {
-			printErr = p.Event(ev)
-		}
-		if printErr != nil {
-			break
-		}
-	}
-	if printErr != nil {
-		return fmt.Errorf("writing output: %w", printErr)
-	}
-	return nil
+	return fmt.Errorf("reading %s: %w", name, err)
 }
 
 // errInterrupted is what a gatedWriter returns once closed.

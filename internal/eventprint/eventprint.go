@@ -125,3 +125,38 @@ func writeVisible(b *bytes.Buffer, s string) {
 		}
 	}
 }
+
+// WriteError is a failure to write the output, as [Printer.Decode] returns
+// it apart from the errors of the stream it reads.
+type WriteError struct{ Err error }
+
+func (e *WriteError) Error() string { return "writing output: " + e.Err.Error() }
+
+func (e *WriteError) Unwrap() error { return e.Err }
+
+// Decode prints the events of d and the reconnection times it reads (it
+// sets d.OnRetry) until the stream ends, and returns the first error:
+// d's own, as d returned it, or a [*WriteError].
+func (p *Printer) Decode(d *sse.Decoder) error {
+	var werr error
+	d.OnRetry = func(r time.Duration) {
+		if werr == nil {
+			werr = p.Retry(r)
+		}
+	}
+	for ev, err := range d.Events() {
+		if err != nil {
+			return err
+		}
+		if werr == nil {
+			werr = p.Event(ev)
+		}
+		if werr != nil {
+			break
+		}
+	}
+	if werr != nil {
+		return &WriteError{Err: werr}
+	}
+	return nil
+}
