@@ -155,7 +155,7 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 	}
 	fe.configure(s.srv)
 
-	ln, err := listen(ctx, cfg.Addr, cfg.ReusePort)
+	ln, err := listen(ctx, cfg.Addr, cfg.ReusePort, userTimeout(cfg.Heartbeat))
 	if err != nil {
 		var ue *usageError
 		if errors.As(err, &ue) {
