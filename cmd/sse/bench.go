@@ -239,15 +239,12 @@ func startCPUProfile(file string) (func(), error) {
 // hub at the URL (its aud derived as the hub derives it), or a 0.x one.
 func (b *benchFlags) mintToken(now time.Time) (string, error) {
 	const ttl = 2 * time.Hour
-	if b.protocol == 0 {
-		return signToken([]byte(b.jwtKey), []string{"*"}, []string{"*"}, "", ttl, now)
-	}
 	u, err := url.Parse(b.cfg.URL)
 	if err != nil {
 		return "", err
 	}
 	all := mercure.Matchers([]string{hub.Wildcard}, nil)
-	return mercure.NewAccessToken([]byte(b.jwtKey), mercure.AccessToken{
+	return mint(b.protocol, b.jwtKey, mercure.AccessToken{
 		Issuer: b.iss, Audience: []string{mercure.DefaultResourceID(u)}, Publish: all, Subscribe: all,
-	}, now, ttl)
+	}, ttl, now)
 }

@@ -162,12 +162,9 @@ func runPublish(ctx context.Context, args []string, e env) int {
 
 // sign signs a token allowed to publish to exactly cfg's topics.
 func (cfg publishConfig) sign(now time.Time) (string, error) {
-	if cfg.protocol == 0 {
-		return signToken([]byte(cfg.key), cfg.topics, nil, "", publishTokenTTL, now)
-	}
-	return mercure.NewAccessToken([]byte(cfg.key), mercure.AccessToken{
+	return mint(cfg.protocol, cfg.key, mercure.AccessToken{
 		Issuer: cfg.iss, Audience: []string{cfg.aud}, Publish: mercure.Matchers(cfg.topics, nil),
-	}, now, publishTokenTTL)
+	}, publishTokenTTL, now)
 }
 
 // publish posts the update and returns the ID the hub answered with.

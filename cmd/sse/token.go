@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/mercure"
 )
 
@@ -34,13 +35,24 @@ const defaultIssuer = "ssehub"
 // defaultTokenTTL is how long a token from 'sse token' lasts by default.
 const defaultTokenTTL = time.Hour
 
-// signToken returns an HS256 token signed with key. A ttl of 0 gives a
-// token that never expires.
-func signToken(key []byte, publish, subscribe []string, subject string, ttl time.Duration, now time.Time) (string, error) {
-	if len(key) == 0 {
+// mint signs a token with key: the access token at, or for protocol 0 a
+// Mercure 0.x token whose mercure claim lists the texts of at's matchers
+// as selectors, with at's subject. A 0.x token with a ttl of 0 never
+// expires.
+func mint(protocol int, key string, at mercure.AccessToken, ttl time.Duration, now time.Time) (string, error) {
+	switch {
+	case key == "":
 		return "", errors.New("--jwt-key: must not be empty")
+	case protocol != 0:
+		return mercure.NewAccessToken([]byte(key), at, now, ttl)
 	}
-	return mercure.NewToken(key, mercure.Claims{Publish: publish, Subscribe: subscribe}, subject, now, ttl)
+	texts := func(ms []hub.Selector) (out []string) {
+		for _, m := range ms {
+			out = append(out, m.Text)
+		}
+		return out
+	}
+	return mercure.NewToken([]byte(key), mercure.Claims{Publish: texts(at.Publish), Subscribe: texts(at.Subscribe)}, at.Subject, now, ttl)
 }
 
 // runToken implements 'sse token'.
@@ -102,17 +114,12 @@ func runToken(args []string, e env) int {
 		fmt.Fprintf(e.stderr, "sse token: %v\n", err)
 		return 2
 	}
-	var tok string
-	if *protocol == 0 {
-		tok, err = signToken([]byte(*key), publish, subscribe, *subject, *ttl, time.Now())
-	} else {
-		at := mercure.AccessToken{Issuer: *iss, Audience: aud, Subject: *subject,
-			Publish: mercure.Matchers(publish, publishP), Subscribe: mercure.Matchers(subscribe, subscribeP)}
-		if *payload != "" {
-			at.Payload = json.RawMessage(*payload)
-		}
-		tok, err = mercure.NewAccessToken([]byte(*key), at, time.Now(), *ttl)
+	at := mercure.AccessToken{Issuer: *iss, Audience: aud, Subject: *subject,
+		Publish: mercure.Matchers(publish, publishP), Subscribe: mercure.Matchers(subscribe, subscribeP)}
+	if *payload != "" {
+		at.Payload = json.RawMessage(*payload)
 	}
+	tok, err := mint(*protocol, *key, at, *ttl, time.Now())
 	if err != nil {
 		fmt.Fprintf(e.stderr, "sse token: %v\n", err)
 		return 2
