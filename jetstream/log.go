@@ -171,7 +171,9 @@ func Open(ctx context.Context, urls string, opts Options) (*Log, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			logger.Warn("jetstream: disconnected", "err", err)
+			if err != nil { // nil: Close
+				logger.Warn("jetstream: disconnected", "err", err)
+			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			logger.Info("jetstream: reconnected", "server", c.ConnectedUrlRedacted())
