@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
-import { HubEventSource } from '../static/ssehub.js';
+import { HubEventSource, EventTooLargeError } from '../static/ssehub.js';
 
 // serve starts a server whose handler gets (req, res, n, body) for the
 // n-th request (from 0); it records every request.
@@ -361,4 +361,25 @@ test('idleTimeout reconnects a stream that went silent', async (t) => {
   await until(() => s.requests.length >= 2, 'reconnected');
   assert.equal(got[0].reason, 'idle');
   assert.equal(s.requests[1].headers['last-event-id'], '0');
+});
+
+test('an event over maxEventSize fails the connection after the events before it; the request is aborted', async (t) => {
+  // The oversized line arrives in a chunk of its own, and the stream stays
+  // open: the source, not the server, ends it.
+  const s = await serve(t, (req, res) => {
+    stream(res, 'retry: 10\nid: 1\ndata: a\n\n', false);
+    setTimeout(() => res.write('id: 2\ndata: ' + 'x'.repeat(32) + '\n\n'), 20);
+  });
+  const es = new HubEventSource(s.url, { maxEventSize: 16 });
+  t.after(() => es.close());
+  const got = collect(es, 'error', 'message');
+  let err;
+  es.addEventListener('error', (e) => { err = e.error; });
+  await until(() => es.readyState === HubEventSource.CLOSED, 'closed');
+  await until(() => s.requests[0].closed, 'request aborted');
+  await sleep(50); // more than retry: no reconnection
+  assert.equal(s.requests.length, 1);
+  assert.deepEqual(got.map((e) => [e.type, e.data ?? e.reason]), [['message', 'a'], ['error', 'too-large']]);
+  assert.ok(err instanceof EventTooLargeError);
+  assert.equal(es.lastEventId, '1'); // the oversized event's ID was never taken
 });

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createParser } from '../static/ssehub.js';
+import { createParser, DEFAULT_MAX_EVENT_SIZE, EventTooLargeError } from '../static/ssehub.js';
 
 const vectors = JSON.parse(readFileSync(new URL('../../sse/testdata/decode.json', import.meta.url), 'utf8'));
 
@@ -127,4 +127,74 @@ test('bytes of an unfinished sequence end before a string chunk', () => {
   p.feed(Uint8Array.of(0x64, 0x61, 0x74, 0x61, 0x3a, 0x20, 0xe2, 0x82));
   p.feed('x\n\n');
   assert.deepEqual(events, ['\ufffdx']);
+});
+
+// maxEventSize: the cases of the Go parser's TestDecodeTooLarge and
+// TestDecodeAtLimit (sse/decode_test.go), fed whole, byte by byte and split
+// at every byte: the same events before the error, and the same error.
+const tooLarge = [
+  { name: 'line longer than limit', in: 'data: a\n\ndata: 0123456789\n\n', max: 10, want: ['a'], what: 'line' },
+  { name: 'unterminated line longer than limit', in: 'data: 0123456789', max: 10, want: [], what: 'line' },
+  { name: 'comment longer than limit', in: ': 0123456789\n', max: 10, want: [], what: 'line' },
+  { name: 'data longer than limit across lines', in: 'data: 123\ndata: 456\ndata: 789\n\n', max: 10, want: [], what: 'data' },
+  // Bytes, not UTF-16 units: 4 two-byte letters are 8 bytes.
+  { name: 'a line of multi-byte text', in: 'data: éééé\n\n', max: 13, want: [], what: 'line' },
+  // A leading BOM is not part of the first line.
+  { name: 'a BOM does not count', in: '\ufeffdata: 1234\n\n', max: 10, want: ['1234'] },
+  { name: 'at the limit', in: 'data: 0123456789\n\ndata: 1234567\ndata: 12345678\n\n', max: 16, want: ['0123456789', '1234567\n12345678'] },
+];
+
+function feedAll(c, chunks) {
+  const events = [];
+  const p = createParser({ maxEventSize: c.max, onEvent: (e) => events.push(e.data) });
+  let err;
+  for (const chunk of chunks) {
+    try {
+      p.feed(chunk);
+    } catch (e) {
+      err = e;
+      break;
+    }
+  }
+  return { events, err, p };
+}
+
+for (const c of tooLarge) {
+  test(`maxEventSize: ${c.name}`, () => {
+    const b = new TextEncoder().encode(c.in);
+    const splits = [[b], [c.in], [...b].map((x) => Uint8Array.of(x))];
+    for (let i = 0; i <= b.length; i++) splits.push([b.subarray(0, i), b.subarray(i)]);
+    for (const [k, chunks] of splits.entries()) {
+      const { events, err, p } = feedAll(c, chunks);
+      assert.deepEqual(events, c.want, `split ${k}`);
+      if (!c.what) {
+        assert.equal(err, undefined, `split ${k}`);
+        continue;
+      }
+      assert.ok(err instanceof EventTooLargeError, `split ${k}: ${err}`);
+      assert.equal(err.what, c.what);
+      assert.equal(err.message, `sse: event too large: ${c.what} longer than ${c.max} bytes`);
+      // Sticky, as the Go decoder's error: the same error again.
+      assert.throws(() => p.feed('data: x\n\n'), (e) => e === err);
+    }
+  });
+}
+
+test('maxEventSize: reset starts a stream with no error', () => {
+  const events = [];
+  const p = createParser({ maxEventSize: 10, onEvent: (e) => events.push(e.data) });
+  assert.throws(() => p.feed('data: 0123456789\n'), EventTooLargeError);
+  p.reset();
+  p.feed('data: ok\n\n');
+  assert.deepEqual(events, ['ok']);
+});
+
+test('maxEventSize: the default is the Go parser\'s 16 MiB', () => {
+  assert.equal(DEFAULT_MAX_EVENT_SIZE, 16 * 1024 * 1024);
+  const big = 'x'.repeat(DEFAULT_MAX_EVENT_SIZE - 'data: '.length);
+  const events = [];
+  const p = createParser({ onEvent: (e) => events.push(e.data.length) });
+  p.feed('data: ' + big + '\n\n');
+  assert.deepEqual(events, [big.length]);
+  assert.throws(() => p.feed('data: ' + big + 'x\n\n'), EventTooLargeError);
 });

@@ -20,10 +20,32 @@ export interface ParserCallbacks {
   onComment?(comment: string): void;
   /** The last event ID before the stream, as a resumed connection sent it. */
   lastEventId?: string;
+  /**
+   * The bound, in bytes, on any one line and on the data of any one event
+   * (the Go parser's MaxEventSize); 0 or absent means DEFAULT_MAX_EVENT_SIZE.
+   */
+  maxEventSize?: number;
+}
+
+/** The parser's maxEventSize by default: 16 MiB, as sse.DefaultMaxEventSize. */
+export const DEFAULT_MAX_EVENT_SIZE: number;
+
+/** Thrown by Parser.feed when a line or an event's data exceeds maxEventSize (the Go parser's sse.ErrTooLarge). */
+export class EventTooLargeError extends Error {
+  constructor(what: 'line' | 'data', limit: number);
+  readonly name: 'EventTooLargeError';
+  /** Which bound was exceeded. */
+  readonly what: 'line' | 'data';
+  /** The maxEventSize. */
+  readonly limit: number;
 }
 
 export interface Parser {
-  /** Interprets the next part of the stream: raw body bytes, or text. */
+  /**
+   * Interprets the next part of the stream: raw body bytes, or text. Throws
+   * an EventTooLargeError, after dispatching the events before the bound was
+   * exceeded, and the same error on every later call until reset().
+   */
   feed(chunk: Uint8Array | string): void;
   /** Starts a new stream: pending input is dropped, a BOM is dropped again; the last event ID is kept. */
   reset(): void;
@@ -71,12 +93,19 @@ export interface HubEventSourceInit {
   wakeJitter?: number;
   /** Wait until a hidden tab shows before reconnecting (true). */
   pauseWhenHidden?: boolean;
+  /**
+   * The bound on a line and on an event's data, in bytes (16 MiB). A stream
+   * that exceeds it fails the connection (readyState CLOSED, an error event
+   * of reason 'too-large' whose error is the EventTooLargeError): a
+   * reconnection would get the same event again.
+   */
+  maxEventSize?: number;
   /** The fetch function to use (globalThis.fetch). */
   fetch?: typeof fetch;
 }
 
 /** Why a HubEventSource fired error. */
-export type HubErrorReason = 'network' | 'status' | 'content-type' | 'ended' | 'token' | 'method' | 'idle';
+export type HubErrorReason = 'network' | 'status' | 'content-type' | 'ended' | 'token' | 'method' | 'idle' | 'too-large';
 
 export class HubErrorEvent extends Event {
   constructor(reason: HubErrorReason, status?: number, error?: unknown);

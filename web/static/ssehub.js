@@ -20,15 +20,64 @@
  * @property {(ms: number) => void} [onRetry] called when a valid retry field sets the reconnection time
  * @property {(comment: string) => void} [onComment] called for each comment line, with the text after the colon
  * @property {string} [lastEventId] the last event ID before the stream, as a resumed connection sent it
+ * @property {number} [maxEventSize] the bound, in bytes, on any one line and on the data of any one
+ *   event (DEFAULT_MAX_EVENT_SIZE, 16 MiB, when 0 or absent), as the Go parser's MaxEventSize
  */
 
 /**
  * @typedef {object} Parser
- * @property {(chunk: Uint8Array | string) => void} feed interprets the next part of the stream
+ * @property {(chunk: Uint8Array | string) => void} feed interprets the next part of the stream;
+ *   throws an EventTooLargeError when a line or an event's data exceeds maxEventSize, after
+ *   dispatching the events before it, and throws the same error again until reset()
  * @property {() => void} reset starts a new stream (a new response): pending input is
  *   discarded and a leading BOM is dropped again; the last event ID is kept
  * @property {string} lastEventId the last event ID as of the most recent blank line
  */
+
+/**
+ * DEFAULT_MAX_EVENT_SIZE is the parser's maxEventSize when none is given:
+ * 16 MiB, the Go parser's sse.DefaultMaxEventSize.
+ */
+export const DEFAULT_MAX_EVENT_SIZE = 16 << 20;
+
+/**
+ * EventTooLargeError is what a parser throws when a line or the data of one
+ * event exceeds its maxEventSize, as the Go parser's errors wrapping
+ * sse.ErrTooLarge: a hostile or broken stream cannot make the page hold
+ * it without bound.
+ */
+export class EventTooLargeError extends Error {
+  /**
+   * @param {'line' | 'data'} what which bound was exceeded
+   * @param {number} limit the maxEventSize
+   */
+  constructor(what, limit) {
+    super(`sse: event too large: ${what} longer than ${limit} bytes`);
+    this.name = 'EventTooLargeError';
+    this.what = what;
+    this.limit = limit;
+  }
+}
+
+// utf8Length is the length in UTF-8 of s.slice(from, to): what the Go
+// parser counts. A lone surrogate (only a string fed by the caller has
+// one) counts as the U+FFFD that TextEncoder makes of it.
+function utf8Length(s, from = 0, to = s.length) {
+  let n = to - from;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) {
+      n += 1;
+    } else if (c >= 0xd800 && c <= 0xdbff && i + 1 < to && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 2; // a pair: four bytes for two units
+      i++;
+    } else {
+      n += 2;
+    }
+  }
+  return n;
+}
 
 // The largest retry the Go parser in package sse accepts: what fits a
 // time.Duration in milliseconds. Larger values are ignored, as there.
@@ -44,12 +93,21 @@ const maxRetry = '9223372036854';
  * a CR that an LF may follow), and a block is dispatched when its data is
  * not empty.
  *
+ * A line, or the data of one event, longer than maxEventSize bytes stops the
+ * parser with an EventTooLargeError, at the same point of the stream as the
+ * Go parser: lengths are those of the decoded text in UTF-8, which are the
+ * stream's own bytes when it is valid UTF-8 (an ill-formed sequence counts
+ * as the three bytes of its U+FFFD), a line's without its line end and
+ * after a leading BOM, an event's data with a line feed after each data
+ * line before the current one.
+ *
  * @param {ParserCallbacks} [callbacks]
  * @returns {Parser}
  */
-export function createParser({ onEvent, onRetry, onComment, lastEventId = '' } = {}) {
-  let decoder, bomPending, pending, skipLF, data, type, idBuf;
+export function createParser({ onEvent, onRetry, onComment, lastEventId = '', maxEventSize = 0 } = {}) {
+  let decoder, bomPending, pending, pendingBytes, skipLF, data, dataBytes, type, idBuf, failed;
   let lastId = String(lastEventId);
+  const limit = maxEventSize > 0 ? maxEventSize : DEFAULT_MAX_EVENT_SIZE;
 
   function reset() {
     // ignoreBOM: the BOM is dropped below, the same way for bytes and for
@@ -57,10 +115,13 @@ export function createParser({ onEvent, onRetry, onComment, lastEventId = '' } =
     decoder = new TextDecoder('utf-8', { ignoreBOM: true });
     bomPending = true;
     pending = '';
+    pendingBytes = 0;
     skipLF = false;
     data = '';
+    dataBytes = 0;
     type = '';
     idBuf = lastId;
+    failed = undefined;
   }
   reset();
 
@@ -72,6 +133,7 @@ export function createParser({ onEvent, onRetry, onComment, lastEventId = '' } =
     }
     const e = { type: type || 'message', data: data.slice(0, -1), id: lastId };
     data = '';
+    dataBytes = 0;
     type = '';
     if (onEvent) onEvent(e);
   }
@@ -89,9 +151,13 @@ export function createParser({ onEvent, onRetry, onComment, lastEventId = '' } =
       value = l.slice(colon + (l.charCodeAt(colon + 1) === 0x20 ? 2 : 1));
     }
     switch (name) {
-      case 'data':
+      case 'data': {
+        const n = utf8Length(value);
+        if (dataBytes + n > limit) throw new EventTooLargeError('data', limit);
         data += value + '\n';
+        dataBytes += n + 1;
         break;
+      }
       case 'event':
         type = value;
         break;
@@ -123,11 +189,15 @@ export function createParser({ onEvent, onRetry, onComment, lastEventId = '' } =
       let cr = s.indexOf('\r', i), lf = s.indexOf('\n', i);
       let end = cr < 0 ? lf : lf < 0 ? cr : Math.min(cr, lf);
       if (end < 0) {
+        pendingBytes += utf8Length(s, i);
+        if (pendingBytes > limit) throw new EventTooLargeError('line', limit);
         pending += s.slice(i);
         return;
       }
+      if (pendingBytes + utf8Length(s, i, end) > limit) throw new EventTooLargeError('line', limit);
       const l = pending + s.slice(i, end);
       pending = '';
+      pendingBytes = 0;
       i = end + 1;
       if (end === cr) {
         if (i < s.length) {
@@ -142,12 +212,23 @@ export function createParser({ onEvent, onRetry, onComment, lastEventId = '' } =
 
   return {
     feed(chunk) {
-      if (typeof chunk === 'string') {
-        // Bytes held for an unfinished sequence end before a string.
-        text(decoder.decode());
-        text(chunk);
-      } else {
-        text(decoder.decode(chunk, { stream: true }));
+      // As the Go parser's, the error is final: the stream cannot be read
+      // on from the middle of a line or an event.
+      if (failed) throw failed;
+      try {
+        if (typeof chunk === 'string') {
+          // Bytes held for an unfinished sequence end before a string.
+          text(decoder.decode());
+          text(chunk);
+        } else {
+          text(decoder.decode(chunk, { stream: true }));
+        }
+      } catch (err) {
+        if (err instanceof EventTooLargeError) {
+          failed = err;
+          pending = data = '';
+        }
+        throw err;
       }
     },
     reset,
@@ -188,6 +269,8 @@ const defaults = {
  *   for this long, ms; 0 (the default) never
  * @property {number} [wakeJitter] the spread of reconnections when the network returns or the tab shows, ms (1000)
  * @property {boolean} [pauseWhenHidden] wait until a hidden tab shows before reconnecting (true)
+ * @property {number} [maxEventSize] the bound on a line and on an event's data, bytes (16 MiB): a
+ *   stream that exceeds it fails the connection with an error event of reason 'too-large'
  * @property {typeof fetch} [fetch] the fetch function to use
  */
 
@@ -197,7 +280,8 @@ const defaults = {
  */
 export class HubErrorEvent extends Event {
   /**
-   * @param {string} reason 'network', 'status', 'content-type', 'ended', 'token', 'method', 'idle'
+   * @param {string} reason 'network', 'status', 'content-type', 'ended', 'token', 'method', 'idle',
+   *   'too-large'
    * @param {number} status the response's status, 0 when there was none
    * @param {unknown} [error] the underlying error
    */
@@ -438,6 +522,7 @@ export class HubEventSource extends EventTarget {
     const origin = new URL(res.url || this.#url).origin;
     const parser = createParser({
       lastEventId: this.#lastId,
+      maxEventSize: this.#opts.maxEventSize,
       onRetry: (ms) => { this.#reconnectTime = ms; },
       onEvent: (e) => {
         if (this.#readyState === 2) return;
@@ -463,7 +548,17 @@ export class HubEventSource extends EventTarget {
           break;
         }
         arm();
-        parser.feed(value);
+        try {
+          parser.feed(value);
+        } catch (err) {
+          if (!(err instanceof EventTooLargeError)) throw err;
+          // Fail the connection, as the Go client does: reconnecting
+          // would ask again after the same event ID and get the same
+          // event. The events before it were dispatched.
+          this.#save();
+          ctl.abort();
+          return this.#fail(new HubErrorEvent('too-large', res.status, err));
+        }
         this.#lastId = parser.lastEventId;
         this.#save();
         if (this.#readyState === 2) return;
