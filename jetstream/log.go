@@ -188,13 +188,14 @@ func Open(ctx context.Context, urls string, opts Options) (*Log, error) {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	if cfg.Replicas == 0 {
+	autoReplicas := cfg.Replicas == 0
+	if autoReplicas {
 		cfg.Replicas = 1
 		if len(nc.Servers()) >= 3 {
 			cfg.Replicas = 3
 		}
 	}
-	stream, err := ensureStream(ctx, js, cfg)
+	stream, err := ensureStream(ctx, js, cfg, autoReplicas)
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -283,7 +284,12 @@ func (o Options) streamConfig() (njs.StreamConfig, error) {
 
 // ensureStream creates the stream with cfg, or checks that the existing one
 // has it.
-func ensureStream(ctx context.Context, js njs.JetStream, cfg njs.StreamConfig) (njs.Stream, error) {
+//
+// With autoReplicas an existing stream's replica count is taken as it is:
+// the count guessed from the servers a client knows of can differ between
+// nodes that connect while a cluster forms, and the first node to create
+// the stream decides.
+func ensureStream(ctx context.Context, js njs.JetStream, cfg njs.StreamConfig, autoReplicas bool) (njs.Stream, error) {
 	// Look first: creating with a different configuration could fail for
 	// another reason (replicas in a lone server) before the server notices
 	// the name is taken.
@@ -303,6 +309,9 @@ func ensureStream(ctx context.Context, js njs.JetStream, cfg njs.StreamConfig) (
 		return nil, classify("stream "+cfg.Name, err)
 	}
 	have := s.CachedInfo().Config
+	if autoReplicas {
+		cfg.Replicas = have.Replicas
+	}
 	for _, c := range []struct {
 		setting    string
 		have, want any

@@ -317,3 +317,45 @@ func TestPresence(t *testing.T) {
 		return logtest.PresenceNodes{A: pa, B: pb, CrashA: func() { a.Close() }}
 	})
 }
+
+// TestOpenConcurrently opens one new stream from three nodes at once on a
+// fresh cluster, as hubs started together do: every Open succeeds.
+func TestOpenConcurrently(t *testing.T) {
+	c := jstest.StartCluster(t, 3)
+	opts := fresh(jetstream.Options{})
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() {
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			l, err := jetstream.Open(ctx, c.URL(), opts)
+			if err == nil {
+				t.Cleanup(func() { l.Close() })
+			}
+			errs <- err
+		}()
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+	}
+
+	// A node that would pick three replicas by default takes an existing
+	// stream's one (nodes connecting while a cluster forms may guess
+	// differently); asked for three explicitly, it refuses.
+	one := fresh(jetstream.Options{Replicas: 1})
+	openLog(t, c.URL(), one)
+	auto := one
+	auto.Replicas = 0
+	openLog(t, c.URL(), auto)
+	three := one
+	three.Replicas = 3
+	var ce *jetstream.ConfigError
+	if l, err := jetstream.Open(t.Context(), c.URL(), three); !errors.As(err, &ce) || ce.Setting != "num_replicas" {
+		if err == nil {
+			l.Close()
+		}
+		t.Fatalf("Open with 3 replicas over a stream of 1: %v, want a ConfigError naming num_replicas", err)
+	}
+}
