@@ -2,6 +2,7 @@ package mercure
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,9 +44,14 @@ type Issuer struct {
 	// SubscriberKey the issuer's subscriber tokens are refused.
 	PublisherKey  []byte
 	SubscriberKey []byte
+	// JWKS, instead of the keys above, verifies the issuer's tokens of
+	// both roles with the key of its set the token's kid names; the
+	// grants in the token tell the roles apart. Algorithm must then be an
+	// asymmetric one.
+	JWKS *JWKS
 	// Algorithm is the one algorithm accepted for PublisherKey (and for
-	// SubscriberKey unless SubscriberAlgorithm is set); empty means
-	// DefaultAlgorithm. It is never taken from the token.
+	// SubscriberKey unless SubscriberAlgorithm is set) or for JWKS; empty
+	// means DefaultAlgorithm. It is never taken from the token.
 	Algorithm           string
 	SubscriberAlgorithm string
 }
@@ -60,12 +66,28 @@ func newIssuer(is Issuer) (*issuer, error) {
 	if is.ID == "" {
 		return nil, errors.New("mercure: Issuer.ID is required")
 	}
-	if len(is.PublisherKey) == 0 {
-		return nil, fmt.Errorf("mercure: issuer %q: PublisherKey is required", is.ID)
-	}
 	alg := is.Algorithm
 	if alg == "" {
 		alg = DefaultAlgorithm
+	}
+	if is.JWKS != nil {
+		if len(is.PublisherKey) > 0 || len(is.SubscriberKey) > 0 {
+			return nil, fmt.Errorf("mercure: issuer %q: JWKS and keys are exclusive", is.ID)
+		}
+		if _, ok := jwt.GetSigningMethod(alg).(*jwt.SigningMethodHMAC); ok || jwt.GetSigningMethod(alg) == nil || alg == "none" {
+			return nil, fmt.Errorf("mercure: issuer %q: a JWKS needs an asymmetric algorithm (RS*, PS*, ES*, EdDSA), not %q", is.ID, alg)
+		}
+		v := &verifier{
+			parser:  accessParser(alg, is.ID),
+			access:  true,
+			jwks:    is.JWKS,
+			jwksAlg: alg,
+		}
+		// One verifier (and one cache) for both roles.
+		return &issuer{id: is.ID, pub: v, sub: v}, nil
+	}
+	if len(is.PublisherKey) == 0 {
+		return nil, fmt.Errorf("mercure: issuer %q: PublisherKey is required", is.ID)
 	}
 	subAlg := is.SubscriberAlgorithm
 	if subAlg == "" {
@@ -94,9 +116,14 @@ func newAccessVerifier(role string, key []byte, alg, iss string) (*verifier, err
 	if err != nil {
 		return nil, err
 	}
-	v.parser = jwt.NewParser(jwt.WithValidMethods([]string{alg}), jwt.WithExpirationRequired(), jwt.WithIssuer(iss))
+	v.parser = accessParser(alg, iss)
 	v.access = true
 	return v, nil
+}
+
+// accessParser parses RFC 9068 tokens of issuer iss signed with alg.
+func accessParser(alg, iss string) *jwt.Parser {
+	return jwt.NewParser(jwt.WithValidMethods([]string{alg}), jwt.WithExpirationRequired(), jwt.WithIssuer(iss))
 }
 
 // grant is one Mercure authorization detail of an access token.
@@ -157,7 +184,11 @@ func peekToken(raw string) (tokenHeader, error) {
 // parseAccess verifies raw as an RFC 9068 access token of v's issuer.
 func (v *verifier) parseAccess(raw string) (*Claims, error) {
 	var ac accessClaims
-	t, err := v.parser.ParseWithClaims(raw, &ac, func(*jwt.Token) (any, error) { return v.key, nil })
+	keyf := func(*jwt.Token) (any, error) { return v.key, nil }
+	if v.jwks != nil {
+		keyf = v.jwks.keyfunc(context.Background(), v.jwksAlg)
+	}
+	t, err := v.parser.ParseWithClaims(raw, &ac, keyf)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errInvalidToken, err)
 	}

@@ -2,10 +2,7 @@ package mercure
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,6 +66,9 @@ type verifier struct {
 	// patterns checkSelector validates.
 	access        bool
 	checkSelector func(hub.Selector) error
+	// jwks, when set, holds the keys instead of key, for jwksAlg.
+	jwks    *JWKS
+	jwksAlg string
 }
 
 // newVerifier parses key for alg. HMAC algorithms take key as the secret
@@ -95,29 +95,19 @@ func newVerifier(role string, key []byte, alg string) (*verifier, error) {
 	case *jwt.SigningMethodRSA, *jwt.SigningMethodRSAPSS:
 		v.key, err = jwt.ParseRSAPublicKeyFromPEM(key)
 	case *jwt.SigningMethodECDSA:
-		var k *ecdsa.PublicKey
-		if k, err = jwt.ParseECPublicKeyFromPEM(key); err == nil {
-			if want := curveFor(alg); want != nil && k.Curve != want {
-				err = fmt.Errorf("curve %s does not fit %s", k.Curve.Params().Name, alg)
-			}
-			v.key = k
-		}
+		v.key, err = jwt.ParseECPublicKeyFromPEM(key)
 	case *jwt.SigningMethodEd25519:
-		var k crypto.PublicKey
-		if k, err = jwt.ParseEdPublicKeyFromPEM(key); err == nil {
-			if _, ok := k.(ed25519.PublicKey); !ok {
-				err = fmt.Errorf("not an Ed25519 key")
-			}
-			v.key = k
-		}
+		v.key, err = jwt.ParseEdPublicKeyFromPEM(key)
 	default:
 		return nil, fmt.Errorf("mercure: %s algorithm %q is not supported", role, alg)
 	}
+	if err == nil {
+		if _, hmac := m.(*jwt.SigningMethodHMAC); !hmac {
+			err = checkKey(alg, v.key)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("mercure: %s key for %s: %w", role, alg, err)
-	}
-	if _, ok := v.key.(*rsa.PublicKey); ok && v.key.(*rsa.PublicKey).N.BitLen() < 2048 {
-		return nil, fmt.Errorf("mercure: %s key for %s: RSA keys shorter than 2048 bits are not accepted", role, alg)
 	}
 	return v, nil
 }
