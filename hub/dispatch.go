@@ -82,11 +82,11 @@ func (h *Hub) fanout(u *Update, e []byte) {
 			}
 		}
 	}
-	if h.indexed == 0 {
+	if h.indexed == 0 && h.urlIndexed == 0 {
 		return
 	}
 	for _, t := range u.Topics {
-		h.index.walk(t, func(x *selEntry) {
+		visit := func(x *selEntry) {
 			if x.mark == u.Seq || !x.m.Match(t) {
 				return // matched one of u's topics already, or no match
 			}
@@ -94,7 +94,14 @@ func (h *Hub) fanout(u *Update, e []byte) {
 			for s := range x.subs {
 				h.offer(s, u, e)
 			}
-		})
+		}
+		h.index.walk(t, visit)
+		if h.urlIndexed == 0 {
+			continue
+		}
+		if k, ok := urlKey(t, h.urlBase); ok {
+			h.urlIndex.walk(k, visit)
+		}
 	}
 }
 
@@ -255,6 +262,11 @@ func (h *Hub) indexEntry(x *selEntry) {
 		h.exact[prefix] = x
 		return
 	}
+	if m, ok := x.m.(urlPatternMatcher); ok {
+		h.urlIndex.insert(m.key, x)
+		h.urlIndexed++
+		return
+	}
 	h.index.insert(prefix, x)
 	h.indexed++
 }
@@ -265,6 +277,11 @@ func (h *Hub) unindexEntry(x *selEntry) {
 	prefix, _ := x.m.LiteralPrefix()
 	if x.node == nil {
 		delete(h.exact, prefix)
+		return
+	}
+	if m, ok := x.m.(urlPatternMatcher); ok {
+		h.urlIndex.remove(m.key, x)
+		h.urlIndexed--
 		return
 	}
 	h.index.remove(prefix, x)

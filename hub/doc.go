@@ -17,6 +17,9 @@
 // syntaxes (see Matcher) in a radix tree of their literal prefixes, so an
 // update evaluates only the selectors whose prefix one of its topics
 // starts with, each once whatever the number of subscribers sharing it.
+// URL patterns (SyntaxURLPattern) sit in a second such tree, walked with
+// the scheme, host, port and path of each topic as the URL parser reads
+// them, since one topic has many spellings.
 // Fan-out cost thus grows with the subscribers an update reaches and the
 // selectors that might match it, not with all of them
 // (BenchmarkDispatchTemplates). Options.MaxSelectors bounds the distinct

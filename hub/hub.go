@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -78,6 +79,12 @@ type Hub struct {
 	exact   map[string]*selEntry
 	index   node
 	indexed int // entries in index
+	// urlIndex files the URL patterns of the built-in syntax by a prefix of
+	// the urlKey of the topics they match, walked with each topic's urlKey
+	// against urlBase: a topic is spelt many ways, its parse is one.
+	urlIndex   node
+	urlIndexed int // entries in urlIndex
+	urlBase    string
 
 	// historyErr is the first corruption met replaying the log.
 	historyErr atomic.Pointer[error]
@@ -97,6 +104,7 @@ func New(opts Options) (*Hub, error) {
 		queueSize:    opts.QueueSize,
 		maxSels:      opts.MaxSelectors,
 		syntaxes:     builtinSyntaxes(opts.BaseURL),
+		urlBase:      cmp.Or(opts.BaseURL, DefaultBaseURL),
 		followerDone: make(chan struct{}),
 		sels:         make(map[selKey]*selEntry),
 		exact:        make(map[string]*selEntry),
@@ -157,7 +165,7 @@ type Stats struct {
 // Stats returns the hub's counters.
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
-	topics, templates, pos := len(h.exact), h.indexed, h.pos
+	topics, templates, pos := len(h.exact), h.indexed+h.urlIndexed, h.pos
 	h.mu.Unlock()
 	return Stats{
 		Subscribers:     h.subscribers.Load(),
@@ -188,6 +196,7 @@ func (h *Hub) Close(ctx context.Context) error {
 		clear(h.sels)
 		clear(h.exact)
 		h.index, h.indexed = node{}, 0
+		h.urlIndex, h.urlIndexed = node{}, 0
 		h.cancel()
 	}
 	h.mu.Unlock()

@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"strings"
 
 	urlpattern "github.com/dunglas/go-urlpattern"
+	whatwg "github.com/nlnwa/whatwg-url/url"
 )
 
 // The selector syntaxes of Mercure 1.0 (draft-dunglas-mercure-08, "Matcher
@@ -55,6 +57,9 @@ func builtinSyntaxes(base string) map[string]Compiler {
 type urlPatternMatcher struct {
 	p    *urlpattern.URLPattern
 	base string
+	// key is a prefix of the urlKey of every topic p matches: the index
+	// files the pattern under it (see Hub.urlIndex).
+	key string
 }
 
 // Match resolves a relative topic against the base; a topic that does not
@@ -62,10 +67,79 @@ type urlPatternMatcher struct {
 func (m urlPatternMatcher) Match(topic string) bool { return m.p.Test(topic, m.base) }
 
 // LiteralPrefix is "": a pattern matches topics under several spellings (a
-// relative reference, the host in any case, an explicit default port), so
-// no text is common to all of them, and the index evaluates each distinct
-// pattern once per update.
+// relative reference, the host in any case, an explicit default port,
+// dot segments), so no text is common to all of them. The hub indexes
+// URL patterns by the prefix of the parsed topic instead (urlKey).
 func (urlPatternMatcher) LiteralPrefix() (string, bool) { return "", false }
+
+// urlKeySep separates the components of a urlKey. No scheme, host or port
+// the URL parser returns contains it (NUL is a forbidden host code point),
+// so a key's components never run into each other.
+const urlKeySep = "\x00"
+
+// urlKey returns the text the hub's URL-pattern index walks for topic:
+// the scheme, hostname, port and pathname the URL parser gives for topic
+// resolved against base, the very strings URLPattern.Test compares with
+// the pattern's components, so a pattern whose components have fixed
+// literal prefixes matches only topics whose key has them (urlPatternKey).
+// ok is false when topic does not parse, which no pattern matches.
+func urlKey(topic, base string) (key string, ok bool) {
+	// The base is parsed per call, as the library does: the parser is not
+	// documented to leave a shared base untouched.
+	b, err := whatwg.Parse(base)
+	if err != nil {
+		b = nil // Test matches nothing then; the key only costs candidates
+	}
+	u, err := urlParser.BasicParser(topic, b, nil, whatwg.NoState)
+	if err != nil {
+		return "", false
+	}
+	return u.Scheme() + urlKeySep + u.Hostname() + urlKeySep + u.Port() + urlKeySep + u.Pathname(), true
+}
+
+// urlParser parses topics as go-urlpattern's Exec does (a default parser).
+var urlParser = whatwg.NewParser()
+
+// urlPatternKey returns a prefix of urlKey(t) for every topic t that p
+// matches: the fixed protocol, hostname and port, then the fixed start of
+// the pathname, as far as each is fixed. It reads the components' pattern
+// strings, from which the library compiles each component's regexp: a
+// string without syntax characters compiles to that text alone (the hub
+// compiles patterns case-sensitively), and the fixed text before the first
+// syntax character starts every match, except for a trailing "/" that may
+// be the optional prefix of the part that follows ("/books/:id?" matches
+// "/books"). FuzzURLPatternPrefix checks that matches imply the prefix.
+func urlPatternKey(p *urlpattern.URLPattern) string {
+	var b strings.Builder
+	for _, c := range []string{p.Protocol(), p.Hostname(), p.Port()} {
+		lit, fixed := patternLiteral(c)
+		b.WriteString(lit)
+		if !fixed {
+			return b.String()
+		}
+		b.WriteString(urlKeySep)
+	}
+	lit, fixed := patternLiteral(p.Pathname())
+	if !fixed {
+		lit = strings.TrimSuffix(lit, "/")
+	}
+	b.WriteString(lit)
+	return b.String()
+}
+
+// patternLiteral returns the text of the URL pattern component string s
+// before its first syntax character, and whether s is that text alone.
+// An escaped character ends the text too: conservative, and rare in topics.
+func patternLiteral(s string) (lit string, fixed bool) {
+	if i := strings.IndexAny(s, patternSyntax); i >= 0 {
+		return s[:i], false
+	}
+	return s, true
+}
+
+// patternSyntax are the characters with a meaning in a URL pattern
+// component string (URL Pattern, "Tokenizing").
+const patternSyntax = `:*(){}?+\`
 
 // compileURLPattern compiles the URL pattern text with relative patterns
 // resolved against base. The library compiles each component to a Go
@@ -84,7 +158,7 @@ func compileURLPattern(text, base string) (m Matcher, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("not a valid URL pattern: %w", err)
 	}
-	return urlPatternMatcher{p: p, base: base}, nil
+	return urlPatternMatcher{p: p, base: base, key: urlPatternKey(p)}, nil
 }
 
 // CheckSelector reports whether sel can be compiled: whether Subscribe
