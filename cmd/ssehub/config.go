@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,7 +53,9 @@ type Config struct {
 	// Mercure 1.0: the trusted issuers of the configured keys, the hub's
 	// resource identifier ("" derived per request), the access token
 	// cookie's name and the protocol (0 both dialects, 1 only 1.0).
-	JWTIssuers         []string
+	JWTIssuers []string
+	// Issuers are trusted issuers with their own key or JWKS (--issuer).
+	Issuers            []IssuerConfig
 	ResourceIdentifier string
 	AccessTokenCookie  string
 	Protocol           int
@@ -147,11 +150,11 @@ func (c *Config) GeneratesKey() bool {
 }
 
 // DevDefaults reports whether the hub runs on the development defaults:
-// a generated key and a loopback address. Only then does it hand out
-// publish tokens (printed at start and to the demo page's form), since
-// only the machine's own user can reach it.
+// a generated key, no --issuer and a loopback address. Only then does it
+// hand out publish tokens (printed at start and to the demo page's form),
+// since only the machine's own user can reach it.
 func (c *Config) DevDefaults() bool {
-	return c.GeneratesKey() && isLoopback(c.Addr)
+	return c.GeneratesKey() && len(c.Issuers) == 0 && isLoopback(c.Addr)
 }
 
 // publisherKey and subscriberKey are the configured keys per role: the
@@ -207,6 +210,13 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 		}
 		c.JWTIssuers = append(c.JWTIssuers, v)
 		return nil
+	})
+	fs.Func("issuer", "`ISS,jwks=URL,alg=ALG` or ISS,key=K or ISS,key-file=PATH (alg= defaults to HS256 for a key): a trusted issuer of Mercure 1.0 access tokens with its own key or JWKS and its one algorithm; repeatable", func(v string) error {
+		is, err := parseIssuer(v)
+		if err == nil {
+			c.Issuers = append(c.Issuers, is)
+		}
+		return err
 	})
 	fs.StringVar(&c.ResourceIdentifier, "resource-identifier", "", "the hub's OAuth resource identifier, the `URL` Mercure 1.0 tokens must name in aud, like https://example.com/.well-known/mercure (default: derived from each request)")
 	fs.StringVar(&c.AccessTokenCookie, "access-token-cookie", mercure.DefaultAccessTokenCookie, "`name` of the cookie Mercure 1.0 access tokens are read from; browsers keep __Secure- cookies over HTTPS only")
@@ -344,6 +354,13 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 
 // validate checks the values that need no file access.
 func (c *Config) validate() error {
+	ids := slices.Clone(c.JWTIssuers)
+	for _, is := range c.Issuers {
+		if slices.Contains(ids, is.ID) {
+			return usagef("--issuer %s: the issuer is configured twice (each --issuer and --jwt-issuer names a different one)", is.ID)
+		}
+		ids = append(ids, is.ID)
+	}
 	host, port, err := net.SplitHostPort(c.Addr)
 	if err != nil {
 		return usagef("--addr %q: want host:port: %v", c.Addr, err)
@@ -686,4 +703,74 @@ func (b *byteSize) Set(s string) error {
 	}
 	*b = byteSize(n << shift)
 	return nil
+}
+
+// IssuerConfig is one --issuer: a trusted issuer of Mercure 1.0 access
+// tokens with its own key (an HMAC secret or PEM public key text) or JWKS
+// URL, and the one algorithm its tokens may use.
+type IssuerConfig struct {
+	ID   string
+	Key  string
+	JWKS string
+	Alg  string
+}
+
+// parseIssuer reads an --issuer value: the issuer identifier, then
+// comma-separated name=value options. The identifier is compared exactly
+// with the iss claim, so it may not contain a comma; a secret that does
+// goes in key-file=.
+func parseIssuer(v string) (IssuerConfig, error) {
+	id, rest, _ := strings.Cut(v, ",")
+	is := IssuerConfig{ID: id}
+	if id == "" || strings.Contains(id, "=") {
+		return is, fmt.Errorf("%q: want ISS,jwks=URL,alg=ALG or ISS,key=K or ISS,key-file=PATH, starting with the issuer identifier", v)
+	}
+	seen := map[string]bool{}
+	for opt := range strings.SplitSeq(rest, ",") {
+		name, val, ok := strings.Cut(opt, "=")
+		if !ok || val == "" {
+			return is, fmt.Errorf("issuer %s: %q: want name=value (jwks, key, key-file, alg)", id, opt)
+		}
+		if seen[name] {
+			return is, fmt.Errorf("issuer %s: %s given twice", id, name)
+		}
+		seen[name] = true
+		switch name {
+		case "jwks":
+			if u, err := url.Parse(val); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				return is, fmt.Errorf("issuer %s: jwks %q: want an http or https URL", id, val)
+			}
+			is.JWKS = val
+		case "key":
+			is.Key = val
+		case "key-file":
+			b, err := readPEMFile(val)
+			if err != nil {
+				return is, fmt.Errorf("issuer %s: key-file: %v", id, err)
+			}
+			// A secret file usually ends with a newline that is not part
+			// of the secret.
+			is.Key = strings.TrimRight(string(b), "\r\n")
+		case "alg":
+			is.Alg = val
+		default:
+			return is, fmt.Errorf("issuer %s: unknown option %q (jwks, key, key-file, alg)", id, name)
+		}
+	}
+	if seen["key"] && seen["key-file"] || (seen["key"] || seen["key-file"]) == seen["jwks"] {
+		return is, fmt.Errorf("issuer %s: give exactly one of jwks=, key= or key-file=", id)
+	}
+	if is.JWKS != "" && is.Alg == "" {
+		return is, fmt.Errorf("issuer %s: jwks= needs alg= (RS256, PS256, ES256, EdDSA, …): the algorithm is pinned, never taken from the token", id)
+	}
+	is.Alg = cmp.Or(is.Alg, "HS256")
+	switch m := jwt.GetSigningMethod(is.Alg); {
+	case m == nil || is.Alg == "none":
+		return is, fmt.Errorf("issuer %s: alg %q: want HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512 or EdDSA", id, is.Alg)
+	case is.JWKS != "" && hmacAlg(is.Alg):
+		return is, fmt.Errorf("issuer %s: alg %s: a JWKS is public, so it needs an asymmetric algorithm", id, is.Alg)
+	case is.Key != "" && !hmacAlg(is.Alg) && !strings.Contains(is.Key, "-----BEGIN"):
+		return is, fmt.Errorf("issuer %s: alg %s needs a PEM public key in key= or key-file=", id, is.Alg)
+	}
+	return is, nil
 }

@@ -82,3 +82,21 @@ func TestByteSize(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseIssuer: an --issuer value is accepted only with an issuer, one
+// key source and a pinned algorithm, and never panics.
+func FuzzParseIssuer(f *testing.F) {
+	for _, s := range []string{"https://a,key=s", "https://a,jwks=https://i/j,alg=ES256", "https://a,key=s,alg=HS512",
+		"https://a,jwks=https://i/j", ",key=s", "https://a,key=s,key=t", "https://a,alg=none,key=s", "https://a,,"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		is, err := parseIssuer(v)
+		if err != nil {
+			return
+		}
+		if is.ID == "" || is.Alg == "" || is.Alg == "none" || (is.Key == "") == (is.JWKS == "") || is.JWKS != "" && hmacAlg(is.Alg) {
+			t.Fatalf("parseIssuer(%q) = %+v", v, is)
+		}
+	})
+}

@@ -137,7 +137,7 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 	defer fe.close()
 
 	m := newMetrics(h, st.Len, log)
-	mux, err := newHandler(cfg, k, h, st, pres, m, log)
+	mux, err := newHandler(ctx, cfg, k, h, st, pres, m, log)
 	if err != nil {
 		return err
 	}
@@ -214,7 +214,7 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 // newHandler wires the hub's HTTP face: the Mercure protocol and the pages
 // (routes.New), the demo page's tokens on the development defaults, and
 // the operational endpoints.
-func newHandler(cfg Config, k keys, h *hub.Hub, st store, pres presence, m *metrics, log *slog.Logger) (*http.ServeMux, error) {
+func newHandler(ctx context.Context, cfg Config, k keys, h *hub.Hub, st store, pres presence, m *metrics, log *slog.Logger) (*http.ServeMux, error) {
 	var publishToken, subscribeToken func(*http.Request) (string, bool)
 	if cfg.DevDefaults() {
 		// The private panel's token receives the demo's private topic
@@ -266,6 +266,19 @@ func newHandler(cfg Config, k keys, h *hub.Hub, st store, pres presence, m *metr
 	}
 	for _, iss := range cfg.issuers(k) {
 		mopts.Issuers = append(mopts.Issuers, mercure.Issuer{ID: iss, PublisherKey: k.pub, SubscriberKey: k.sub, Algorithm: cfg.JWTAlg})
+	}
+	for _, is := range cfg.Issuers {
+		mis := mercure.Issuer{ID: is.ID, Algorithm: is.Alg}
+		if is.JWKS != "" {
+			// The JWKS refreshes until ctx, the hub's life, ends.
+			var err error
+			if mis.JWKS, err = mercure.NewJWKS(ctx, is.JWKS, mercure.JWKSOptions{Logger: log}); err != nil {
+				return nil, &usageError{fmt.Errorf("--issuer %s: %w", is.ID, err)}
+			}
+		} else {
+			mis.PublisherKey, mis.SubscriberKey = []byte(is.Key), []byte(is.Key)
+		}
+		mopts.Issuers = append(mopts.Issuers, mis)
 	}
 	mux, err := routes.New(routes.Options{
 		Hub:     h,
@@ -484,7 +497,7 @@ func mercureFlag(cfg Config, field string) string {
 	case "MaxSubscriptionsPerClient":
 		return "--max-subscriptions-per-client"
 	case "Issuers":
-		return "--jwt-issuer"
+		return "--jwt-issuer or --issuer"
 	case "ResourceIdentifier":
 		return "--resource-identifier"
 	case "Protocol":
