@@ -46,6 +46,11 @@ var urlIndexCases = []urlIndexCase{
 	{"http://mercure.invalid/books/:id", "books/1", false},
 	{"http://mercure.invalid/.well-known/books/:id", "books/1", true},
 	{"/books/:id", "https://example.com/books/1", false},
+	// A special scheme without "//" is relative to a base of that scheme.
+	{"/books/:id", "http:/books/1", true},
+	{"/.well-known/books/:id", "http:books/1", true},
+	{"http://books/:id", "http:/books/1", false},
+	{"https://books/:id", "https:/books/1", true},
 	// User info is not part of the key: the pattern decides.
 	{"https://example.com/books/:id", "https://u:p@example.com/books/1", true},
 	{"https://u:p@example.com/books/:id", "https://example.com/books/1", false},
@@ -133,24 +138,33 @@ func TestURLPatternKeyLength(t *testing.T) {
 // FuzzURLPatternPrefix checks the soundness of the URL-pattern index: for
 // any pattern and topic, if the pattern matches the topic, the topic's key
 // starts with the pattern's key, so the fan-out never skips a pattern
-// that matches. Under two bases, one with a port and a path.
+// that matches; and Match, which skips the base when it cannot change the
+// topic, agrees with the library. Under bases of several schemes, one with
+// a port and a path, and one that does not parse.
 func FuzzURLPatternPrefix(f *testing.F) {
 	for _, c := range urlIndexCases {
-		f.Add(c.pattern, c.topic, false)
+		f.Add(c.pattern, c.topic, uint8(0))
 	}
-	f.Fuzz(func(t *testing.T, pattern, topic string, otherBase bool) {
+	bases := []string{
+		DefaultBaseURL,
+		"https://Hub.EXAMPLE:8443/a/b/.well-known/mercure?x#y",
+		"file:///srv/hub/",
+		"not a URL",
+	}
+	f.Fuzz(func(t *testing.T, pattern, topic string, b uint8) {
 		if len(pattern) > 1024 || len(topic) > 1024 {
 			return
 		}
-		base := DefaultBaseURL
-		if otherBase {
-			base = "https://Hub.EXAMPLE:8443/a/b/.well-known/mercure?x#y"
-		}
+		base := bases[int(b)%len(bases)]
 		m, err := compileURLPattern(pattern, base)
 		if err != nil {
 			return
 		}
 		um := m.(urlPatternMatcher)
+		// Match skips the base for topics it cannot change.
+		if got, want := um.Match(topic), um.p.Test(topic, base); got != want {
+			t.Fatalf("%q vs %q under %q: Match %v, the library %v", pattern, topic, base, got, want)
+		}
 		if !um.Match(topic) {
 			return
 		}
