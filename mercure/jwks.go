@@ -66,16 +66,19 @@ func NewJWKS(ctx context.Context, rawURL string, opts JWKSOptions) (*JWKS, error
 		log = slog.Default()
 	}
 	noErr := true
+	timeout := cmpOr(opts.Timeout, DefaultJWKSTimeout)
 	kf, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{rawURL}, keyfunc.Override{
 		Client:                    opts.Client,
-		HTTPTimeout:               cmpOr(opts.Timeout, DefaultJWKSTimeout),
+		HTTPTimeout:               timeout,
 		NoErrorReturnFirstHTTPReq: &noErr,
 		RefreshInterval:           cmpOr(opts.Refresh, DefaultJWKSRefresh),
 		RefreshUnknownKID:         rate.NewLimiter(rate.Every(cmpOr(opts.UnknownKID, DefaultJWKSUnknownKID)), 1),
-		// A token whose kid is unknown while the limiter is spent is
-		// refused at once rather than held until the next fetch is
-		// allowed: the limiter refuses a wait longer than this.
-		RateLimitWaitMax: time.Millisecond,
+		// The deadline of a token's wait for the limiter and of the fetch
+		// it then makes: a token whose kid is unknown while the limiter
+		// is spent for longer is refused at once (the limiter refuses a
+		// wait past the deadline), and a stalled JWKS server holds the
+		// request no longer than one fetch's timeout.
+		RateLimitWaitMax: timeout,
 		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
 			return func(ctx context.Context, err error) {
 				log.WarnContext(ctx, "fetching a JWKS", "url", u, "err", err)

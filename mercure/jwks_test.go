@@ -21,6 +21,7 @@ type jwksServer struct {
 	*httptest.Server
 	mu      sync.Mutex
 	keys    map[string]*ecdsa.PublicKey
+	delay   time.Duration // before each answer, like a distant server
 	fetches atomic.Int32
 }
 
@@ -30,6 +31,7 @@ func newJWKSServer(t *testing.T) *jwksServer {
 		s.fetches.Add(1)
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		time.Sleep(s.delay)
 		var set struct {
 			Keys []map[string]string `json:"keys"`
 		}
@@ -104,8 +106,12 @@ func TestJWKSIssuer(t *testing.T) {
 	publish("HMAC issuer, a key of the JWKS", a.mintAccess(t, claims(testIssuer), map[string]any{"kid": "a"}), 401)
 	publish("HMAC issuer, own key", hmac.mintAccess(t, claims(testIssuer), nil), 200)
 
-	// Rotation: kid b appears; its first token makes the hub fetch again.
+	// Rotation: kid b appears; its first token makes the hub fetch again,
+	// from a server slower than loopback.
 	srv.put("b", b)
+	srv.mu.Lock()
+	srv.delay = 50 * time.Millisecond
+	srv.mu.Unlock()
 	publish("kid b after rotation", b.mintAccess(t, claims(iss), map[string]any{"kid": "b"}), 200)
 	if n := srv.fetches.Load(); n != 2 {
 		t.Fatalf("%d fetches, want 2: one refresh for the unknown kid", n)
@@ -135,12 +141,28 @@ func TestJWKSUnknownKID(t *testing.T) {
 	if err != nil {
 		t.Fatalf("NewJWKS of an unreachable set: %v, want it to start anyway", err)
 	}
+	// A JWKS server that accepts and never answers: the fetches give up
+	// after Timeout, at start and for the unknown kid.
+	stall := make(chan struct{})
+	stalled := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-stall:
+		case <-r.Context().Done():
+		}
+	}))
+	defer stalled.Close()
+	defer close(stall)
+	hung, err := NewJWKS(t.Context(), stalled.URL, JWKSOptions{Timeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("NewJWKS of a stalled set: %v, want it to start anyway", err)
+	}
 	hmac := hmacPair()
 	e := newEnv1(t, Options{Issuers: []Issuer{
 		{ID: iss, JWKS: jwks, Algorithm: "ES256"},
 		{ID: "https://down.example", JWKS: down, Algorithm: "ES256"},
+		{ID: "https://stalled.example", JWKS: hung, Algorithm: "ES256"},
 	}}, hmac, hmac)
-	for _, tc := range []struct{ name, iss string }{{"unknown kid", iss}, {"unreachable JWKS", "https://down.example"}} {
+	for _, tc := range []struct{ name, iss string }{{"unknown kid", iss}, {"unreachable JWKS", "https://down.example"}, {"stalled JWKS", "https://stalled.example"}} {
 		c := e.access(grantJSON([]string{"publish"}, exactM("*")))
 		c["iss"] = tc.iss
 		resp, body := e.do(e.publishReq("topic=https://example.com/a&data=x", a.mintAccess(t, c, map[string]any{"kid": "z"})))
