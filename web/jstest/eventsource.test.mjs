@@ -42,6 +42,17 @@ async function until(cond, what, ms = 5000) {
   }
 }
 
+// settle resolves when cond() holds, polling between turns of the event
+// loop without timers, so it works while setTimeout is mocked; it rejects
+// after ms of wall-clock time, as until does.
+async function settle(cond, what, ms = 5000) {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for ' + what);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function collect(es, ...types) {
@@ -222,34 +233,74 @@ test('Retry-After on 429 and 503 is honoured', async (t) => {
 });
 
 test('backoff doubles on consecutive failures, is capped, and resets after an open', async (t) => {
+  // The waits are read off the client's timers, not the wall clock, so a
+  // loaded machine cannot stretch them: the client's setTimeout calls are
+  // held here and fired by the test, everyone else's run as usual (the I/O
+  // is real), and Math.random is fixed per wait.
+  const held = [];
+  const realSetTimeout = globalThis.setTimeout;
+  const realClearTimeout = globalThis.clearTimeout;
+  const byClient = () => /\/static\/ssehub\.js:/.test(new Error().stack);
+  t.mock.method(globalThis, 'setTimeout', (fn, ms, ...args) => {
+    if (!byClient()) return realSetTimeout(fn, ms, ...args);
+    const h = { fn, ms, cleared: false };
+    held.push(h);
+    return h;
+  });
+  t.mock.method(globalThis, 'clearTimeout', (h) => {
+    if (held.includes(h)) h.cleared = true;
+    else realClearTimeout(h);
+  });
+  let r = 0;
+  t.mock.method(Math, 'random', () => r);
+
   let up = false;
-  const s = await serve(t, (req, res, n) => {
+  const s = await serve(t, (req, res) => {
     if (!up) {
       res.writeHead(503);
       return res.end();
     }
     stream(res, 'data: x\n\n'); // opens, then ends
   });
-  const es = new HubEventSource(s.url, { retry: 20, maxRetry: 300 });
-  t.after(() => es.close());
-  await until(() => s.requests.length >= 7, 'seven failures', 8000);
-  up = true;
-  const at = s.requests.map((r) => r.at);
-  const gaps = at.slice(1).map((x, i) => x - at[i]);
-  // Waits of 20, 40, 80, 160, 300, 300 ms, each plus up to half again.
-  const base = [20, 40, 80, 160, 300, 300];
-  gaps.slice(0, 6).forEach((g, i) => {
-    // Slack for a loaded machine, but less than the uncapped wait (640 ms)
-    // at the cap.
-    const slack = base[i] === 300 ? 150 : 250;
-    assert.ok(g >= base[i] - 2 && g <= base[i] * 1.5 + slack, `wait ${i}: ${g} ms, want ${base[i]}–${base[i] * 1.5}: ${gaps}`);
+  let fetches = 0;
+  const es = new HubEventSource(s.url, {
+    retry: 20,
+    maxRetry: 300,
+    fetch: (...a) => { fetches++; return fetch(...a); },
   });
-  // After an open, the wait starts again from the reconnection time.
-  const n = s.requests.length;
-  await until(() => s.requests.length >= n + 3, 'reconnections after opens', 4000);
-  const after = s.requests.slice(n).map((r) => r.at);
-  const g = after[2] - after[1];
-  assert.ok(g < 250, `after an open, waited ${g} ms, not about 20`);
+  t.after(() => es.close());
+  const errors = collect(es, 'error');
+  // The jitter, Math.random() * d / 2, alternates between none and a
+  // quarter of d; the error handler runs before the client draws it.
+  es.addEventListener('error', () => { r = errors.length % 2 ? 0 : 0.5; });
+
+  // waits checks that after its n-th error the client set one timer, of
+  // want ms, to reconnect, and fires it after calling before.
+  const waits = async (n, want, what, before = () => {}) => {
+    await settle(() => errors.length === n, `error ${n}`);
+    assert.equal(held.length, n, `${what}: timers set`);
+    assert.equal(fetches, n, `${what}: requests before the wait ended`);
+    const h = held[n - 1];
+    assert.equal(h.ms, want, `${what}: wait`);
+    assert.ok(!h.cleared, `${what}: wait cleared`);
+    before();
+    h.fn();
+    assert.equal(fetches, n + 1, `${what}: no request when the wait ended`);
+  };
+  // Waits of 20, 40, 80, 160, 300, 300 ms (doubling from retry, capped
+  // at maxRetry; uncapped the last two would be 320 and 640), plus the
+  // jitter.
+  const base = [20, 40, 80, 160, 300, 300];
+  for (const [i, d] of base.entries()) {
+    const last = i === base.length - 1;
+    await waits(i + 1, d + (i % 2 ? d / 4 : 0), `failure ${i + 1}`, () => { up = last; });
+  }
+  // That request opens, and its stream ends: the wait starts again from
+  // the reconnection time (the 7th error draws no jitter), not from the
+  // cap.
+  await settle(() => errors.length === base.length + 1, 'the opened stream ending');
+  assert.equal(errors.at(-1).reason, 'ended');
+  await waits(base.length + 1, 20, 'after an open');
 });
 
 test('close() aborts the request and stops every later one', async (t) => {
