@@ -182,11 +182,11 @@ func peekToken(raw string) (tokenHeader, error) {
 }
 
 // parseAccess verifies raw as an RFC 9068 access token of v's issuer.
-func (v *verifier) parseAccess(raw string) (*Claims, error) {
+func (v *verifier) parseAccess(ctx context.Context, raw string) (*Claims, error) {
 	var ac accessClaims
 	keyf := func(*jwt.Token) (any, error) { return v.key, nil }
 	if v.jwks != nil {
-		keyf = v.jwks.keyfunc(context.Background(), v.jwksAlg)
+		keyf = v.jwks.keyfunc(ctx, v.jwksAlg)
 	}
 	t, err := v.parser.ParseWithClaims(raw, &ac, keyf)
 	if err != nil {

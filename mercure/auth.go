@@ -1,6 +1,7 @@
 package mercure
 
 import (
+	"context"
 	"crypto"
 	"crypto/elliptic"
 	"encoding/json"
@@ -128,18 +129,23 @@ func curveFor(alg string) elliptic.Curve {
 // its Mercure claims (empty, never nil, when the token has none). A token
 // accepted before and unexpired now is answered from the cache. The claims
 // returned may be shared with other requests and must not be modified.
-func (v *verifier) verify(raw string) (*Claims, error) {
+// ctx bounds the fetch of a JWKS it may make.
+func (v *verifier) verify(ctx context.Context, raw string) (*Claims, error) {
 	if len(raw) > maxTokenLen {
 		return nil, fmt.Errorf("%w: longer than %d bytes", errInvalidToken, maxTokenLen)
 	}
 	if c, ok := v.cache.get(raw, time.Now()); ok {
 		return c, nil
 	}
-	parse := v.parse
+	var (
+		c   *Claims
+		err error
+	)
 	if v.access {
-		parse = v.parseAccess
+		c, err = v.parseAccess(ctx, raw)
+	} else {
+		c, err = v.parse(raw)
 	}
-	c, err := parse(raw)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package mercure
 
 import (
+	"context"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -55,7 +56,7 @@ func TestVerify(t *testing.T) {
 				t.Fatal(err)
 			}
 			exp := time.Now().Add(time.Hour).Truncate(time.Second)
-			c, err := v.verify(p.mint(t, map[string]any{"publish": []string{"a"}, "subscribe": []string{"b", "{x}"}, "payload": map[string]any{"k": 1}}, jwt.MapClaims{"exp": exp.Unix()}))
+			c, err := v.verify(context.Background(), p.mint(t, map[string]any{"publish": []string{"a"}, "subscribe": []string{"b", "{x}"}, "payload": map[string]any{"k": 1}}, jwt.MapClaims{"exp": exp.Unix()}))
 			if err != nil {
 				t.Fatalf("valid token: %v", err)
 			}
@@ -63,10 +64,10 @@ func TestVerify(t *testing.T) {
 				t.Fatalf("claims = %+v", c)
 			}
 			ns := p.mint(t, pubClaims("ignored"), jwt.MapClaims{"https://mercure.rocks/": map[string]any{"publish": []string{"ns"}}})
-			if c, err := v.verify(ns); err != nil || !slices.Equal(c.Publish, []string{"ns"}) {
+			if c, err := v.verify(context.Background(), ns); err != nil || !slices.Equal(c.Publish, []string{"ns"}) {
 				t.Fatalf("namespaced claim: %+v, %v", c, err)
 			}
-			if c, err := v.verify(p.mint(t, nil, nil)); err != nil || len(c.Publish)+len(c.Subscribe) != 0 {
+			if c, err := v.verify(context.Background(), p.mint(t, nil, nil)); err != nil || len(c.Publish)+len(c.Subscribe) != 0 {
 				t.Fatalf("token without mercure claim: %+v, %v", c, err)
 			}
 
@@ -99,7 +100,7 @@ func TestVerify(t *testing.T) {
 				bad["HS256 with public key"] = keyPair{alg: "HS256", sign: p.verify}.mint(t, pubClaims("*"), nil)
 			}
 			for name, tok := range bad {
-				if c, err := v.verify(tok); !errors.Is(err, errInvalidToken) {
+				if c, err := v.verify(context.Background(), tok); !errors.Is(err, errInvalidToken) {
 					t.Errorf("%s: verify = %+v, %v; want errInvalidToken", name, c, err)
 				}
 			}

@@ -143,7 +143,7 @@ func (h *Handler) verifyAccess(r *http.Request, t token, publisher bool) (*Claim
 	if v == nil {
 		return nil, fmt.Errorf("%w: issuer %q has no subscriber key on this hub", errInvalidToken, t.hdr.iss)
 	}
-	c, err := v.verify(t.raw)
+	c, err := v.verify(r.Context(), t.raw)
 	if err != nil {
 		return nil, err
 	}

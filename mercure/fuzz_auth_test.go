@@ -1,6 +1,7 @@
 package mercure
 
 import (
+	"context"
 	"errors"
 	"net/http/httptest"
 	"net/url"
@@ -45,7 +46,7 @@ func FuzzAuthorize(f *testing.F) {
 			}
 			return
 		}
-		c, err := v.verify(raw)
+		c, err := v.verify(context.Background(), raw)
 		if err != nil {
 			if !errors.Is(err, errInvalidToken) {
 				t.Fatalf("verify error %v does not wrap errInvalidToken", err)
@@ -55,7 +56,7 @@ func FuzzAuthorize(f *testing.F) {
 		if c == nil {
 			t.Fatal("verify returned nil claims and no error")
 		}
-		if _, err := other.verify(raw); err == nil {
+		if _, err := other.verify(context.Background(), raw); err == nil {
 			t.Fatalf("token %q verifies with two different keys", raw)
 		}
 	})

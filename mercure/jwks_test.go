@@ -1,10 +1,12 @@
 package mercure
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -191,5 +193,29 @@ func TestJWKSIssuerOptions(t *testing.T) {
 	}
 	if _, err := NewJWKS(t.Context(), "file:///etc/passwd", JWKSOptions{}); err == nil {
 		t.Error("NewJWKS(file URL) succeeded")
+	}
+}
+
+// The fetch an unknown kid causes belongs to the request: once the
+// request's context is done, no fetch is made for it.
+func TestJWKSFetchFollowsRequestContext(t *testing.T) {
+	srv := newJWKSServer(t)
+	a := ecPair(t, elliptic.P256(), "ES256")
+	jwks, err := NewJWKS(t.Context(), srv.URL, JWKSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	is, err := newIssuer(Issuer{ID: "https://idp.example", JWKS: jwks, Algorithm: "ES256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := a.mintAccess(t, jwt.MapClaims{"iss": "https://idp.example", "aud": "x", "exp": time.Now().Add(time.Minute).Unix()}, map[string]any{"kid": "a"})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := is.pub.verify(ctx, tok); !errors.Is(err, errInvalidToken) {
+		t.Fatalf("verify with a done context: %v, want invalid", err)
+	}
+	if n := srv.fetches.Load(); n != 1 {
+		t.Fatalf("%d fetches, want 1: none for a request that is gone", n)
 	}
 }

@@ -92,7 +92,7 @@ func (h *Handler) authorizePublisher(r *http.Request, d dialect) (*Claims, error
 	if d == dialect1 {
 		return h.verifyAccess(r, t, true)
 	}
-	return h.pub.verify(t.raw)
+	return h.pub.verify(r.Context(), t.raw)
 }
 
 // checkCookieOrigin accepts a cookie-authorized request only when its

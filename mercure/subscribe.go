@@ -479,7 +479,7 @@ func (h *Handler) authorizeSubscriber(r *http.Request) (*Claims, error) {
 	if err := h.checkTokenDialect(t, dialect0); err != nil {
 		return nil, err
 	}
-	return h.sub.verify(t.raw)
+	return h.sub.verify(r.Context(), t.raw)
 }
 
 // serveTakenOver streams s on w's connection taken over from net/http by

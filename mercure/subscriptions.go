@@ -305,7 +305,7 @@ func (h *Handler) authorizeAPI(r *http.Request, resource string) (*Claims, error
 	if h.sub == nil {
 		return nil, fmt.Errorf("%w: this hub has no subscriber key to verify tokens with", errInvalidToken)
 	}
-	c, err := h.sub.verify(raw)
+	c, err := h.sub.verify(r.Context(), raw)
 	if err != nil {
 		return nil, err
 	}

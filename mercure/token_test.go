@@ -1,6 +1,7 @@
 package mercure
 
 import (
+	"context"
 	"encoding/base64"
 	"slices"
 	"strings"
@@ -19,7 +20,7 @@ func TestNewTokenVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := v.verify(tok)
+	c, err := v.verify(context.Background(), tok)
 	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}
@@ -45,7 +46,7 @@ func TestNewTokenVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.verify(expired); err == nil {
+	if _, err := v.verify(context.Background(), expired); err == nil {
 		t.Error("an expired token verified")
 	}
 	if _, err := NewToken(nil, Claims{}, "", now, 0); err == nil {

@@ -1,6 +1,7 @@
 package mercure
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -17,11 +18,11 @@ func TestVerifyCachesOnlySuccesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := p.mint(t, pubClaims("*"), jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix()})
-	first, err := v.verify(good)
+	first, err := v.verify(context.Background(), good)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := v.verify(good)
+	again, err := v.verify(context.Background(), good)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func TestVerifyCachesOnlySuccesses(t *testing.T) {
 	}
 	for i, tok := range bad {
 		for try := range 2 {
-			if _, err := v.verify(tok); !errors.Is(err, errInvalidToken) {
+			if _, err := v.verify(context.Background(), tok); !errors.Is(err, errInvalidToken) {
 				t.Errorf("bad token %d, try %d: err = %v, want errInvalidToken", i, try, err)
 			}
 		}
@@ -63,7 +64,7 @@ func TestVerifyRefusesCachedTokenOnceExpired(t *testing.T) {
 	// As verify would have stored it a while ago, when it was valid.
 	v.cache.put(tok, &Claims{Publish: []string{"*"}, exp: exp})
 
-	_, err = v.verify(tok)
+	_, err = v.verify(context.Background(), tok)
 	if !errors.Is(err, errInvalidToken) || !errors.Is(err, jwt.ErrTokenExpired) {
 		t.Fatalf("err = %v, want errInvalidToken wrapping jwt.ErrTokenExpired", err)
 	}
@@ -124,10 +125,10 @@ func TestVerifierCachesArePerKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := va.verify(tok); err != nil {
+	if _, err := va.verify(context.Background(), tok); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := vb.verify(tok); !errors.Is(err, errInvalidToken) {
+	if _, err := vb.verify(context.Background(), tok); !errors.Is(err, errInvalidToken) {
 		t.Errorf("a token signed with key a verified under key b after a cached it: err = %v", err)
 	}
 }
@@ -146,7 +147,7 @@ func BenchmarkVerifyCache(b *testing.B) {
 			for b.Loop() {
 				var err error
 				if cached {
-					_, err = v.verify(tok)
+					_, err = v.verify(context.Background(), tok)
 				} else {
 					_, err = v.parse(tok)
 				}
