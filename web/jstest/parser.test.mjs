@@ -141,6 +141,10 @@ const tooLarge = [
   { name: 'a line of multi-byte text', in: 'data: éééé\n\n', max: 13, want: [], what: 'line' },
   // A leading BOM is not part of the first line.
   { name: 'a BOM does not count', in: '\ufeffdata: 1234\n\n', max: 10, want: ['1234'] },
+  // Ill-formed bytes: a line counts them as they came (four bytes), the
+  // data as their U+FFFDs (twelve), as the Go parser counts them.
+  { name: 'ill-formed bytes in a line and in data', bytes: [...Buffer.from('data: '), 0xff, 0xff, 0xff, 0xff, 0x0a, 0x0a], max: 10, want: [], what: 'data' },
+  { name: 'ill-formed bytes in a comment at the limit', bytes: [...Buffer.from(': '), ...Array(8).fill(0xff), ...Buffer.from('\ndata: ok\n\n')], max: 10, want: ['ok'] },
   { name: 'at the limit', in: 'data: 0123456789\n\ndata: 1234567\ndata: 12345678\n\n', max: 16, want: ['0123456789', '1234567\n12345678'] },
 ];
 
@@ -161,8 +165,9 @@ function feedAll(c, chunks) {
 
 for (const c of tooLarge) {
   test(`maxEventSize: ${c.name}`, () => {
-    const b = new TextEncoder().encode(c.in);
-    const splits = [[b], [c.in], [...b].map((x) => Uint8Array.of(x))];
+    const b = c.bytes ? Uint8Array.from(c.bytes) : new TextEncoder().encode(c.in);
+    const splits = [[b], [...b].map((x) => Uint8Array.of(x))];
+    if (c.in !== undefined) splits.push([c.in]);
     for (let i = 0; i <= b.length; i++) splits.push([b.subarray(0, i), b.subarray(i)]);
     for (const [k, chunks] of splits.entries()) {
       const { events, err, p } = feedAll(c, chunks);

@@ -95,17 +95,23 @@ const maxRetry = '9223372036854';
  *
  * A line, or the data of one event, longer than maxEventSize bytes stops the
  * parser with an EventTooLargeError, at the same point of the stream as the
- * Go parser: lengths are those of the decoded text in UTF-8, which are the
- * stream's own bytes when it is valid UTF-8 (an ill-formed sequence counts
- * as the three bytes of its U+FFFD), a line's without its line end and
- * after a leading BOM, an event's data with a line feed after each data
- * line before the current one.
+ * Go parser: a line's length is its bytes as they came (a string chunk's in
+ * UTF-8), without its line end and a leading BOM; an event's data is
+ * counted as decoded, in UTF-8 (an ill-formed sequence as the three bytes
+ * of its U+FFFD), with a line feed after each data line before the
+ * current one.
  *
  * @param {ParserCallbacks} [callbacks]
  * @returns {Parser}
  */
 export function createParser({ onEvent, onRetry, onComment, lastEventId = '', maxEventSize = 0 } = {}) {
-  let decoder, bomPending, pending, pendingBytes, skipLF, data, dataBytes, type, idBuf, failed;
+  let decoder, bomPending, pending, skipLF, data, dataBytes, type, idBuf, failed;
+  // The bound counts a line's bytes as they came, as the Go parser does
+  // (an ill-formed sequence is shorter than its U+FFFD): measure finds the
+  // lines in the input before it is decoded, into lens (the lengths of the
+  // lines that text has yet to reach) and cur (the line not ended yet).
+  // Decoding keeps every CR and LF, so both see the same lines.
+  let lens, lensHead, cur, curSkipLF;
   let lastId = String(lastEventId);
   const limit = maxEventSize > 0 ? maxEventSize : DEFAULT_MAX_EVENT_SIZE;
 
@@ -115,10 +121,13 @@ export function createParser({ onEvent, onRetry, onComment, lastEventId = '', ma
     decoder = new TextDecoder('utf-8', { ignoreBOM: true });
     bomPending = true;
     pending = '';
-    pendingBytes = 0;
     skipLF = false;
+    lens = [];
+    lensHead = 0;
+    cur = 0;
+    curSkipLF = false;
     data = '';
-    dataBytes = 0;
+    dataBytes = -1; // not counted yet
     type = '';
     idBuf = lastId;
     failed = undefined;
@@ -133,7 +142,7 @@ export function createParser({ onEvent, onRetry, onComment, lastEventId = '', ma
     }
     const e = { type: type || 'message', data: data.slice(0, -1), id: lastId };
     data = '';
-    dataBytes = 0;
+    dataBytes = -1; // not counted yet
     type = '';
     if (onEvent) onEvent(e);
   }
@@ -152,10 +161,15 @@ export function createParser({ onEvent, onRetry, onComment, lastEventId = '', ma
     }
     switch (name) {
       case 'data': {
-        const n = utf8Length(value);
-        if (dataBytes + n > limit) throw new EventTooLargeError('data', limit);
+        // Counted only once the data could reach the limit (three bytes
+        // at most per UTF-16 unit), then kept up to date.
+        if (dataBytes >= 0 || 3 * (data.length + value.length) > limit) {
+          if (dataBytes < 0) dataBytes = utf8Length(data);
+          const n = utf8Length(value);
+          if (dataBytes + n > limit) throw new EventTooLargeError('data', limit);
+          dataBytes += n + 1;
+        }
         data += value + '\n';
-        dataBytes += n + 1;
         break;
       }
       case 'event':
@@ -175,10 +189,53 @@ export function createParser({ onEvent, onRetry, onComment, lastEventId = '', ma
     }
   }
 
+  // measure adds the lines of chunk, bytes or a string, to lens and cur.
+  function measure(chunk) {
+    const bytes = typeof chunk !== 'string';
+    const at = (i) => (bytes ? chunk[i] : chunk.charCodeAt(i));
+    const size = (from, to) => (bytes ? to - from : utf8Length(chunk, from, to));
+    let i = 0;
+    if (curSkipLF && chunk.length > 0) {
+      curSkipLF = false;
+      if (at(0) === 0x0a) i = 1;
+    }
+    // The next CR and LF, searched again only once passed: a chunk
+    // without one of them is not scanned to its end at every line.
+    const find = (c, from) => {
+      const j = chunk.indexOf(bytes ? c.charCodeAt(0) : c, from);
+      return j < 0 ? Infinity : j;
+    };
+    let cr = -1, lf = -1;
+    while (i < chunk.length) {
+      if (cr < i) cr = find('\r', i);
+      if (lf < i) lf = find('\n', i);
+      const end = cr < lf ? cr : lf === Infinity ? -1 : lf;
+      if (end < 0) {
+        cur += size(i, chunk.length);
+        return;
+      }
+      lens.push(cur + size(i, end));
+      cur = 0;
+      i = end + 1;
+      if (end === cr) {
+        if (i < chunk.length) {
+          if (at(i) === 0x0a) i++;
+        } else {
+          curSkipLF = true;
+        }
+      }
+    }
+  }
+
   function text(s) {
     if (bomPending && s !== '') {
       bomPending = false;
-      if (s.charCodeAt(0) === 0xfeff) s = s.slice(1);
+      if (s.charCodeAt(0) === 0xfeff) {
+        s = s.slice(1);
+        // The BOM is not part of the first line: three bytes.
+        if (lensHead < lens.length) lens[lensHead] -= 3;
+        else cur -= 3;
+      }
     }
     let i = 0;
     if (skipLF && s !== '') {
@@ -189,15 +246,14 @@ export function createParser({ onEvent, onRetry, onComment, lastEventId = '', ma
       let cr = s.indexOf('\r', i), lf = s.indexOf('\n', i);
       let end = cr < 0 ? lf : lf < 0 ? cr : Math.min(cr, lf);
       if (end < 0) {
-        pendingBytes += utf8Length(s, i);
-        if (pendingBytes > limit) throw new EventTooLargeError('line', limit);
         pending += s.slice(i);
         return;
       }
-      if (pendingBytes + utf8Length(s, i, end) > limit) throw new EventTooLargeError('line', limit);
+      const n = lens[lensHead++];
+      if (lensHead === lens.length) lens.length = lensHead = 0;
+      if (n > limit) throw new EventTooLargeError('line', limit);
       const l = pending + s.slice(i, end);
       pending = '';
-      pendingBytes = 0;
       i = end + 1;
       if (end === cr) {
         if (i < s.length) {
@@ -219,10 +275,15 @@ export function createParser({ onEvent, onRetry, onComment, lastEventId = '', ma
         if (typeof chunk === 'string') {
           // Bytes held for an unfinished sequence end before a string.
           text(decoder.decode());
+          measure(chunk);
           text(chunk);
         } else {
+          measure(chunk);
           text(decoder.decode(chunk, { stream: true }));
         }
+        // The line not ended yet, with any bytes of a sequence the
+        // decoder holds, as the Go parser counts its unread bytes.
+        if (cur > limit) throw new EventTooLargeError('line', limit);
       } catch (err) {
         if (err instanceof EventTooLargeError) {
           failed = err;
