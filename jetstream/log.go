@@ -82,6 +82,11 @@ const (
 	// requestTimeout bounds one request to JetStream when the caller's
 	// context has no deadline.
 	requestTimeout = 5 * time.Second
+	// infoTimeout bounds one stream information request at Open, which is
+	// asked again while a new stream elects its leader; infoAttempts
+	// bounds how often when the caller's context has no deadline.
+	infoTimeout  = 2 * time.Second
+	infoAttempts = 15
 	// catchUp bounds how long Read waits for the replica answering its
 	// direct gets to reach the sequence the leader reported.
 	catchUp = 5 * time.Second
@@ -293,7 +298,7 @@ func ensureStream(ctx context.Context, js njs.JetStream, cfg njs.StreamConfig, a
 	// Look first: creating with a different configuration could fail for
 	// another reason (replicas in a lone server) before the server notices
 	// the name is taken.
-	s, err := js.Stream(ctx, cfg.Name)
+	s, err := streamInfo(ctx, js, cfg.Name)
 	if errors.Is(err, njs.ErrStreamNotFound) {
 		s, err = js.CreateStream(ctx, cfg)
 		if err == nil {
@@ -303,7 +308,7 @@ func ensureStream(ctx context.Context, js njs.JetStream, cfg njs.StreamConfig, a
 			return nil, classify("create stream "+cfg.Name, err)
 		}
 		// Another node created it meanwhile, differently.
-		s, err = js.Stream(ctx, cfg.Name)
+		s, err = streamInfo(ctx, js, cfg.Name)
 	}
 	if err != nil {
 		return nil, classify("stream "+cfg.Name, err)
@@ -332,6 +337,25 @@ func ensureStream(ctx context.Context, js njs.JetStream, cfg njs.StreamConfig, a
 		}
 	}
 	return s, nil
+}
+
+// streamInfo asks for the stream's information, again while a request
+// goes unanswered: just after a stream is created, by this node or
+// another starting beside it, its replicas may not have elected a leader
+// yet, and a request that reaches none is not answered at all rather than
+// refused (seen as TestOpenConcurrently waiting out its 30 s). Without a
+// deadline on ctx it gives up after infoAttempts requests.
+func streamInfo(ctx context.Context, js njs.JetStream, name string) (njs.Stream, error) {
+	_, bounded := ctx.Deadline()
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, infoTimeout)
+		s, err := js.Stream(actx, name)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) ||
+			(!bounded && attempt >= infoAttempts) {
+			return s, err
+		}
+	}
 }
 
 // Append publishes u on its ID's subject with its ID as Nats-Msg-Id and
