@@ -49,10 +49,10 @@ kill "$pid"; wait "$pid" 2>/dev/null || true
 start() {
 	local data=$WORK/data-$RANDOM cmd
 	case $1 in
-	ssehub) cmd=("$BIN/ssehub" --addr "127.0.0.1:$PORT" --data "$data" --memory --jwt-key "$KEY" --demo=false --log-level warn) ;;
+	ssehub) cmd=("$BIN/ssehub" --addr "127.0.0.1:$PORT" --data "$data" --memory --jwt-key "$KEY" --jwt-issuer ssehub --demo=false --log-level warn) ;;
 	ssehub-tls)
 		mkdir -p "$data" && cp "$CERTS"/tls-localhost.* "$data"/
-		cmd=("$BIN/ssehub" --addr "127.0.0.1:$PORT" --data "$data" --memory --tls-self-signed --jwt-key "$KEY" --demo=false --log-level warn) ;;
+		cmd=("$BIN/ssehub" --addr "127.0.0.1:$PORT" --data "$data" --memory --tls-self-signed --jwt-key "$KEY" --jwt-issuer ssehub --demo=false --log-level warn) ;;
 	mercure-tls) cmd=("$BIN/peers" -server mercure-local -addr "127.0.0.1:$PORT" -data "$data" -jwt-key "$KEY" -tls-cert "$CERTS/tls-localhost.crt" -tls-key "$CERTS/tls-localhost.key") ;;
 	esac
 	"${cmd[@]}" >"$WORK/server.log" 2>&1 &
@@ -71,6 +71,9 @@ stop() {
 run() {
 	local name=$1 scenario=$2 scheme=$3
 	shift 3
+	# ssehub is loaded in Mercure 1.0 (sse bench's default), the reference
+	# hub in the 0.x dialect it speaks.
+	[[ $name == ssehub* ]] || set -- --protocol 0 "$@"
 	start "$name"
 	log "== $name: $scenario"
 	echo "sse bench --name $name --scenario '$scenario' $* --jwt-key \"\$KEY\" --pid \$PID $scheme://127.0.0.1:$PORT/.well-known/mercure" >&2

@@ -50,5 +50,12 @@ ssehub is ready (development defaults)
 		log.Info("publishers need a token signed with the generated key",
 			"key_file", k.generated.Path,
 			"mint", fmt.Sprintf(`sse token --jwt-key "$(cat %s)" --iss %s --aud %s --publish '*'`, k.generated.Path, defaultIssuer, res))
+	case len(issuers) == 0 && len(cfg.Issuers) == 0:
+		// A configured key has no default issuer (see Config.issuers), so
+		// every Mercure 1.0 access token would be refused as from an
+		// untrusted issuer: say so once, at start, rather than in each 401.
+		log.Warn("no trusted issuer: Mercure 1.0 access tokens are refused, only 0.x tokens are accepted; "+
+			"name the issuer of the tokens signed with the configured key with --jwt-issuer (sse token --iss), or use --issuer",
+			"example", "--jwt-issuer "+defaultIssuer)
 	}
 }
