@@ -75,7 +75,13 @@ type watcher struct {
 
 func watch(t *testing.T, ctx context.Context, c *http.Client, base, topic string) *watcher {
 	t.Helper()
-	resp := openStream(t, ctx, c, base+"/.well-known/mercure?topic="+url.QueryEscape(topic))
+	return watchURL(t, ctx, c, base+"/.well-known/mercure?topic="+url.QueryEscape(topic))
+}
+
+// watchURL is watch with the subscribe URL u given whole.
+func watchURL(t *testing.T, ctx context.Context, c *http.Client, u string) *watcher {
+	t.Helper()
+	resp := openStream(t, ctx, c, u)
 	w := &watcher{got: make(chan string, 1024)}
 	go func() {
 		defer resp.Body.Close()

@@ -1,0 +1,252 @@
+//go:build linux
+
+package reliability
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub/internal/netnstest"
+	"github.com/ssehub/ssehub/redis/redistest"
+)
+
+// Bounds of TestVanishedSubscriber.
+const (
+	vanishHeartbeat = time.Second
+	// vanishUserTimeout is the TCP_USER_TIMEOUT ssehub sets for that
+	// heartbeat (cmd/ssehub/listen.go: twice the heartbeat, at least 30 s).
+	vanishUserTimeout = 30 * time.Second
+	// vanishBound is how long the hubs get to free a vanished subscriber:
+	// a heartbeat to leave data unacknowledged, the user timeout, and
+	// plenty for a loaded machine.
+	vanishBound = vanishHeartbeat + vanishUserTimeout + 45*time.Second
+	// vanishWait bounds the other waits of the test.
+	vanishWait = 20 * time.Second
+)
+
+// TestVanishedSubscriber makes a subscriber of each of two hubs on one
+// Redis vanish without a trace, and checks that each hub notices within
+// its heartbeat and TCP_USER_TIMEOUT, frees the subscriber (its metrics
+// count one less) and marks it inactive cluster-wide: neither hub's
+// subscriptions API lists it any more, and the hub's subscribers of the
+// events get its "active": false update (Mercure spec, "Active
+// Subscriptions"). The other subscribers get every update meanwhile. Hub A
+// serves its subscribers on taken-over connections, B through net/http
+// (--no-hijack): both ways must notice.
+//
+// How it vanishes: the subscribers run in a network namespace of their
+// own (internal/netnstest), and every packet into or out of it is then
+// dropped. That is what a hub sees when a client's machine loses power or
+// its route goes dead: no FIN, no RST, and no ACK of anything the hub
+// sends, so the hub's writes succeed into its socket buffer and only its
+// own timers can tell. Nearer stand-ins are not the same thing: a killed
+// or closing client's kernel sends a FIN or RST at once; a stopped client
+// process (SIGSTOP) leaves its kernel acknowledging data and then
+// answering zero-window probes, which is a stalled reader
+// (TestStalledSubscriberDisconnected) and not a dead one; a link taken
+// down on the hub's machine is a local event the hub's kernel sees.
+func TestVanishedSubscriber(t *testing.T) {
+	t.Parallel()
+	peer := netnstest.Start(t)
+	srv := redistest.Start(t, redistest.Options{})
+	common := []string{"--addr", netip.AddrPortFrom(peer.Host, 0).String(), "--redis", srv.URL(),
+		"--jwt-key", jwtKey, "--anonymous", "--subscriptions", "--heartbeat", vanishHeartbeat.String()}
+	hubs := []*hubProc{startHub(t, common...), startHub(t, append(common, "--no-hijack")...)}
+	names := []string{"A", "B"}
+	topic := func(i int) string { return "https://example.com/vanish/" + names[i] }
+	const liveTopic = "https://example.com/vanish/live"
+	tok := token(t, []string{"*"}, []string{"*"})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pc := &http.Client{Transport: &http.Transport{DialContext: peer.DialContext}}
+	var live, events []*watcher
+	for i, h := range hubs {
+		watch(t, ctx, pc, h.url, topic(i))
+		live = append(live, watch(t, ctx, http.DefaultClient, h.url, liveTopic))
+		events = append(events, watchURL(t, ctx, http.DefaultClient,
+			h.url+"/.well-known/mercure?"+url.Values{"topic": {"*"}, "authorization": {tok}}.Encode()))
+	}
+
+	// Both hubs list both of the peer's subscriptions before it vanishes.
+	deadline := time.Now().Add(vanishWait)
+	for i, h := range hubs {
+		for j := range hubs {
+			for !listSubscriptions(t, h, tok)[topic(j)] {
+				if time.Now().After(deadline) {
+					t.Fatalf("hub %s does not list %s's subscriber of the peer", names[i], names[j])
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	}
+	var before []float64
+	for _, h := range hubs {
+		n, err := h.metric("ssehub_subscribers")
+		if err != nil {
+			t.Fatal(err)
+		}
+		before = append(before, n)
+	}
+
+	// Updates keep flowing to the others meanwhile.
+	var mu sync.Mutex
+	var published []string
+	pubCtx, stopPublishing := context.WithCancel(ctx)
+	var pubDone sync.WaitGroup
+	pubDone.Go(func() {
+		for n := 0; pubCtx.Err() == nil; n++ {
+			data := fmt.Sprintf("live-%d", n)
+			if _, err := publish(pubCtx, http.DefaultClient, hubs[n%2].url, tok, url.Values{"topic": {liveTopic}, "data": {data}}); err != nil {
+				if pubCtx.Err() == nil {
+					t.Errorf("publish %s: %v", data, err)
+				}
+				return
+			}
+			mu.Lock()
+			published = append(published, data)
+			mu.Unlock()
+			select {
+			case <-pubCtx.Done():
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	})
+	defer pubDone.Wait()
+	defer stopPublishing()
+
+	start := time.Now()
+	peer.Vanish()
+	// freed[i][j] is when hub i stopped listing hub j's subscriber.
+	var freed [2][2]time.Duration
+	for left := 4; left > 0; {
+		for i, h := range hubs {
+			listed := listSubscriptions(t, h, tok)
+			for j := range hubs {
+				if freed[i][j] == 0 && !listed[topic(j)] {
+					freed[i][j] = time.Since(start)
+					left--
+				}
+			}
+		}
+		if left > 0 && time.Since(start) > vanishBound {
+			t.Fatalf("after %v, a vanished subscriber is still listed (seconds after the vanishing when hub i stopped listing hub j's, 0 for not yet: %v)\n%s", vanishBound, freed, hubs[0].Tail(30))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("stopped listing the vanished subscriber after (own, other's): A %v %v, B %v %v",
+		freed[0][0].Round(time.Millisecond), freed[0][1].Round(time.Millisecond), freed[1][1].Round(time.Millisecond), freed[1][0].Round(time.Millisecond))
+	for i := range hubs {
+		// Not sooner than the user timeout: nothing but the hub's own
+		// timers could have told it (a FIN or RST would have, at once).
+		if got := freed[i][i]; got < vanishUserTimeout*9/10 {
+			t.Errorf("hub %s freed its vanished subscriber after %v, before its TCP_USER_TIMEOUT of %v: the peer did not vanish silently", names[i], got, vanishUserTimeout)
+		}
+	}
+
+	// Each hub counts one subscriber less.
+	for i, h := range hubs {
+		for {
+			n, err := h.metric("ssehub_subscribers")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == before[i]-1 {
+				break
+			}
+			if time.Since(start) > vanishBound+vanishWait {
+				t.Fatalf("hub %s: ssehub_subscribers %v, want %v", names[i], n, before[i]-1)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	// Each hub's subscriber of the events hears of the end of the hub's
+	// own vanished subscriber. (Subscription events are announced on the
+	// node where the subscription lived; the other node's subscribers
+	// hear of it once events go cluster-wide, issue 18.)
+	for i, w := range events {
+		timeout := time.After(vanishWait)
+		for heard := false; !heard; {
+			select {
+			case data := <-w.got:
+				var ev struct {
+					Type   string
+					Topic  string
+					Active bool
+				}
+				heard = json.Unmarshal([]byte(data), &ev) == nil && ev.Type == "Subscription" && ev.Topic == topic(i) && !ev.Active
+			case <-timeout:
+				t.Fatalf("the events' subscriber on hub %s did not hear of the end of %s", names[i], topic(i))
+			}
+		}
+	}
+
+	// The others got every update, in order, and still do.
+	stopPublishing()
+	pubDone.Wait()
+	final := "live-final"
+	if _, err := publish(ctx, http.DefaultClient, hubs[0].url, tok, url.Values{"topic": {liveTopic}, "data": {final}}); err != nil {
+		t.Fatal(err)
+	}
+	want := append(published, final)
+	for i, w := range live {
+		timeout := time.After(vanishWait)
+		for k := 0; k < len(want); k++ {
+			select {
+			case got := <-w.got:
+				if got != want[k] {
+					t.Fatalf("live subscriber of hub %s: update %d is %q, want %q", names[i], k, got, want[k])
+				}
+			case <-timeout:
+				t.Fatalf("live subscriber of hub %s got %d of %d updates (%s)", names[i], k, len(want), strings.Join(want[max(0, k-2):k], ", "))
+			}
+		}
+	}
+	t.Logf("the live subscribers got all %d updates published meanwhile", len(want))
+}
+
+// listSubscriptions returns the topics of the subscriptions the hub's
+// subscriptions API lists as active.
+func listSubscriptions(t *testing.T, h *hubProc, tok string) map[string]bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), vanishWait)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.url+"/.well-known/mercure/subscriptions", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Subscriptions []struct {
+			Topic  string
+			Active bool
+		}
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET subscriptions: %s", resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatalf("GET subscriptions: %v", err)
+	}
+	topics := map[string]bool{}
+	for _, s := range doc.Subscriptions {
+		if s.Active {
+			topics[s.Topic] = true
+		}
+	}
+	return topics
+}
