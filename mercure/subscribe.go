@@ -166,13 +166,6 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if r.Method == http.MethodHead {
-		// The answer a GET would start with, without the stream.
-		w.Header().Set("Content-Type", "text/event-stream")
-		w.Header().Set("Cache-Control", "no-cache")
-		w.WriteHeader(http.StatusOK)
-		return
-	}
 	h.serveSubscription(w, r, sr)
 }
 
@@ -319,7 +312,8 @@ func truncate(s string, n int) string {
 }
 
 // serveSubscription subscribes and streams until the client leaves, the
-// token expires or the hub closes.
+// token expires or the hub closes; for HEAD, it answers with the head of
+// that stream.
 func (h *Handler) serveSubscription(w http.ResponseWriter, r *http.Request, sr subRequest) {
 	claims, topics := sr.claims, sr.topics
 	release, refused := h.limits.acquire(clientAddr(r, h.trusted), topics)
@@ -345,6 +339,16 @@ func (h *Handler) serveSubscription(w http.ResponseWriter, r *http.Request, sr s
 		// one no header can carry; such a header makes clients fail or
 		// loop, so it is left out.
 		w.Header().Set("Last-Event-ID", id)
+	}
+	if r.Method == http.MethodHead {
+		// RFC 9110, section 9.3.2: the header fields a GET would send,
+		// the resume field above included (Mercure 1.0, "Reconnection"),
+		// which is why the subscription was made; no stream.
+		s.Close()
+		release()
+		sse.SetHeaders(w.Header())
+		w.WriteHeader(http.StatusOK)
+		return
 	}
 	if !h.noHijack && hijack.Supported(r) && h.serveTakenOver(w, r, s, sr, release) {
 		return

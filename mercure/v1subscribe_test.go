@@ -156,6 +156,20 @@ func TestLastEventID1(t *testing.T) {
 		if s.resp.Header.Get("Last-Event-ID") != "" {
 			t.Errorf("%s: a 1.0 answer carries the 0.x Last-Event-ID header", tc.name)
 		}
+		// RFC 9110, section 9.3.2: HEAD gets the header fields GET does,
+		// the resume field included.
+		head := r.Clone(r.Context())
+		head.Method = http.MethodHead
+		hresp, _ := e.do(head)
+		hgot, hok := hresp.Header["Mercure-Last-Event-Id"]
+		if hresp.StatusCode != 200 || hok != ok || ok && hgot[0] != got[0] {
+			t.Errorf("%s: HEAD: %d, Mercure-Last-Event-ID %q, want 200 and GET's %q", tc.name, hresp.StatusCode, hgot, got)
+		}
+		for _, f := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering"} {
+			if hresp.Header.Get(f) != s.resp.Header.Get(f) {
+				t.Errorf("%s: HEAD: %s %q, GET's %q", tc.name, f, hresp.Header.Get(f), s.resp.Header.Get(f))
+			}
+		}
 		if tc.first == "marker" {
 			e.publish1("topic=t&data=marker")
 		}
@@ -279,6 +293,12 @@ func TestDialects(t *testing.T) {
 	s := e.mustOpen(e.subscribeReq("topic=d&lastEventID=earliest", ""))
 	if s.resp.Header.Get("Last-Event-ID") != "earliest" || s.resp.Header.Get("Mercure-Last-Event-ID") != "" {
 		t.Errorf("0.x resume headers: %v", s.resp.Header)
+	}
+	// And so does a 0.x HEAD (RFC 9110, section 9.3.2).
+	head := e.subscribeReq("topic=d&lastEventID=earliest", "")
+	head.Method = http.MethodHead
+	if resp, _ := e.do(head); resp.Header.Get("Last-Event-ID") != "earliest" || resp.Header.Get("Mercure-Last-Event-ID") != "" {
+		t.Errorf("0.x HEAD resume headers: %v", resp.Header)
 	}
 }
 
