@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/ssehub/ssehub/hub"
@@ -186,13 +187,10 @@ func (h *Handler) subscriptionsAPI1(w http.ResponseWriter, r *http.Request) {
 	}
 	hd := w.Header()
 	// The cursor to follow the subscription events from, as discovery
-	// gives it; and a validator, for the data is volatile.
+	// gives it; and a validator, for the data is volatile. Both go on a
+	// 304 too (RFC 9110, section 15.4.5), which refreshes a cache's copy.
 	hd.Set("Link", discoveryLink(h.resourceID(r), lastID, reservedType, "application/json"))
-	// Subscription events are announced, not stored, so the cursor does
-	// not move when a subscription comes or goes: the validator is the
-	// document's own digest.
-	sum := sha256.Sum256(body)
-	etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`
+	etag := subscriptionsETag(lastID, body)
 	hd.Set("ETag", etag)
 	hd.Set("Cache-Control", "must-revalidate")
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, etag) {
@@ -204,6 +202,24 @@ func (h *Handler) subscriptionsAPI1(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Write(body)
+}
+
+// subscriptionsETag is the entity tag of a subscriptions API answer: a
+// digest of its cursor (the last-event-id of its Link) and its body.
+// Mercure 1.0 ("Subscription API") gives no rule for it; its examples
+// show the cursor itself, which the reference hub uses because it stores
+// subscription events in its history, so that its cursor moves whenever a
+// subscription comes or goes. This hub announces them without storing
+// them, and lists other nodes' subscriptions from presence: its cursor
+// stays when the list changes, and as the tag it would let a client keep
+// a stale list, which a strong validator must not (RFC 9110, section
+// 8.8.3). Covering both, the tag changes whenever the body or the cursor
+// does, so a 304 means the cached list and cursor are both current.
+func subscriptionsETag(cursor string, body []byte) string {
+	d := sha256.New()
+	d.Write([]byte(strconv.Itoa(len(cursor)) + ":" + cursor))
+	d.Write(body)
+	return `"` + base64.RawURLEncoding.EncodeToString(d.Sum(nil)[:16]) + `"`
 }
 
 // docs1 returns the documents of the active 1.0 subscriptions with matcher

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Mercure 1.0 (draft-dunglas-mercure-08), "Subscription Events" and
@@ -155,5 +156,65 @@ func TestSubscriptionsBothShapes(t *testing.T) {
 	}
 	if ev.Type != "mercure" || strings.Contains(ev.Data, "@context") {
 		t.Errorf("1.0 subscription event: %q %s", ev.Type, ev.Data)
+	}
+}
+
+// The subscriptions API's validator (Mercure 1.0, "Subscription API":
+// clients revalidate the volatile list; RFC 9110, sections 8.8.3 and
+// 13.1.2): one ETag for one answer, If-None-Match compared weakly over a
+// list, 304 with the ETag and the cursor, and a new ETag when the cursor
+// moves though the list stays, as the spec's examples tie the two.
+func TestSubscriptionsETag(t *testing.T) {
+	e := newEnv1(t, Options{Anonymous: true, Subscriptions: true}, hmacPair(), hmacPair())
+	tok := e.subToken(patternM("/.well-known/mercure/subscriptions{/*}?"))
+	e.mustOpen(e.subscribeReq("match=a", ""))
+	const coll = "/.well-known/mercure/subscriptions"
+	get := func(method, inm string) (*http.Response, string) {
+		r, _ := http.NewRequest(method, e.srv.URL+coll, nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		if inm != "" {
+			r.Header.Set("If-None-Match", inm)
+		}
+		return e.do(r)
+	}
+	// The subscription above is listed once its event is out.
+	var resp *http.Response
+	var body string
+	for deadline := time.Now().Add(waitTimeout); ; time.Sleep(time.Millisecond) {
+		if resp, body = get("GET", ""); strings.Contains(body, `"match":"a"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the subscription is not listed: %s", body)
+		}
+	}
+	etag, link := resp.Header.Get("ETag"), resp.Header.Get("Link")
+	if len(etag) < 3 || etag[0] != '"' || etag[len(etag)-1] != '"' || strings.ContainsAny(etag[1:len(etag)-1], "\" ") {
+		t.Fatalf("ETag %q is not a strong entity-tag", etag)
+	}
+	if again, _ := get("GET", ""); again.Header.Get("ETag") != etag {
+		t.Errorf("the same answer got ETag %q, then %q", etag, again.Header.Get("ETag"))
+	}
+	for _, inm := range []string{etag, "W/" + etag, `"other", ` + etag, "*"} {
+		for _, m := range []string{"GET", "HEAD"} {
+			resp, body := get(m, inm)
+			if resp.StatusCode != http.StatusNotModified || body != "" || resp.Header.Get("ETag") != etag || resp.Header.Get("Link") != link {
+				t.Errorf("%s If-None-Match %s: %d ETag %q Link %q %q, want 304 with ETag and Link", m, inm, resp.StatusCode, resp.Header.Get("ETag"), resp.Header.Get("Link"), body)
+			}
+		}
+	}
+	if resp, _ := get("GET", `"other"`); resp.StatusCode != 200 {
+		t.Errorf("If-None-Match of another tag: %d, want 200", resp.StatusCode)
+	}
+	// An update moves the cursor and not the list: the tag changes, so a
+	// client revalidating learns the new cursor with a 200.
+	id := e.publish1("topic=elsewhere&data=x")
+	e.waitDispatched()
+	resp, body2 := get("GET", etag)
+	if resp.StatusCode != 200 || resp.Header.Get("ETag") == etag || !strings.Contains(resp.Header.Get("Link"), `last-event-id="`+id+`"`) {
+		t.Errorf("after an update: %d ETag %q Link %q, want 200, a new ETag and the cursor %s", resp.StatusCode, resp.Header.Get("ETag"), resp.Header.Get("Link"), id)
+	}
+	if resp.StatusCode == 200 && body2 != body {
+		t.Errorf("the list changed with an unrelated update:\n%s\n%s", body, body2)
 	}
 }
