@@ -155,21 +155,15 @@ func (h *Handler) verifyAccess(r *http.Request, t token, publisher bool) (*Claim
 
 // resourceID returns the hub's OAuth 2.0 resource identifier, the audience
 // of its access tokens: the configured one, or else derived from the
-// request as the hub's URL, <scheme>://<host>/.well-known/mercure.
+// request as the hub's URL, <scheme>://<host>/.well-known/mercure, the
+// origin the client used (requestOrigin: behind a trusted proxy, the one
+// the proxy says). Mercure 1.0 ("Token Validation") wants hubs configured
+// with it; deriving it serves a hub reachable under several names.
 func (h *Handler) resourceID(r *http.Request) string {
 	if h.resource != "" {
 		return h.resource
 	}
-	return requestOrigin(r) + Path
-}
-
-// requestOrigin is the origin r was sent to.
-func requestOrigin(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
+	return requestOrigin(r, h.trusted) + Path
 }
 
 // metadataURL is where the hub's RFC 9728 metadata is, as the

@@ -72,7 +72,8 @@ type Options struct {
 	// audience its 1.0 access tokens must name, the resource of its RFC
 	// 9728 metadata, and the base of relative URL patterns (pass the same
 	// to hub.Options.BaseURL). Empty means derived from each request as
-	// <scheme>://<host>/.well-known/mercure.
+	// <scheme>://<host>/.well-known/mercure, with the scheme and host a
+	// trusted proxy names (TrustedProxies).
 	ResourceIdentifier string
 	// AccessTokenCookie is the cookie a Mercure 1.0 access token is read
 	// from; empty means DefaultAccessTokenCookie. Browsers store a cookie
@@ -138,9 +139,13 @@ type Options struct {
 	// subscription, and hub.Options.MaxSelectors those of the whole hub
 	// (503 beyond).
 	MaxSelectorsPerClient int
-	// TrustedProxies are the proxies whose X-Forwarded-For header names
-	// the client address for the per-client bounds. Empty means the
-	// header is ignored and the client is the connection's remote address.
+	// TrustedProxies are the proxies whose forwarding headers are
+	// believed: X-Forwarded-For names the client address for the
+	// per-client bounds, and, without a ResourceIdentifier, Forwarded
+	// (RFC 7239) or X-Forwarded-Proto and X-Forwarded-Host name the origin
+	// the client used, from which the resource identifier is derived.
+	// Empty means those headers are ignored: the client is the
+	// connection's remote address, the origin the request's Host.
 	TrustedProxies []netip.Prefix
 	// RetryAfter is the wait a refused subscriber is told to observe; 0
 	// means DefaultRetryAfter.

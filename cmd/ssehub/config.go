@@ -75,7 +75,8 @@ type Config struct {
 	Demo          bool
 
 	// Bounds on open subscriptions (0: none), and the proxies trusted to
-	// name the client in X-Forwarded-For for the per-client bound.
+	// name the client in X-Forwarded-For for the per-client bound, and
+	// the origin the client used (mercure.Options.TrustedProxies).
 	MaxSubscriptions          int
 	MaxSubscriptionsPerClient int
 	// Bounds on distinct topic selectors: held by one client address
@@ -233,7 +234,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	fs.IntVar(&c.MaxSubscriptionsPerClient, "max-subscriptions-per-client", 0, "most subscriptions open at once from one client address; one more gets 429 (0: no bound)")
 	fs.IntVar(&c.MaxSelectorsPerClient, "max-selectors-per-client", mercure.DefaultMaxSelectorsPerClient, "most distinct topic selectors one client address holds over its open subscriptions; one more gets 429 (0: no bound)")
 	fs.IntVar(&c.MaxSelectors, "max-selectors", hub.DefaultMaxSelectors, "most distinct topic selectors in the whole hub; one more gets 503 (0: no bound)")
-	fs.StringVar(&proxies, "trusted-proxies", "", "comma-separated proxy `addresses` or CIDR prefixes whose X-Forwarded-For names the client")
+	fs.StringVar(&proxies, "trusted-proxies", "", "comma-separated proxy `addresses` or CIDR prefixes whose X-Forwarded-For names the client, and whose Forwarded or X-Forwarded-Proto/Host name the origin the resource identifier is derived from")
 	fs.BoolVar(&c.SkipCheck, "skip-check", false, "open the history file without checking it for corruption first (the check reads the whole file, or for 10 s at most)")
 	fs.BoolVar(&c.NoHijack, "no-hijack", false, "serve HTTP/1.1 subscribers through net/http rather than on taken-over connections (more memory per idle subscriber)")
 	fs.BoolVar(&c.Demo, "demo", false, "publish the demo topic every second (default: true on the development defaults)")
