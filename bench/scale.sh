@@ -10,6 +10,13 @@
 #   2. SCALE_CONNS subscribers over SCALE_HUBS hubs on each shared log,
 #      held by SCALE_PROCS generator processes, one update per second for
 #      SCALE_DURATION: connected, lost, p99, hub RSS per subscriber.
+#      Beside them, PROBES subscribers of the same topic, one process each
+#      and at the highest priority when run as root, time the updates
+#      too: the hubs write to them in no particular order (hub.fanout
+#      ranges over a map), so they sample the whole fan-out as the hubs
+#      did it, without the queueing of the generator processes, which
+#      share the cores with the hubs. Their figures go into the machine
+#      notes: how much of the generator's latency is the hubs'.
 #
 # One process may hold at most its file descriptor limit (20,000 here), so
 # the subscribers are spread over several hubs and several generator
@@ -44,6 +51,7 @@ SCALE_HUBS=${SCALE_HUBS:-6}
 SCALE_PROCS=${SCALE_PROCS:-8}
 SCALE_DURATION=${SCALE_DURATION:-60s}
 PER_SOURCE=${PER_SOURCE:-10000}
+PROBES=${PROBES:-12}
 # Redis acknowledges an append once it is in the append-only file, synced
 # as this says: always is bolt's durability (an fsync per publish).
 REDIS_FSYNC=${REDIS_FSYNC:-always}
@@ -52,6 +60,8 @@ REDIS_PORT=${REDIS_PORT:-18291}
 NATS_PORT=${NATS_PORT:-18301} # and the two after it; routes at +10, monitoring at +20
 WRITE=${WRITE:-1}
 KEY=bench-only-key-0123456789abcdef0123
+# TOPIC is sse bench's default topic, which the probes subscribe to.
+TOPIC=https://ssehub.test/bench
 
 WORK=$(mktemp -d /tmp/ssehub-scale.XXXXXX)
 BIN=$WORK/bin
@@ -61,6 +71,7 @@ MACHINE=$WORK/machine.txt
 URL=http://127.0.0.1:$PORT/.well-known/mercure
 HUB_PIDS=()
 LOG_PIDS=()
+PROBE_PIDS=()
 
 stop_pids() {
 	local p
@@ -69,7 +80,7 @@ stop_pids() {
 }
 
 cleanup() {
-	stop_pids "${HUB_PIDS[@]}" "${LOG_PIDS[@]}"
+	stop_pids "${HUB_PIDS[@]}" "${LOG_PIDS[@]}" "${PROBE_PIDS[@]}"
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -184,6 +195,45 @@ wait_listeners() {
 	return 1
 }
 
+# start_probes TOPIC starts PROBES subscribers of TOPIC, each a 'sse tail'
+# writing the latency of every update it gets (microseconds from the
+# publisher's timestamp, the data's second field) into $WORK/probe-N.txt.
+# They end when the hubs close their streams.
+start_probes() {
+	local i tok u prio=()
+	rm -f "$WORK"/probe-*.txt
+	((PROBES > 0)) || return 0
+	[[ $(id -u) == 0 ]] && prio=(nice -n -19)
+	# A Mercure 1.0 token, as sse bench's: the topic goes in match=.
+	tok=$("$BIN/sse" token --jwt-key "$KEY" --iss ssehub --aud "$URL" --subscribe "$1")
+	u=${1//:/%3A}
+	u="$URL?match=${u//\//%2F}"
+	for ((i = 0; i < PROBES; i++)); do
+		# shellcheck disable=SC2016 # expanded by the probe's shell
+		"${prio[@]}" bash -c '"$1" tail --data-only --no-reconnect -H "Authorization: Bearer $2" "$3" 2>/dev/null |
+			while read -r _ ns; do t=${EPOCHREALTIME/./}; echo $((t - ns / 1000)); done' \
+			probe "$BIN/sse" "$tok" "$u" >"$WORK/probe-$i.txt" &
+		PROBE_PIDS+=($!)
+	done
+	printf '%s probes: sse tail --data-only --no-reconnect -H "Authorization: Bearer $(sse token --jwt-key "$KEY" --iss ssehub --aud %s --subscribe %s)" %s\n' \
+		"$PROBES" "$URL" "$1" "$u" >>"$COMMANDS"
+}
+
+# probe_figures NAME waits for the probes to end and adds their latency
+# percentiles to the machine notes.
+probe_figures() {
+	((PROBES > 0)) || return 0
+	stop_pids "${PROBE_PIDS[@]}"
+	PROBE_PIDS=()
+	cat "$WORK"/probe-*.txt | sort -n | awk -v name="$1" -v probes="$PROBES" -v prio="$([[ $(id -u) == 0 ]] && echo ", at nice -19")" '
+		{ v[NR] = $1 }
+		END {
+			if (NR == 0) { printf "probes, %s: none got an update\n", name; exit }
+			printf "probes, %s: %d subscribers beside the generator%s, %d deliveries: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+				name, probes, prio, NR, v[int(NR * 0.50) + 1] / 1000, v[int(NR * 0.99) + 1] / 1000, v[NR] / 1000
+		}' >>"$MACHINE"
+}
+
 stop_all() {
 	stop_pids "${HUB_PIDS[@]}" "${LOG_PIDS[@]}"
 	HUB_PIDS=() LOG_PIDS=()
@@ -202,6 +252,7 @@ bench() {
 		stop_all
 		return
 	fi
+	[[ $scenario == *"$SCALE_CONNS subscribers, 1 update/s" ]] && start_probes "$TOPIC"
 	pids=$(IFS=,; echo "${HUB_PIDS[*]}")
 	printf 'sse bench --name %q --scenario %q %s --jwt-key "$KEY" --pid "$HUB_PIDS" %s\n' "$name" "$scenario" "$*" "$URL" >>"$COMMANDS"
 	log "== $name: $scenario"
@@ -211,6 +262,8 @@ bench() {
 	fi
 	echo "$line" >>"$RESULTS"
 	stop_all
+	[[ $scenario == *"$SCALE_CONNS subscribers, 1 update/s" ]] && probe_figures "$name"
+	return 0
 }
 
 BASE_NAME=
