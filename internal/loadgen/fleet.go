@@ -76,8 +76,9 @@ func newLocalFleet(sub *subscriber, n int, cfg *Config) *localFleet {
 		f.reader = defaultReader
 	}
 	if sub.tls != nil || sub.h2 != nil {
-		// The epoll reader reads sockets; TLS records and HTTP/2
-		// frames need their own layers, which read in goroutines.
+		// The epoll reader reads sockets; TLS records need their own
+		// layer, which reads in goroutines (HTTP/2 connections have a
+		// reader each, h2Client's).
 		f.reader = readerGoroutine
 	}
 	if cfg.Mode == ModeTopics {
@@ -138,7 +139,7 @@ func (f *localFleet) connect(ctx context.Context) connectStats {
 			}
 			c.connected.Store(true)
 			f.connected.Add(1)
-			if ep == nil {
+			if ep == nil && !h.pushed {
 				// A fresh goroutine reads: its stack starts small instead
 				// of keeping the depth dialing and parsing the head grew.
 				body := h.resp.Body
@@ -199,6 +200,9 @@ func (f *localFleet) finish(ctx context.Context, want []uint64, drain time.Durat
 		f.close()
 	}
 	f.readers.Wait()
+	if f.sub.h2 != nil {
+		f.sub.h2.readers.Wait()
+	}
 	for _, h := range f.sub.hist {
 		t.hist.merge(h)
 	}

@@ -42,8 +42,7 @@ func newBenchSubscriber(cfg *Config, t *target, first, n int) *subscriber {
 		tls:        t.tlsConfig("http/1.1"),
 	}
 	if cfg.HTTP2 {
-		s.h2 = newH2Client(t, cfg.ConnectTimeout, dial(first))
-		s.origin = t.url.Scheme + "://" + t.url.Host
+		s.h2 = newH2Client(t, dial(first), cfg.Token, shards)
 	}
 	return s
 }

@@ -116,61 +116,7 @@ type subscriber struct {
 	dialer     func(i int) *net.Dialer
 	hist       []*histogram // shards, picked by connection index
 	tls        *tls.Config  // for https targets over HTTP/1.1; nil for http
-	h2         *http.Client // for HTTP/2: every subscriber a stream
-	origin     string       // scheme://host of HTTP/2 requests
-}
-
-// newH2Client returns the client of HTTP/2 subscribers: net/http's, on
-// connections it opens as the server's limit on concurrent streams fills
-// the previous ones.
-func newH2Client(t *target, timeout time.Duration, dial *net.Dialer) *http.Client {
-	tr := &http.Transport{
-		Proxy: nil,
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return dial.DialContext(ctx, network, t.addr)
-		},
-		TLSClientConfig:       t.tlsConfig("h2"),
-		TLSHandshakeTimeout:   timeout,
-		ResponseHeaderTimeout: timeout,
-		DisableCompression:    true,
-		Protocols:             &http.Protocols{},
-	}
-	tr.Protocols.SetHTTP2(true)
-	return &http.Client{Transport: tr}
-}
-
-// connectH2 opens c's stream, within dialCtx for its response head and
-// until life ends.
-func (s *subscriber) connectH2(dialCtx, life context.Context, c *subConn) (*subHead, error) {
-	// The request lives until life ends, or until dialCtx does if the
-	// head has not come by then.
-	ctx, cancel := context.WithCancel(life)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.origin+s.requestURI(c.topic), nil)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Cache-Control", "no-cache")
-	if s.token != "" {
-		req.Header.Set("Authorization", "Bearer "+s.token)
-	}
-	stopWait := context.AfterFunc(dialCtx, cancel)
-	resp, err := s.h2.Do(req)
-	stopWait()
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
-		resp.Body.Close()
-		cancel()
-		return nil, fmt.Errorf("%w %s: %s", errConnectStatus, resp.Status, strings.TrimSpace(string(msg)))
-	}
-	// ctx ends with life; its cancel has nothing more to release.
-	_ = cancel
-	return &subHead{resp: resp, stop: func() bool { return true }}, nil
+	h2         *h2Client    // for HTTP/2: every subscriber a stream
 }
 
 // errConnectStatus wraps a subscribe answer other than 200.
@@ -182,6 +128,9 @@ type subHead struct {
 	br   *bufio.Reader // may hold the first bytes of the body
 	resp *http.Response
 	stop func() bool // detaches conn from the run's life
+	// pushed: an HTTP/2 stream, whose connection's reader records its
+	// events; conn, br and resp are nil.
+	pushed bool
 }
 
 // framing returns how the body of h's response is delimited.
@@ -200,7 +149,10 @@ func (h *subHead) framing() (bodyFraming, uint64) {
 // closes it.
 func (s *subscriber) connect(dialCtx, life context.Context, i int, c *subConn) (*subHead, error) {
 	if s.h2 != nil {
-		return s.connectH2(dialCtx, life, c)
+		if err := s.h2.open(dialCtx, life, i, s.requestURI(c.topic), c); err != nil {
+			return nil, err
+		}
+		return &subHead{pushed: true}, nil
 	}
 	conn, err := s.dialer(i).DialContext(dialCtx, "tcp", s.target)
 	if err != nil {
