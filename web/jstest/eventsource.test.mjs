@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
-import { HubEventSource, EventTooLargeError } from '../static/ssehub.js';
+import { HubEventSource, EventTooLargeError, mercureURL } from '../static/ssehub.js';
 
 // serve starts a server whose handler gets (req, res, n, body) for the
 // n-th request (from 0); it records every request.
@@ -433,4 +433,42 @@ test('an event over maxEventSize fails the connection after the events before it
   assert.deepEqual(got.map((e) => [e.type, e.data ?? e.reason]), [['message', 'a'], ['error', 'too-large']]);
   assert.ok(err instanceof EventTooLargeError);
   assert.equal(es.lastEventId, '1'); // the oversized event's ID was never taken
+});
+
+// Mercure 1.0 (draft-dunglas-mercure-08), "Subscription" and "Reconnection,
+// State Reconciliation, and Event Sourcing": match= and match_urlpattern=,
+// and the last event ID in a last_event_id query parameter, which a
+// browser's EventSource must use as it can send no header on its first
+// request; 0.x's topic= and lastEventID= on request.
+test('mercureURL: 1.0 match, match_urlpattern and last_event_id; 0.x topic and lastEventID; never both', () => {
+  const hub = 'https://hub.example/.well-known/mercure';
+  assert.equal(mercureURL(hub, { match: ['https://example.com/a', '*'], matchURLPattern: 'https://example.com/books/:id', lastEventId: 'urn:uuid:1' }),
+    hub + '?match=https%3A%2F%2Fexample.com%2Fa&match=*&match_urlpattern=https%3A%2F%2Fexample.com%2Fbooks%2F%3Aid&last_event_id=urn%3Auuid%3A1');
+  assert.equal(mercureURL(hub, { matchURLPattern: '/books/:id', lastEventId: 'earliest' }), hub + '?match_urlpattern=%2Fbooks%2F%3Aid&last_event_id=earliest');
+  assert.equal(mercureURL(hub, { topic: 'https://example.com/books/{id}', lastEventId: 'earliest' }),
+    hub + '?topic=https%3A%2F%2Fexample.com%2Fbooks%2F%7Bid%7D&lastEventID=earliest');
+  assert.equal(mercureURL(hub, { match: 'a', lastEventId: '' }), hub + '?match=a', 'an empty ID asks for nothing');
+  assert.equal(mercureURL(hub + '?x=1', { match: 'a' }), hub + '?x=1&match=a', 'the hub URL keeps its own query');
+  assert.throws(() => mercureURL(hub, { topic: 'a', match: 'b' }), TypeError);
+  assert.throws(() => mercureURL(hub, { topic: 'a', matchURLPattern: '/b' }), TypeError);
+  assert.throws(() => new HubEventSource(hub, { topic: 'a', match: 'b' }), TypeError, 'HubEventSource refuses the mix too');
+});
+
+test('mercureLastEventId is the hub\'s Mercure-Last-Event-ID (1.0) or Last-Event-ID (0.x) of the current response', async (t) => {
+  const s = await serve(t, (req, res, n) => {
+    const h = { 'Content-Type': 'text/event-stream' };
+    if (n === 0) h['Mercure-Last-Event-ID'] = 'earliest';
+    if (n === 1) h['Last-Event-ID'] = 'urn:uuid:0x';
+    res.writeHead(200, h);
+    res.end(`id: ${n + 1}\ndata: d\n\n`);
+  });
+  const es = new HubEventSource(s.url, { match: 'a', lastEventId: 'gone', retry: 10 });
+  t.after(() => es.close());
+  const seen = [];
+  es.onopen = () => seen.push(es.mercureLastEventId);
+  await until(() => seen.length >= 3, 'three connections');
+  es.close();
+  assert.deepEqual(seen.slice(0, 3), ['earliest', 'urn:uuid:0x', '']);
+  assert.equal(s.requests[0].headers['last-event-id'], 'gone');
+  assert.equal(s.requests[1].headers['last-event-id'], '1');
 });

@@ -56,6 +56,26 @@ export interface Parser {
 /** A parser of a text/event-stream body, to the WHATWG rules and those of the Go parser in package sse. */
 export function createParser(callbacks?: ParserCallbacks): Parser;
 
+/** The matchers of a Mercure subscription and where it starts. */
+export interface MercureSubscription {
+  /** Mercure 1.0 exact topic matchers (match=). */
+  match?: string | string[];
+  /** Mercure 1.0 URL Pattern matchers (match_urlpattern=). */
+  matchURLPattern?: string | string[];
+  /** Mercure 0.x topic selectors (topic=); never with match or matchURLPattern. */
+  topic?: string | string[];
+  /** The event ID to start after ("earliest": all the hub keeps). */
+  lastEventId?: string;
+}
+
+/**
+ * The URL of a subscription for the browser's EventSource: the matchers as
+ * query parameters and lastEventId as last_event_id (Mercure 1.0) or
+ * lastEventID (0.x topics). Throws a TypeError when topic is mixed with
+ * match or matchURLPattern.
+ */
+export function mercureURL(hub: string | URL, subscription?: MercureSubscription): string;
+
 export interface HubEventSourceInit {
   /** Send cookies to another origin, as EventSource's option. */
   withCredentials?: boolean;
@@ -77,7 +97,7 @@ export interface HubEventSourceInit {
   match?: string | string[];
   /** Mercure 1.0 URL Pattern matchers (match_urlpattern=). */
   matchURLPattern?: string | string[];
-  /** Mercure 0.x topic selectors (topic=). */
+  /** Mercure 0.x topic selectors (topic=); mixing them with match or matchURLPattern throws a TypeError. */
   topic?: string | string[];
   /** The event ID to resume after, sent as Last-Event-ID. */
   lastEventId?: string;
@@ -136,6 +156,14 @@ export class HubEventSource extends EventTarget {
   readonly readyState: 0 | 1 | 2;
   /** The last event ID, sent as Last-Event-ID on the next connection. */
   readonly lastEventId: string;
+  /**
+   * Where the hub says the current stream starts: the response's
+   * Mercure-Last-Event-ID (Mercure 1.0, sent when the request asked to
+   * resume) or Last-Event-ID (0.x): the ID of the event before the first one
+   * sent, or "earliest"; "" when there was neither. A value other than the
+   * ID asked for means updates may have been lost.
+   */
+  readonly mercureLastEventId: string;
   onopen: ((this: HubEventSource, ev: Event) => any) | null;
   onmessage: ((this: HubEventSource, ev: MessageEvent<string>) => any) | null;
   onerror: ((this: HubEventSource, ev: HubErrorEvent) => any) | null;

@@ -297,6 +297,54 @@ export function createParser({ onEvent, onRetry, onComment, lastEventId = '', ma
   };
 }
 
+// matcherParams returns the query parameters of the matchers of o: Mercure
+// 1.0's match and match_urlpattern, or 0.x's topic, and whether they are
+// 0.x's. The hub refuses a request that mixes the two (400), so a mix is
+// refused here, where the page's author sees it.
+function matcherParams({ match, matchURLPattern, topic }) {
+  const params = [];
+  for (const [key, v] of [['match', match], ['match_urlpattern', matchURLPattern], ['topic', topic]]) {
+    for (const x of v === undefined ? [] : [].concat(v)) params.push([key, String(x)]);
+  }
+  const legacy = params.some(([k]) => k === 'topic');
+  if (legacy && params.some(([k]) => k !== 'topic')) {
+    throw new TypeError('ssehub: topic (Mercure 0.x) cannot be mixed with match or matchURLPattern (Mercure 1.0)');
+  }
+  return { params, legacy };
+}
+
+/**
+ * @typedef {object} MercureSubscription
+ * @property {string[] | string} [match] Mercure 1.0 exact topic matchers (match=)
+ * @property {string[] | string} [matchURLPattern] Mercure 1.0 URL Pattern matchers (match_urlpattern=)
+ * @property {string[] | string} [topic] Mercure 0.x topic selectors (topic=)
+ * @property {string} [lastEventId] the event ID to start after ("earliest": all the hub keeps)
+ */
+
+/**
+ * mercureURL returns the URL of a subscription to the hub at hub (resolved
+ * against the page's URL), for the browser's own EventSource, which can
+ * send no header on its first request: the matchers as query parameters,
+ * and lastEventId as Mercure 1.0's last_event_id (0.x's lastEventID when
+ * the matchers are 0.x topics). A reconnection's Last-Event-ID header wins
+ * over it at the hub ("Reconnection, State Reconciliation, and Event
+ * Sourcing"), so the URL stays right for the life of the EventSource.
+ * Mixing topic with match or matchURLPattern throws a TypeError, as the hub
+ * would refuse the request.
+ *
+ * @param {string | URL} hub the hub's URL
+ * @param {MercureSubscription} [subscription]
+ * @returns {string}
+ */
+export function mercureURL(hub, subscription = {}) {
+  const u = new URL(hub, globalThis.location ? globalThis.location.href : undefined);
+  const { params, legacy } = matcherParams(subscription);
+  for (const [k, v] of params) u.searchParams.append(k, v);
+  const id = subscription.lastEventId;
+  if (id !== undefined && id !== '') u.searchParams.set(legacy ? 'lastEventID' : 'last_event_id', String(id));
+  return u.href;
+}
+
 // Methods that may be sent again without asking (RFC 9110 §9.2.2, and QUERY,
 // which is safe).
 const idempotent = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'QUERY']);
@@ -366,8 +414,10 @@ export class HubErrorEvent extends Event {
  *   - headers and a bearer token, refreshed on 401 invalid_token;
  *   - another method (QUERY) and a body; a method that is not idempotent is
  *     never sent again: the end of its stream closes the source;
- *   - Mercure's match, matchURLPattern and topic parameters, a lastEventId
- *     to start after, and persist;
+ *   - Mercure's match, matchURLPattern and topic parameters (1.0 and 0.x;
+ *     mixing them throws a TypeError), a lastEventId to start after,
+ *     mercureLastEventId (where the hub says the stream starts), and
+ *     persist;
  *   - exponential backoff from the reconnection time on consecutive
  *     failures, with jitter, capped at maxRetry and reset by an open;
  *     Retry-After honoured on 429 and 503, which (with 502 and 504) are
@@ -388,6 +438,7 @@ export class HubEventSource extends EventTarget {
   #body;
   #readyState = 0;
   #lastId = '';
+  #hubLastId = '';
   #reconnectTime;
   #failures = 0;
   #timer = 0;
@@ -411,10 +462,7 @@ export class HubEventSource extends EventTarget {
     const u = new URL(url, base);
     const method = (o.method || 'GET').toUpperCase();
     o.method = method;
-    const params = [];
-    for (const [key, v] of [['match', o.match], ['match_urlpattern', o.matchURLPattern], ['topic', o.topic]]) {
-      for (const x of v === undefined ? [] : [].concat(v)) params.push([key, String(x)]);
-    }
+    const { params } = matcherParams(o);
     if (method === 'QUERY') {
       const form = new URLSearchParams(o.body === undefined ? '' : o.body);
       for (const [k, v] of params) form.append(k, v);
@@ -445,6 +493,12 @@ export class HubEventSource extends EventTarget {
   get readyState() { return this.#readyState; }
   /** @returns {string} the last event ID, sent as Last-Event-ID on the next connection */
   get lastEventId() { return this.#lastId; }
+  /**
+   * @returns {string} where the hub says the current stream starts: the ID of the event before
+   *   the first one it sends, or "earliest", from the response's Mercure-Last-Event-ID (Mercure
+   *   1.0, sent when the request asked to resume) or Last-Event-ID (0.x); "" when it sent neither
+   */
+  get mercureLastEventId() { return this.#hubLastId; }
 
   get onopen() { return this.#handlers.open ?? null; }
   set onopen(f) { this.#setHandler('open', f); }
@@ -546,6 +600,11 @@ export class HubEventSource extends EventTarget {
       discard(res);
       return this.#fail(new HubErrorEvent('content-type', res.status));
     }
+    // Mercure 1.0, "Reconnection, State Reconciliation, and Event
+    // Sourcing": a value other than the ID asked for tells the page that
+    // updates may have been lost. A cross-origin hub must expose the
+    // field (ssehub does).
+    this.#hubLastId = res.headers.get('Mercure-Last-Event-ID') ?? res.headers.get('Last-Event-ID') ?? '';
     this.#readyState = 1;
     this.#failures = 0;
     this.dispatchEvent(new Event('open'));
