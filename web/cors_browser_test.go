@@ -7,26 +7,47 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/mercure"
 	"github.com/ssehub/ssehub/web"
 )
 
 // TestBrowserCrossOriginPrivate serves the page from one loopback origin,
-// http://127.0.0.1:P, and the hub from another, http://localhost:Q. The
-// page subscribes with withCredentials; the hub reads the
-// mercureAuthorization cookie it holds for localhost. A browser without the
-// cookie gets the public update and nothing private.
+// http://127.0.0.1:P, and the hub from another, http://localhost:Q, which
+// lists the page's origin. The application on the hub's site signs the
+// visitor in and sets the Mercure 1.0 access token cookie,
+// __Secure-mercure_access_token (draft-dunglas-mercure-08, "Cookie": Secure,
+// HttpOnly, the hub's path), which Chromium stores over http://localhost
+// because it counts localhost as a secure origin: the development
+// defaults' http://localhost:8080 works with the default name. The page's
+// EventSource goes with credentials and match_urlpattern=, and gets the
+// private update; a cookie-authorized publish from the listed origin is
+// accepted ("Security Considerations": an allowed Origin). A browser
+// without the cookie gets the public update and nothing private.
 func TestBrowserCrossOriginPrivate(t *testing.T) {
 	pages := httptest.NewUnstartedServer(nil)
 	pageOrigin := "http://" + pages.Listener.Addr().String()
-	s := newStack(t, pageOrigin)
+	const pattern = "https://ssehub.local/private/:id"
+	grant := []hub.Selector{{Syntax: hub.SyntaxURLPattern, Text: pattern}}
+	s := &stack{t: t, path: filepath.Join(t.TempDir(), "hub.db"), addr: "127.0.0.1:0", cors: []string{pageOrigin},
+		login: func(hubURL string) *http.Cookie {
+			// The page is on another site: only a SameSite=None cookie
+			// goes along (the profile allows third-party cookies); a
+			// same-site deployment uses Strict, as the spec recommends.
+			return &http.Cookie{Name: mercure.DefaultAccessTokenCookie, Value: grantedToken(t, hubURL, grant, grant),
+				Path: mercure.Path, Secure: true, HttpOnly: true, SameSite: http.SameSiteNoneMode}
+		}}
+	s.start()
+	t.Cleanup(s.stop)
 	hubURL := s.HubURL("localhost")
 	h, err := web.New(web.Options{
 		Hub:     s.hub,
@@ -41,10 +62,18 @@ func TestBrowserCrossOriginPrivate(t *testing.T) {
 	t.Cleanup(pages.Close)
 
 	const topic = "https://ssehub.local/private/1"
-	pageURL := pages.URL + "/?topic=" + url.QueryEscape(topic)
+	pageURL := pages.URL + "/?match_urlpattern=" + url.QueryEscape(pattern)
 
 	authorized := newBrowser(t)
-	setHubCookie(t, authorized, hubURL, token(t, "subscribe", []string{"https://ssehub.local/private/{id}"}))
+	hubOrigin := strings.TrimSuffix(hubURL, mercure.Path)
+	run(t, authorized, "sign in on the hub's site", chromedp.Navigate(hubOrigin+"/test-login"))
+	cookies, err := chromedp.Call(authorized, network.GetCookies, network.GetCookiesParams{URLs: []string{hubURL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cookies.Cookies) != 1 || cookies.Cookies[0].Name != mercure.DefaultAccessTokenCookie {
+		t.Fatalf("Chromium kept %v for %s, want the %s cookie set over http://localhost", cookies.Cookies, hubURL, mercure.DefaultAccessTokenCookie)
+	}
 	// Another browser, fresh profile: no cookie.
 	anonymous := newBrowser(t)
 
@@ -70,16 +99,31 @@ func TestBrowserCrossOriginPrivate(t *testing.T) {
 	}
 	// The feed on the hub's origin works cross-origin too.
 	waitFor(t, anonymous, "demo feed cross-origin", `document.querySelector('#updates li[data-seq]')`)
+
+	// A publish with the cookie alone, from the listed origin.
+	eval[bool](t, authorized, `(() => {
+		window.pub = '';
+		fetch(`+strconv.Quote(hubURL)+`, {method: 'POST', credentials: 'include',
+			body: new URLSearchParams({topic: `+strconv.Quote(topic)+`, data: 'by cookie', private: 'on'})})
+			.then(async (r) => { window.pub = r.status + ' ' + (await r.text()).trim(); }, (e) => { window.pub = 'failed: ' + e; });
+		return true;
+	})()`)
+	waitFor(t, authorized, "the cookie publish answered", `window.pub !== ''`)
+	status, id, _ := strings.Cut(eval[string](t, authorized, `window.pub`), " ")
+	if status != "200" {
+		t.Fatalf("a cookie-authorized publish from the listed origin %s: %s %s, want 200", pageOrigin, status, id)
+	}
+	waitFor(t, authorized, "the cookie publish arrives", has(id))
 }
 
-// setHubCookie gives the browser of ctx the hub's mercureAuthorization
-// cookie, as a login on the hub's site would have set it.
-func setHubCookie(t *testing.T, ctx context.Context, hubURL, value string) {
+// setHubCookie gives the browser of ctx the hub's cookie name, as a login
+// on the hub's site would have set it.
+func setHubCookie(t *testing.T, ctx context.Context, hubURL, name, value string) {
 	t.Helper()
 	u, _ := url.Parse(hubURL)
 	port, _ := strconv.ParseInt(u.Port(), 10, 64)
 	_, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{
-		Name:  "mercureAuthorization",
+		Name:  name,
 		Value: value,
 		URL:   "http://" + u.Host + "/",
 		Path:  "/.well-known/mercure",
@@ -104,8 +148,35 @@ func setHubCookie(t *testing.T, ctx context.Context, hubURL, value string) {
 // without Access-Control-Allow-Credentials, so the browser fails the
 // credentialed EventSource before the page sees a byte (Fetch standard,
 // "CORS protocol and credentials"), and refuses the cookie-authorized
-// publish the page forges, because "*" never vouches for an origin.
+// publish the page forges, because "*" never vouches for an origin
+// (Mercure 1.0, "Security Considerations": a cookie-authorized publish
+// needs an allowed Origin or Referer). Both cookies: Mercure 1.0's access
+// token cookie, and 0.x's mercureAuthorization, which 0.x clients still
+// use and the same rule guards.
 func TestBrowserWildcardCORSWithoutCredentials(t *testing.T) {
+	for _, tc := range []struct {
+		name, cookie, param string
+		token               func(t *testing.T, hubURL string) string
+	}{
+		{"1.0", mercure.DefaultAccessTokenCookie, "match", func(t *testing.T, hubURL string) string {
+			all := []hub.Selector{{Syntax: hub.SyntaxExact, Text: "*"}}
+			return grantedToken(t, hubURL, all, all)
+		}},
+		{"0.x", mercure.DefaultCookieName, "topic", func(t *testing.T, _ string) string {
+			tok, err := mercure.NewToken(testKey, mercure.Claims{Subscribe: []string{"*"}, Publish: []string{"*"}}, "", time.Now(), 10*time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testWildcardCORS(t, tc.cookie, tc.param, tc.token)
+		})
+	}
+}
+
+func testWildcardCORS(t *testing.T, cookieName, param string, token func(t *testing.T, hubURL string) string) {
 	s := newStack(t, "*")
 	hubURL := s.HubURL("localhost")
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -115,18 +186,14 @@ func TestBrowserWildcardCORSWithoutCredentials(t *testing.T) {
 
 	// The visitor is logged in on the hub's site: the cookie may
 	// subscribe to the private topic and publish anywhere.
-	cookie, err := mercure.NewToken(testKey, mercure.Claims{Subscribe: []string{"*"}, Publish: []string{"*"}}, "", time.Now(), 10*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
 	b := newBrowser(t)
-	setHubCookie(t, b, hubURL, cookie)
+	setHubCookie(t, b, hubURL, cookieName, token(t, hubURL))
 	run(t, b, "open the other site's page", chromedp.Navigate(evil.URL))
 
 	const topic = "https://ssehub.local/private/2"
 	eval[bool](t, b, `(() => {
 		const hub = `+strconv.Quote(hubURL)+`, topic = `+strconv.Quote(topic)+`;
-		const url = hub + '?topic=' + encodeURIComponent(topic);
+		const url = hub + '?`+param+`=' + encodeURIComponent(topic);
 		window.r = {cred: [], credOpen: false, credErrors: 0, anon: [], anonOpen: false, forged: ''};
 		const c = new EventSource(url, {withCredentials: true});
 		c.onopen = () => { r.credOpen = true; };

@@ -57,7 +57,7 @@ func TestBrowserPublishedUpdatesAppear(t *testing.T) {
 	s := newStack(t)
 	ctx := newBrowser(t)
 	const topic = "https://example.com/books/1"
-	run(t, ctx, "open the demo page", chromedp.Navigate(s.URL()+"/?topic="+url.QueryEscape("https://example.com/books/{id}")))
+	run(t, ctx, "open the demo page", chromedp.Navigate(s.URL()+"/?match_urlpattern="+url.QueryEscape("https://example.com/books/:id")))
 	waitFor(t, ctx, "subscription open", `document.getElementById('sub-state').textContent === 'open'`)
 
 	// Published over HTTP by another publisher.

@@ -50,6 +50,13 @@ type stack struct {
 	// maxSubs bounds the hub's subscriptions (503 with Retry-After: 1
 	// beyond); 0 means no bound.
 	maxSubs int
+	// login, when set, makes the cookie GET /test-login sets for the hub
+	// at hubURL (as the request names it): what the application sharing
+	// the hub's site sets at sign-in (Mercure 1.0, "Cookie").
+	login func(hubURL string) *http.Cookie
+	// accessCookie is the hub's Mercure 1.0 access token cookie; empty
+	// means mercure.DefaultAccessTokenCookie.
+	accessCookie string
 
 	log      *bolt.Log
 	hub      *hub.Hub
@@ -108,12 +115,13 @@ func (s *stack) start() {
 			PublisherKey:  testKey,
 			SubscriberKey: testKey,
 			// Mercure 1.0 access tokens (accessToken) beside 0.x ones.
-			Issuers:          []mercure.Issuer{{ID: testIssuer, PublisherKey: testKey, SubscriberKey: testKey}},
-			Anonymous:        !s.noAnon,
-			MaxSubscriptions: s.maxSubs,
-			RetryAfter:       time.Second,
-			CORSOrigins:      s.cors,
-			Logger:           logger,
+			Issuers:           []mercure.Issuer{{ID: testIssuer, PublisherKey: testKey, SubscriberKey: testKey}},
+			Anonymous:         !s.noAnon,
+			MaxSubscriptions:  s.maxSubs,
+			RetryAfter:        time.Second,
+			CORSOrigins:       s.cors,
+			AccessTokenCookie: s.accessCookie,
+			Logger:            logger,
 		},
 		Web: web.Options{
 			PublishToken: func(*http.Request) (string, bool) {
@@ -130,6 +138,12 @@ func (s *stack) start() {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if s.login != nil {
+		mux.HandleFunc("GET /test-login", func(w http.ResponseWriter, r *http.Request) {
+			http.SetCookie(w, s.login(s.scheme()+"://"+r.Host+mercure.Path))
+			io.WriteString(w, "signed in")
+		})
 	}
 	// The port stays the same across restarts: SO_REUSEADDR, which Go sets
 	// on Linux, lets the listener take it again at once.
@@ -212,6 +226,17 @@ func accessToken(t *testing.T, hubURL string, ttl time.Duration, topics ...strin
 		sels[i] = hub.Selector{Syntax: hub.SyntaxExact, Text: topic}
 	}
 	tok, err := mercure.NewAccessToken(testKey, mercure.AccessToken{Issuer: testIssuer, Audience: []string{hubURL}, Subject: "urn:ssehub:web-test", Subscribe: sels}, time.Now(), ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// grantedToken returns a Mercure 1.0 access token for the hub at hubURL,
+// valid for ten minutes, with the publish and subscribe grants given.
+func grantedToken(t *testing.T, hubURL string, publish, subscribe []hub.Selector) string {
+	t.Helper()
+	tok, err := mercure.NewAccessToken(testKey, mercure.AccessToken{Issuer: testIssuer, Audience: []string{hubURL}, Subject: "urn:ssehub:web-test", Publish: publish, Subscribe: subscribe}, time.Now(), 10*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

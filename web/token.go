@@ -17,7 +17,7 @@ type tokenResponse struct {
 // does not hand out tokens.
 const needToken = "publishing from this page needs the hub's development defaults " +
 	"(a generated key, listening on a loopback address); " +
-	"otherwise publish with a JWT whose mercure.publish claim covers the topic, " +
+	"otherwise publish with a Mercure 1.0 access token whose publish grant covers the topic, " +
 	"for example with `sse token` and `sse publish`"
 
 // needSubscribeToken explains what the private panel needs when the hub does

@@ -57,6 +57,11 @@ type Options struct {
 	HubPath string
 	// DemoTopic is the topic the demo page follows; empty means demo.Topic.
 	DemoTopic string
+	// AccessTokenCookie is the cookie the hub reads Mercure 1.0 access
+	// tokens from (mercure.Options.AccessTokenCookie), which the pages name
+	// where a plain EventSource needs one; empty means
+	// mercure.DefaultAccessTokenCookie.
+	AccessTokenCookie string
 	// PublishToken, when it returns true, hands the demo page's publish
 	// form a short-lived publish token. Offer one in development only: nil,
 	// or false, leaves the form explaining what publishing needs.
@@ -111,6 +116,9 @@ func New(opts Options) (http.Handler, error) {
 	}
 	if opts.DemoTopic == "" {
 		opts.DemoTopic = demo.Topic
+	}
+	if opts.AccessTokenCookie == "" {
+		opts.AccessTokenCookie = mercure.DefaultAccessTokenCookie
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

@@ -9,12 +9,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/demo"
+	"github.com/ssehub/ssehub/mercure"
 	"github.com/ssehub/ssehub/sse"
 	"github.com/ssehub/ssehub/web"
 )
@@ -122,6 +124,89 @@ func TestPages(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD" {
 		t.Errorf("POST /: %s, Allow %q", resp.Status, resp.Header.Get("Allow"))
+	}
+}
+
+// TestPagesNameAccessTokenCookie: where a plain EventSource needs a token,
+// the pages name the cookie the hub reads Mercure 1.0 access tokens from
+// (draft-dunglas-mercure-08, "Cookie"), as configured: browsers keep the
+// default __Secure- name over HTTPS only, so a hub on plain HTTP may use
+// another.
+func TestPagesNameAccessTokenCookie(t *testing.T) {
+	for _, tc := range []struct{ cookie, want string }{
+		{"", mercure.DefaultAccessTokenCookie},
+		{"mercure_access_token", "mercure_access_token"},
+	} {
+		srv := newServer(t, web.Options{AccessTokenCookie: tc.cookie})
+		_, body := get(t, srv.URL+"/")
+		if n := strings.Count(body, "<code>"+tc.want+"</code>") + strings.Count(body, `<code id="cookie-name">`+tc.want+"</code>"); n != 2 {
+			t.Errorf("AccessTokenCookie %q: the demo page names %s %d times, want 2 (the feed's notice, the Subscribe panel's hint)", tc.cookie, tc.want, n)
+		}
+		if strings.Contains(body, mercure.DefaultCookieName) {
+			t.Errorf("AccessTokenCookie %q: the demo page still names Mercure 0.x's %s cookie", tc.cookie, mercure.DefaultCookieName)
+		}
+	}
+	// As the binary wires them (routes.New), the pages name the cookie
+	// the Mercure handler reads (--access-token-cookie).
+	s := &stack{t: t, path: filepath.Join(t.TempDir(), "hub.db"), addr: "127.0.0.1:0", noDemo: true, accessCookie: "plain_http_token"}
+	s.start()
+	t.Cleanup(s.stop)
+	if _, body := get(t, s.URL()+"/"); !strings.Contains(body, "<code>plain_http_token</code>") || strings.Contains(body, mercure.DefaultAccessTokenCookie) {
+		t.Errorf("the demo page does not name the hub's cookie plain_http_token only")
+	}
+}
+
+// TestPagesDiscoveryLink: the pages advertise their hub with a Link
+// rel="mercure" (Mercure 1.0, "Hub Discovery"); the demo page's carries the
+// last-event-id its feed starts after (the newest update the hub has that
+// an anonymous subscriber may see, never a private one: its ID would
+// disclose it) and the content-type of the feed's data, and no type, since
+// the feed has two.
+func TestPagesDiscoveryLink(t *testing.T) {
+	h := newHub(t)
+	srv := newServer(t, web.Options{Hub: h})
+	link := func(path string) string {
+		resp, _ := get(t, srv.URL+path)
+		return resp.Header.Get("Link")
+	}
+	hubLink := `</.well-known/mercure>; rel="mercure"`
+	if got, want := link("/"), hubLink+`; content-type="application/json"`; got != want {
+		t.Errorf("GET / on an empty hub: Link %q, want %q (no cursor: earliest would replay everything)", got, want)
+	}
+	if got := link("/dashboard"); got != hubLink {
+		t.Errorf("GET /dashboard: Link %q, want %q", got, hubLink)
+	}
+	ctx := t.Context()
+	public, err := h.Publish(ctx, &hub.Update{Topics: []string{"https://example.com/elsewhere"}, Data: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Publish(ctx, &hub.Update{Topics: []string{demo.Topic}, Data: "secret", Private: true}); err != nil {
+		t.Fatal(err)
+	}
+	last, err := h.Publish(ctx, &hub.Update{Topics: []string{"https://example.com/after"}, Data: "y", Private: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The hub learns of an update as it fans it out, after Publish
+	// returns: wait until all three are.
+	for deadline := time.Now().Add(10 * time.Second); h.Stats().Position < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the hub fanned out %d updates, want 3", h.Stats().Position)
+		}
+	}
+	want := hubLink + `; last-event-id="` + public + `"; content-type="application/json"`
+	if got := link("/"); got != want {
+		t.Errorf("GET /: Link %q, want %q (never the private %s)", got, want, last)
+	}
+	if _, body := get(t, srv.URL+"/"); !strings.Contains(body, `data-last-event-id="`+public+`"`) {
+		t.Errorf("the demo page does not hand its feed the cursor %s", public)
+	}
+	// A hub on another origin: its absolute URL.
+	other := newServer(t, web.Options{Hub: h, HubPath: "https://hub.example.com/.well-known/mercure"})
+	resp, _ := get(t, other.URL+"/dashboard")
+	if got, want := resp.Header.Get("Link"), `<https://hub.example.com/.well-known/mercure>; rel="mercure"`; got != want {
+		t.Errorf("GET /dashboard with an absolute HubPath: Link %q, want %q", got, want)
 	}
 }
 

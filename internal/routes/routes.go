@@ -36,6 +36,10 @@ func New(opts Options) (*http.ServeMux, error) {
 		return nil, errors.New("routes: Options.Hub is required")
 	}
 	opts.Mercure.Hub, opts.Web.Hub = opts.Hub, opts.Hub
+	if opts.Web.AccessTokenCookie == "" {
+		// The pages name the cookie the hub reads.
+		opts.Web.AccessTokenCookie = opts.Mercure.AccessTokenCookie
+	}
 	m, err := mercure.New(opts.Mercure)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,18 @@
 // Helpers shared by the pages. No dependencies: the browser's own
 // EventSource and fetch do the work, and HubEventSource (/ssehub.js, served
 // by the hub too) where a request needs a header.
+//
+// The pages speak Mercure 1.0. A token they hold (the private panel's, the
+// publish form's, one pasted into the dashboard) goes in an Authorization
+// header, through HubEventSource or fetch: that works on plain HTTP, as on
+// the development defaults' http://localhost:8080, and across sites. The
+// browser's own EventSources go with credentials, so that the access token
+// cookie the visitor's application set for the hub (HttpOnly: no page can
+// set it) goes along. The pages never set that cookie; their hints name
+// it as the hub's --access-token-cookie configures it:
+// __Secure-mercure_access_token by default, which browsers store only over
+// HTTPS and, in Chromium (tested), on http://localhost.
+import { mercureURL } from '/ssehub.js';
 
 // config reads the page's configuration from the body's data- attributes.
 export function config() {
@@ -15,20 +27,33 @@ export function config() {
     hasHistory: d.hasHistory === 'true',
     privateTopic: d.privateTopic,
     subscribeTokenURL: d.subscribeTokenUrl,
+    // The last-event-id of the page's discovery Link: the feed starts
+    // after it.
+    lastEventID: d.lastEventId,
   };
 }
 
-// subscribeURL returns the hub's subscription URL for topic selectors,
-// optionally asking for history after lastEventID ("earliest": all kept).
-export function subscribeURL(hub, topics, lastEventID) {
-  const u = new URL(hub, location.href);
-  for (const t of topics) u.searchParams.append('topic', t);
-  if (lastEventID) u.searchParams.set('lastEventID', lastEventID);
-  return u.href;
+// matcher returns the subscription of one matcher of a kind a form chose:
+// "match" (Mercure 1.0 exact topic or *), "match_urlpattern" (1.0 URL
+// pattern) or "topic" (0.x exact, * or URI template).
+export function matcher(kind, value) {
+  switch (kind) {
+    case 'match_urlpattern': return { matchURLPattern: value };
+    case 'topic': return { topic: value };
+    default: return { match: value };
+  }
+}
+
+// subscribeURL returns the hub's subscription URL for a subscription
+// ({match, matchURLPattern, topic}), optionally asking for history after
+// lastEventID ("earliest": all kept): last_event_id in Mercure 1.0,
+// lastEventID in 0.x.
+export function subscribeURL(hub, sub, lastEventID) {
+  return mercureURL(hub, { ...sub, lastEventId: lastEventID });
 }
 
 // open starts an EventSource. Credentials go along so that a hub on
-// another origin reads the mercureAuthorization cookie it set.
+// another origin reads the access token cookie set for it.
 export function open(url) {
   return new EventSource(url, { withCredentials: true });
 }

@@ -1,6 +1,6 @@
 // The dashboard: the hub's figures streamed over SSE from the hub itself,
 // charts of the rates, and a view of one topic's recent updates.
-import { config, subscribeURL, open, showState, el, parseJSON } from './common.js';
+import { config, subscribeURL, matcher, open, showState, el, parseJSON } from './common.js';
 import { HubEventSource } from '/ssehub.js';
 
 const cfg = config();
@@ -114,14 +114,20 @@ window.addEventListener('resize', drawAll);
 // an array and redraws the list at most once a frame.
 const topicView = { es: null, count: 0, keep: 20, items: [], drawing: false };
 
-function showTopic(topic, keep, token) {
+// showTopic follows one matcher of a kind ("match", "match_urlpattern" or
+// 0.x's "topic"), from the oldest update the hub keeps.
+function showTopic(kind, value, keep, token) {
   topicView.es?.close();
   Object.assign(topicView, { count: 0, keep, items: [] });
   drawTopic();
-  // EventSource cannot send a token; HubEventSource can, and behaves the
-  // same otherwise (the cookie goes along too).
-  const url = subscribeURL(cfg.hub, [topic], 'earliest');
-  const es = token ? new HubEventSource(url, { withCredentials: true, token }) : open(url);
+  // EventSource cannot send a token; HubEventSource can, in an
+  // Authorization header, and behaves the same otherwise (the cookie goes
+  // along too). It asks for the history with a Last-Event-ID header,
+  // EventSource with last_event_id= (0.x: lastEventID=).
+  const sub = matcher(kind, value);
+  const es = token
+    ? new HubEventSource(cfg.hub, { ...sub, lastEventId: 'earliest', withCredentials: true, token })
+    : open(subscribeURL(cfg.hub, sub, 'earliest'));
   topicView.es = es;
   const state = () => showState($('topic-state'), es);
   state();
@@ -159,9 +165,9 @@ function drawTopic() {
 
 $('topic-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
-  const topic = $('topic-input').value.trim();
+  const value = $('topic-input').value.trim();
   const keep = Math.min(1000, Math.max(1, Number($('topic-keep').value) || 20));
-  if (topic) showTopic(topic, keep, $('topic-token').value.trim());
+  if (value) showTopic($('topic-kind').value, value, keep, $('topic-token').value.trim());
 });
 
-showTopic(cfg.topic, 20);
+showTopic('match', cfg.topic, 20);

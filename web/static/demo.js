@@ -1,6 +1,6 @@
 // The demo page: follows the demo feed, and lets a developer subscribe to
 // any topic and publish to it.
-import { config, subscribeURL, open, showState, el, trim, formatTime, parseJSON, fetchToken } from './common.js';
+import { config, subscribeURL, matcher, open, showState, el, trim, formatTime, parseJSON, fetchToken } from './common.js';
 import { HubEventSource } from '/ssehub.js';
 
 const cfg = config();
@@ -20,7 +20,9 @@ const feed = {
 };
 
 function follow(lastEventID) {
-  const es = open(subscribeURL(cfg.hub, [cfg.topic], lastEventID));
+  // Mercure 1.0: match= and, to start after an event, last_event_id=,
+  // since EventSource sends no Last-Event-ID header before it reconnects.
+  const es = open(subscribeURL(cfg.hub, { match: cfg.topic }, lastEventID));
   feed.es = es;
   showState($('state'), es);
   es.addEventListener('open', () => {
@@ -111,18 +113,20 @@ function checkSeq(seq) {
 $('reopen').addEventListener('click', () => {
   feed.es?.close();
   // A new EventSource starts without Last-Event-ID; ask for the history
-  // after the last update shown instead.
-  follow(feed.lastID || undefined);
+  // after the last update shown instead (or the page's cursor).
+  follow(feed.lastID || cfg.lastEventID || undefined);
 });
 
 // ---- Subscribe to any topic ----
 
 const sub = { es: null, types: new Set(['message', 'note']) };
 
-function subscribe(topic) {
+// subscribe follows one matcher of a kind: "match", "match_urlpattern"
+// (Mercure 1.0) or "topic" (0.x).
+function subscribe(kind, value) {
   sub.es?.close();
   $('sub-events').replaceChildren();
-  const es = open(subscribeURL(cfg.hub, [topic]));
+  const es = open(subscribeURL(cfg.hub, matcher(kind, value)));
   sub.es = es;
   const state = () => showState($('sub-state'), es);
   state();
@@ -155,8 +159,8 @@ function showEvent(e) {
 
 $('sub-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
-  const topic = $('sub-topic').value.trim();
-  if (topic) subscribe(topic);
+  const value = $('sub-topic').value.trim();
+  if (value) subscribe($('sub-kind').value, value);
 });
 $('unsub').addEventListener('click', () => {
   sub.es?.close();
@@ -212,8 +216,8 @@ $('pub-form')?.addEventListener('submit', (ev) => {
 // ---- The private topic: HubEventSource with a bearer token ----
 
 // Beside it, a plain EventSource on the same topic: it cannot send the
-// token, so the hub gives it no private update (unless a
-// mercureAuthorization cookie for the hub is set in this browser).
+// token, so the hub gives it no private update (unless an access token
+// cookie for the hub is set in this browser).
 const priv = { es: null, plain: null, received: 0, plainReceived: 0 };
 
 function privateToken() {
@@ -259,9 +263,7 @@ function followPrivate() {
 }
 
 function followPlain() {
-  const u = new URL(cfg.hub, location.href);
-  u.searchParams.append('match', cfg.privateTopic);
-  priv.plain = open(u.href);
+  priv.plain = open(subscribeURL(cfg.hub, { match: cfg.privateTopic }));
   priv.plain.addEventListener('message', () => {
     priv.plainReceived++;
     $('priv-plain').textContent = priv.plainReceived;
@@ -295,13 +297,17 @@ $('priv-publish')?.addEventListener('click', async () => {
 
 // ---- Start ----
 
-follow();
+// From the update the hub had when it made the page (the last-event-id of
+// its discovery Link), so nothing published in between is missed.
+follow(cfg.lastEventID || undefined);
 followPlain();
 if (cfg.subscribeTokenURL) followPrivate();
-// ?topic=… (repeatable: the first is used) starts a subscription at once,
-// so a link can point at a topic.
-const q = new URLSearchParams(location.search).get('topic');
-if (q) {
-  $('sub-topic').value = q;
-  subscribe(q);
+// ?match=…, ?match_urlpattern=… or 0.x's ?topic=… (the first one given)
+// starts a subscription at once, so a link can point at a topic.
+const linked = [...new URLSearchParams(location.search)].find(([k]) => ['match', 'match_urlpattern', 'topic'].includes(k));
+if (linked) {
+  const [kind, value] = linked;
+  $('sub-topic').value = value;
+  $('sub-kind').value = kind;
+  subscribe(kind, value);
 }
