@@ -24,23 +24,38 @@ const (
 	// vanishUserTimeout is the TCP_USER_TIMEOUT ssehub sets for that
 	// heartbeat (cmd/ssehub/listen.go: twice the heartbeat, at least 30 s).
 	vanishUserTimeout = 30 * time.Second
-	// vanishBound is how long the hubs get to free a vanished subscriber:
-	// a heartbeat to leave data unacknowledged, the user timeout, and
-	// plenty for a loaded machine.
-	vanishBound = vanishHeartbeat + vanishUserTimeout + 45*time.Second
+	// vanishKeepAlive is how long Go's TCP keep-alive, on by default on
+	// accepted connections, takes to give up on a silent peer: 15 s idle,
+	// then 9 probes 15 s apart (net's defaultTCPKeepAlive*).
+	vanishKeepAlive = 15*time.Second + 9*15*time.Second
+	// vanishSlack is what a loaded machine gets on top of the timers.
+	vanishSlack = 45 * time.Second
 	// vanishWait bounds the other waits of the test.
 	vanishWait = 20 * time.Second
 )
 
-// TestVanishedSubscriber makes a subscriber of each of two hubs on one
+// vanishHub is a hub of TestVanishedSubscriber, with what must tell it of
+// its subscriber's vanishing: a timer of the kernel that takes at least
+// 0.9 × timer (nothing else could have told it sooner, a FIN or RST at
+// once) and at most delay + timer + vanishSlack.
+type vanishHub struct {
+	name         string
+	args         []string
+	timer, delay time.Duration
+	*hubProc
+}
+
+// TestVanishedSubscriber makes a subscriber of each of several hubs on one
 // Redis vanish without a trace, and checks that each hub notices within
 // its heartbeat and TCP_USER_TIMEOUT, frees the subscriber (its metrics
-// count one less) and marks it inactive cluster-wide: neither hub's
+// count one less) and marks it inactive cluster-wide: no hub's
 // subscriptions API lists it any more, and the hub's subscribers of the
 // events get its "active": false update (Mercure spec, "Active
 // Subscriptions"). The other subscribers get every update meanwhile. Hub A
 // serves its subscribers on taken-over connections, B through net/http
-// (--no-hijack): both ways must notice.
+// (--no-hijack): both ways must notice. With SSEHUB_SOAK=1, hub C sends no
+// heartbeats (--heartbeat 0), so sets no TCP_USER_TIMEOUT, and only TCP
+// keep-alive, after two and a half minutes, tells it.
 //
 // How it vanishes: the subscribers run in a network namespace of their
 // own (internal/netnstest), and every packet into or out of it is then
@@ -57,11 +72,19 @@ func TestVanishedSubscriber(t *testing.T) {
 	t.Parallel()
 	peer := netnstest.Start(t)
 	srv := redistest.Start(t, redistest.Options{})
-	common := []string{"--addr", netip.AddrPortFrom(peer.Host, 0).String(), "--redis", srv.URL(),
-		"--jwt-key", jwtKey, "--anonymous", "--subscriptions", "--heartbeat", vanishHeartbeat.String()}
-	hubs := []*hubProc{startHub(t, common...), startHub(t, append(common, "--no-hijack")...)}
-	names := []string{"A", "B"}
-	topic := func(i int) string { return "https://example.com/vanish/" + names[i] }
+	hb := []string{"--heartbeat", vanishHeartbeat.String()}
+	hubs := []*vanishHub{
+		{name: "A", args: hb, timer: vanishUserTimeout, delay: vanishHeartbeat},
+		{name: "B", args: append(hb, "--no-hijack"), timer: vanishUserTimeout, delay: vanishHeartbeat},
+	}
+	if soak() {
+		hubs = append(hubs, &vanishHub{name: "C", args: []string{"--heartbeat", "0"}, timer: vanishKeepAlive})
+	}
+	for _, h := range hubs {
+		h.hubProc = startHub(t, append([]string{"--addr", netip.AddrPortFrom(peer.Host, 0).String(), "--redis", srv.URL(),
+			"--jwt-key", jwtKey, "--anonymous", "--subscriptions"}, h.args...)...)
+	}
+	topic := func(i int) string { return "https://example.com/vanish/" + hubs[i].name }
 	const liveTopic = "https://example.com/vanish/live"
 	tok := token(t, []string{"*"}, []string{"*"})
 
@@ -76,13 +99,14 @@ func TestVanishedSubscriber(t *testing.T) {
 			h.url+"/.well-known/mercure?"+url.Values{"topic": {"*"}, "authorization": {tok}}.Encode()))
 	}
 
-	// Both hubs list both of the peer's subscriptions before it vanishes.
+	// Every hub lists every one of the peer's subscriptions before it
+	// vanishes.
 	deadline := time.Now().Add(vanishWait)
-	for i, h := range hubs {
+	for _, h := range hubs {
 		for j := range hubs {
-			for !listSubscriptions(t, h, tok)[topic(j)] {
+			for !listSubscriptions(t, h.hubProc, tok)[topic(j)] {
 				if time.Now().After(deadline) {
-					t.Fatalf("hub %s does not list %s's subscriber of the peer", names[i], names[j])
+					t.Fatalf("hub %s does not list %s's subscriber of the peer", h.name, hubs[j].name)
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
@@ -105,7 +129,7 @@ func TestVanishedSubscriber(t *testing.T) {
 	pubDone.Go(func() {
 		for n := 0; pubCtx.Err() == nil; n++ {
 			data := fmt.Sprintf("live-%d", n)
-			if _, err := publish(pubCtx, http.DefaultClient, hubs[n%2].url, tok, url.Values{"topic": {liveTopic}, "data": {data}}); err != nil {
+			if _, err := publish(pubCtx, http.DefaultClient, hubs[n%len(hubs)].url, tok, url.Values{"topic": {liveTopic}, "data": {data}}); err != nil {
 				if pubCtx.Err() == nil {
 					t.Errorf("publish %s: %v", data, err)
 				}
@@ -126,10 +150,15 @@ func TestVanishedSubscriber(t *testing.T) {
 	start := time.Now()
 	peer.Vanish()
 	// freed[i][j] is when hub i stopped listing hub j's subscriber.
-	var freed [2][2]time.Duration
-	for left := 4; left > 0; {
+	freed := make([][]time.Duration, len(hubs))
+	var bound time.Duration
+	for i, h := range hubs {
+		freed[i] = make([]time.Duration, len(hubs))
+		bound = max(bound, h.delay+h.timer+vanishSlack)
+	}
+	for left := len(hubs) * len(hubs); left > 0; {
 		for i, h := range hubs {
-			listed := listSubscriptions(t, h, tok)
+			listed := listSubscriptions(t, h.hubProc, tok)
 			for j := range hubs {
 				if freed[i][j] == 0 && !listed[topic(j)] {
 					freed[i][j] = time.Since(start)
@@ -137,18 +166,21 @@ func TestVanishedSubscriber(t *testing.T) {
 				}
 			}
 		}
-		if left > 0 && time.Since(start) > vanishBound {
-			t.Fatalf("after %v, a vanished subscriber is still listed (seconds after the vanishing when hub i stopped listing hub j's, 0 for not yet: %v)\n%s", vanishBound, freed, hubs[0].Tail(30))
+		if left > 0 && time.Since(start) > bound {
+			t.Fatalf("after %v, a vanished subscriber is still listed (when hub i stopped listing hub j's, 0 for not yet: %v)\n%s", bound, freed, hubs[0].Tail(30))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Logf("stopped listing the vanished subscriber after (own, other's): A %v %v, B %v %v",
-		freed[0][0].Round(time.Millisecond), freed[0][1].Round(time.Millisecond), freed[1][1].Round(time.Millisecond), freed[1][0].Round(time.Millisecond))
-	for i := range hubs {
-		// Not sooner than the user timeout: nothing but the hub's own
-		// timers could have told it (a FIN or RST would have, at once).
-		if got := freed[i][i]; got < vanishUserTimeout*9/10 {
-			t.Errorf("hub %s freed its vanished subscriber after %v, before its TCP_USER_TIMEOUT of %v: the peer did not vanish silently", names[i], got, vanishUserTimeout)
+	for i, h := range hubs {
+		var all []string
+		for j, d := range freed[i] {
+			all = append(all, fmt.Sprintf("%s's %v", hubs[j].name, d.Round(time.Millisecond)))
+		}
+		t.Logf("hub %s stopped listing the vanished subscribers after: %s", h.name, strings.Join(all, ", "))
+		if got := freed[i][i]; got < h.timer*9/10 {
+			t.Errorf("hub %s freed its vanished subscriber after %v, before its timer of %v: the peer did not vanish silently", h.name, got, h.timer)
+		} else if got > h.delay+h.timer+vanishSlack {
+			t.Errorf("hub %s freed its vanished subscriber after %v, more than %v", h.name, got, h.delay+h.timer+vanishSlack)
 		}
 	}
 
@@ -162,8 +194,8 @@ func TestVanishedSubscriber(t *testing.T) {
 			if n == before[i]-1 {
 				break
 			}
-			if time.Since(start) > vanishBound+vanishWait {
-				t.Fatalf("hub %s: ssehub_subscribers %v, want %v", names[i], n, before[i]-1)
+			if time.Since(start) > bound+vanishWait {
+				t.Fatalf("hub %s: ssehub_subscribers %v, want %v", h.name, n, before[i]-1)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -185,7 +217,7 @@ func TestVanishedSubscriber(t *testing.T) {
 				}
 				heard = json.Unmarshal([]byte(data), &ev) == nil && ev.Type == "Subscription" && ev.Topic == topic(i) && !ev.Active
 			case <-timeout:
-				t.Fatalf("the events' subscriber on hub %s did not hear of the end of %s", names[i], topic(i))
+				t.Fatalf("the events' subscriber on hub %s did not hear of the end of %s", hubs[i].name, topic(i))
 			}
 		}
 	}
@@ -204,10 +236,10 @@ func TestVanishedSubscriber(t *testing.T) {
 			select {
 			case got := <-w.got:
 				if got != want[k] {
-					t.Fatalf("live subscriber of hub %s: update %d is %q, want %q", names[i], k, got, want[k])
+					t.Fatalf("live subscriber of hub %s: update %d is %q, want %q", hubs[i].name, k, got, want[k])
 				}
 			case <-timeout:
-				t.Fatalf("live subscriber of hub %s got %d of %d updates (%s)", names[i], k, len(want), strings.Join(want[max(0, k-2):k], ", "))
+				t.Fatalf("live subscriber of hub %s got %d of %d updates (%s)", hubs[i].name, k, len(want), strings.Join(want[max(0, k-2):k], ", "))
 			}
 		}
 	}
