@@ -68,14 +68,18 @@ func (p *hubProc) stop() {
 	}
 }
 
+// httpClient returns the client that reaches the hub.
+func (p *hubProc) httpClient() *http.Client {
+	if p.client == nil {
+		return http.DefaultClient
+	}
+	return p.client
+}
+
 // metric returns the value of a series from /metrics: a metric's name,
 // with its labels if it has any.
 func (p *hubProc) metric(name string) (float64, error) {
-	c := p.client
-	if c == nil {
-		c = http.DefaultClient
-	}
-	resp, err := c.Get(p.url + "/metrics")
+	resp, err := p.httpClient().Get(p.url + "/metrics")
 	if err != nil {
 		return 0, err
 	}

@@ -41,17 +41,7 @@ func startTLSHub(t *testing.T, args ...string) (h *hubProc, h2, h1 *http.Client)
 	t.Helper()
 	dir := t.TempDir()
 	p := ssehubtest.Start(t, nil, append([]string{"--addr", "127.0.0.1:0", "--data", dir, "--tls-self-signed"}, args...)...)
-	b, err := os.ReadFile(filepath.Join(dir, "tls-localhost.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := pem.Decode(b)
-	cert, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
+	pool := selfSignedPool(t, dir)
 	client := func(h2 bool) *http.Client {
 		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, Protocols: &http.Protocols{}}
 		tr.Protocols.SetHTTP1(!h2)
@@ -65,6 +55,27 @@ func startTLSHub(t *testing.T, args ...string) (h *hubProc, h2, h1 *http.Client)
 		t.Fatalf("hub URL %s, want https", h.url)
 	}
 	return h, h2, h1
+}
+
+// selfSignedPool returns a pool holding the certificate a hub started
+// with --tls-self-signed --data dir made, for localhost.
+func selfSignedPool(t testing.TB, dir string) *x509.CertPool {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "tls-localhost.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s: no PEM block", filepath.Join(dir, "tls-localhost.crt"))
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return pool
 }
 
 // watcher is a well-behaved subscriber that must keep getting its events

@@ -4,6 +4,7 @@ package reliability
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/cmd/ssehub/ssehubtest"
 	"github.com/ssehub/ssehub/internal/netnstest"
 	"github.com/ssehub/ssehub/redis/redistest"
 )
@@ -41,8 +43,10 @@ const (
 type vanishHub struct {
 	name         string
 	args         []string
+	tls          bool // HTTPS with --tls-self-signed: subscribers speak HTTP/2
 	timer, delay time.Duration
 	*hubProc
+	peer *http.Client // the peer's client of the hub
 }
 
 // TestVanishedSubscriber makes a subscriber of each of several hubs on one
@@ -53,7 +57,8 @@ type vanishHub struct {
 // events get its "active": false update (Mercure spec, "Active
 // Subscriptions"). The other subscribers get every update meanwhile. Hub A
 // serves its subscribers on taken-over connections, B through net/http
-// (--no-hijack): both ways must notice. With SSEHUB_SOAK=1, hub C sends no
+// (--no-hijack), D over HTTP/2 (HTTPS): every way must notice. With
+// SSEHUB_SOAK=1, hub C sends no
 // heartbeats (--heartbeat 0), so sets no TCP_USER_TIMEOUT, and only TCP
 // keep-alive, after two and a half minutes, tells it.
 //
@@ -76,13 +81,25 @@ func TestVanishedSubscriber(t *testing.T) {
 	hubs := []*vanishHub{
 		{name: "A", args: hb, timer: vanishUserTimeout, delay: vanishHeartbeat},
 		{name: "B", args: append(hb, "--no-hijack"), timer: vanishUserTimeout, delay: vanishHeartbeat},
+		{name: "D", args: hb, tls: true, timer: vanishUserTimeout, delay: vanishHeartbeat},
 	}
 	if soak() {
 		hubs = append(hubs, &vanishHub{name: "C", args: []string{"--heartbeat", "0"}, timer: vanishKeepAlive})
 	}
 	for _, h := range hubs {
-		h.hubProc = startHub(t, append([]string{"--addr", netip.AddrPortFrom(peer.Host, 0).String(), "--redis", srv.URL(),
-			"--jwt-key", jwtKey, "--anonymous", "--subscriptions"}, h.args...)...)
+		args := append([]string{"--addr", netip.AddrPortFrom(peer.Host, 0).String(), "--redis", srv.URL(),
+			"--jwt-key", jwtKey, "--anonymous", "--subscriptions"}, h.args...)
+		if !h.tls {
+			h.hubProc = startHub(t, args...)
+			h.peer = &http.Client{Transport: &http.Transport{DialContext: peer.DialContext}}
+			continue
+		}
+		dir := t.TempDir()
+		p := ssehubtest.Start(t, nil, append(args, "--data", dir, "--tls-self-signed")...)
+		// The certificate is localhost's; the hub listens on the veth.
+		tc := &tls.Config{RootCAs: selfSignedPool(t, dir), ServerName: "localhost"}
+		h.hubProc = &hubProc{Proc: p, t: t, url: p.URL, client: &http.Client{Transport: &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true}}}
+		h.peer = &http.Client{Transport: &http.Transport{DialContext: peer.DialContext, TLSClientConfig: tc, ForceAttemptHTTP2: true}}
 	}
 	topic := func(i int) string { return "https://example.com/vanish/" + hubs[i].name }
 	const liveTopic = "https://example.com/vanish/live"
@@ -90,12 +107,11 @@ func TestVanishedSubscriber(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pc := &http.Client{Transport: &http.Transport{DialContext: peer.DialContext}}
 	var live, events []*watcher
 	for i, h := range hubs {
-		watch(t, ctx, pc, h.url, topic(i))
-		live = append(live, watch(t, ctx, http.DefaultClient, h.url, liveTopic))
-		events = append(events, watchURL(t, ctx, http.DefaultClient,
+		watch(t, ctx, h.peer, h.url, topic(i))
+		live = append(live, watch(t, ctx, h.httpClient(), h.url, liveTopic))
+		events = append(events, watchURL(t, ctx, h.httpClient(),
 			h.url+"/.well-known/mercure?"+url.Values{"topic": {"*"}, "authorization": {tok}}.Encode()))
 	}
 
@@ -112,9 +128,17 @@ func TestVanishedSubscriber(t *testing.T) {
 			}
 		}
 	}
+	// Each hub's count of its subscribers, and of those over HTTP/2 for
+	// an HTTPS hub, whose peer must have spoken it.
+	series := func(h *vanishHub) string {
+		if h.tls {
+			return `ssehub_subscribers_by_protocol{protocol="HTTP/2"}`
+		}
+		return "ssehub_subscribers"
+	}
 	var before []float64
 	for _, h := range hubs {
-		n, err := h.metric("ssehub_subscribers")
+		n, err := h.metric(series(h))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +153,8 @@ func TestVanishedSubscriber(t *testing.T) {
 	pubDone.Go(func() {
 		for n := 0; pubCtx.Err() == nil; n++ {
 			data := fmt.Sprintf("live-%d", n)
-			if _, err := publish(pubCtx, http.DefaultClient, hubs[n%len(hubs)].url, tok, url.Values{"topic": {liveTopic}, "data": {data}}); err != nil {
+			h := hubs[n%len(hubs)]
+			if _, err := publish(pubCtx, h.httpClient(), h.url, tok, url.Values{"topic": {liveTopic}, "data": {data}}); err != nil {
 				if pubCtx.Err() == nil {
 					t.Errorf("publish %s: %v", data, err)
 				}
@@ -187,7 +212,7 @@ func TestVanishedSubscriber(t *testing.T) {
 	// Each hub counts one subscriber less.
 	for i, h := range hubs {
 		for {
-			n, err := h.metric("ssehub_subscribers")
+			n, err := h.metric(series(h))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -195,7 +220,7 @@ func TestVanishedSubscriber(t *testing.T) {
 				break
 			}
 			if time.Since(start) > bound+vanishWait {
-				t.Fatalf("hub %s: ssehub_subscribers %v, want %v", h.name, n, before[i]-1)
+				t.Fatalf("hub %s: %s %v, want %v", h.name, series(h), n, before[i]-1)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -226,7 +251,7 @@ func TestVanishedSubscriber(t *testing.T) {
 	stopPublishing()
 	pubDone.Wait()
 	final := "live-final"
-	if _, err := publish(ctx, http.DefaultClient, hubs[0].url, tok, url.Values{"topic": {liveTopic}, "data": {final}}); err != nil {
+	if _, err := publish(ctx, hubs[0].httpClient(), hubs[0].url, tok, url.Values{"topic": {liveTopic}, "data": {final}}); err != nil {
 		t.Fatal(err)
 	}
 	want := append(published, final)
@@ -257,7 +282,7 @@ func listSubscriptions(t *testing.T, h *hubProc, tok string) map[string]bool {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := h.httpClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
