@@ -15,8 +15,10 @@
 #      too: the hubs write to them in no particular order (hub.fanout
 #      ranges over a map), so they sample the whole fan-out as the hubs
 #      did it, without the queueing of the generator processes, which
-#      share the cores with the hubs. Their figures go into the machine
-#      notes: how much of the generator's latency is the hubs'.
+#      share the cores with the hubs; and PROBES more on an idle hub on
+#      the same log time the log's own delay. Their figures go into the
+#      machine notes: how much of the latency is the generator's, the
+#      fan-out's and the log's.
 #
 # One process may hold at most its file descriptor limit (20,000 here), so
 # the subscribers are spread over several hubs and several generator
@@ -52,6 +54,7 @@ SCALE_PROCS=${SCALE_PROCS:-8}
 SCALE_DURATION=${SCALE_DURATION:-60s}
 PER_SOURCE=${PER_SOURCE:-10000}
 PROBES=${PROBES:-12}
+PROBE_PORT=${PROBE_PORT:-18282}
 # Redis acknowledges an append once it is in the append-only file, synced
 # as this says: always is bolt's durability (an fsync per publish).
 REDIS_FSYNC=${REDIS_FSYNC:-always}
@@ -85,9 +88,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for p in "$PORT" "$REDIS_PORT" $(for i in 0 1 2; do echo $((NATS_PORT + i)) $((NATS_PORT + 10 + i)) $((NATS_PORT + 20 + i)); done); do
+for p in "$PORT" "$PROBE_PORT" "$REDIS_PORT" $(for i in 0 1 2; do echo $((NATS_PORT + i)) $((NATS_PORT + 10 + i)) $((NATS_PORT + 20 + i)); done); do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-		log "port $p is in use: set PORT, REDIS_PORT or NATS_PORT"
+		log "port $p is in use: set PORT, PROBE_PORT, REDIS_PORT or NATS_PORT"
 		exit 1
 	fi
 done
@@ -195,43 +198,63 @@ wait_listeners() {
 	return 1
 }
 
-# start_probes TOPIC starts PROBES subscribers of TOPIC, each a 'sse tail'
-# writing the latency of every update it gets (microseconds from the
-# publisher's timestamp, the data's second field) into $WORK/probe-N.txt.
-# They end when the hubs close their streams.
+# start_probes TOPIC starts PROBES subscribers of TOPIC on the hubs under
+# test (they land on any of them), and PROBES more on a hub of their own
+# on the same log (PROBE_PORT), which has nobody else to write to: its
+# figures are the log's delay (publish, append, follow), the others' add
+# the fan-out. Each is a 'sse tail' writing the latency of every update it
+# gets (microseconds from the publisher's timestamp, the data's second
+# field) into $WORK/probe-GROUP-N.txt. They end when the hubs stop.
 start_probes() {
-	local i tok u prio=()
+	local i tok u base group cmd prio=()
 	rm -f "$WORK"/probe-*.txt
 	((PROBES > 0)) || return 0
 	[[ $(id -u) == 0 ]] && prio=(nice -n -19)
-	# A Mercure 1.0 token, as sse bench's: the topic goes in match=.
-	tok=$("$BIN/sse" token --jwt-key "$KEY" --iss ssehub --aud "$URL" --subscribe "$1")
+	cmd=("$BIN/ssehub" --addr "127.0.0.1:$PROBE_PORT" --data "$WORK/probe-hub-$RANDOM" "${LOG_FLAGS[@]}"
+		--jwt-key "$KEY" --jwt-issuer ssehub --demo=false --log-level warn)
+	echo "${cmd[*]} &" | sed "s|$KEY|\"\$KEY\"|; s|$WORK|\$WORK|g" >>"$COMMANDS"
+	"${cmd[@]}" >"$WORK/probe-hub.log" 2>&1 &
+	PROBE_PIDS+=($!)
+	if ! wait_port "$PROBE_PORT"; then
+		log "the probes' hub did not start:"; tail -n 5 "$WORK/probe-hub.log" >&2
+	fi
 	u=${1//:/%3A}
-	u="$URL?match=${u//\//%2F}"
-	for ((i = 0; i < PROBES; i++)); do
-		# shellcheck disable=SC2016 # expanded by the probe's shell
-		"${prio[@]}" bash -c '"$1" tail --data-only --no-reconnect -H "Authorization: Bearer $2" "$3" 2>/dev/null |
-			while read -r _ ns; do t=${EPOCHREALTIME/./}; echo $((t - ns / 1000)); done' \
-			probe "$BIN/sse" "$tok" "$u" >"$WORK/probe-$i.txt" &
-		PROBE_PIDS+=($!)
+	u=${u//\//%2F}
+	for group in busy idle; do
+		base=$URL
+		[[ $group == idle ]] && base=http://127.0.0.1:$PROBE_PORT/.well-known/mercure
+		# A Mercure 1.0 token, as sse bench's: the topic goes in match=.
+		tok=$("$BIN/sse" token --jwt-key "$KEY" --iss ssehub --aud "$base" --subscribe "$1")
+		for ((i = 0; i < PROBES; i++)); do
+			# shellcheck disable=SC2016 # expanded by the probe's shell
+			"${prio[@]}" bash -c '"$1" tail --data-only --no-reconnect -H "Authorization: Bearer $2" "$3" 2>/dev/null |
+				while read -r _ ns; do t=${EPOCHREALTIME/./}; echo $((t - ns / 1000)); done' \
+				probe "$BIN/sse" "$tok" "$base?match=$u" >"$WORK/probe-$group-$i.txt" &
+			PROBE_PIDS+=($!)
+		done
+		printf '%s probes: sse tail --data-only --no-reconnect -H "Authorization: Bearer $(sse token --jwt-key "$KEY" --iss ssehub --aud %s --subscribe %s)" %s\n' \
+			"$PROBES" "$base" "$1" "$base?match=$u" >>"$COMMANDS"
 	done
-	printf '%s probes: sse tail --data-only --no-reconnect -H "Authorization: Bearer $(sse token --jwt-key "$KEY" --iss ssehub --aud %s --subscribe %s)" %s\n' \
-		"$PROBES" "$URL" "$1" "$u" >>"$COMMANDS"
 }
 
-# probe_figures NAME waits for the probes to end and adds their latency
-# percentiles to the machine notes.
+# probe_figures NAME stops the probes and adds their latency percentiles
+# to the machine notes.
 probe_figures() {
+	local group where
 	((PROBES > 0)) || return 0
 	stop_pids "${PROBE_PIDS[@]}"
 	PROBE_PIDS=()
-	cat "$WORK"/probe-*.txt | sort -n | awk -v name="$1" -v probes="$PROBES" -v prio="$([[ $(id -u) == 0 ]] && echo ", at nice -19")" '
-		{ v[NR] = $1 }
-		END {
-			if (NR == 0) { printf "probes, %s: none got an update\n", name; exit }
-			printf "probes, %s: %d subscribers beside the generator%s, %d deliveries: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
-				name, probes, prio, NR, v[int(NR * 0.50) + 1] / 1000, v[int(NR * 0.99) + 1] / 1000, v[NR] / 1000
-		}' >>"$MACHINE"
+	for group in busy idle; do
+		where="on the hubs under test"
+		[[ $group == idle ]] && where="on an idle hub on the same log"
+		cat "$WORK"/probe-"$group"-*.txt | sort -n | awk -v name="$1" -v where="$where" -v probes="$PROBES" -v prio="$([[ $(id -u) == 0 ]] && echo ", at nice -19")" '
+			{ v[NR] = $1 }
+			END {
+				if (NR == 0) { printf "probes, %s, %s: none got an update\n", name, where; exit }
+				printf "probes, %s, %d subscribers %s%s, %d deliveries: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+					name, probes, where, prio, NR, v[int(NR * 0.50) + 1] / 1000, v[int(NR * 0.99) + 1] / 1000, v[NR] / 1000
+			}' >>"$MACHINE"
+	done
 }
 
 stop_all() {
@@ -292,6 +315,8 @@ fi
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$MACHINE"
 "$BIN/report" -section shared-log -base "$BASE_NAME" -in "$RESULTS" -machine "$MACHINE" -commands "$COMMANDS" -md "$WORK/section.md"
 cat "$WORK/section.md"
+log "raw results:"
+cat "$RESULTS" >&2
 if [[ $WRITE == 1 ]]; then
 	"$BIN/report" -section shared-log -base "$BASE_NAME" -in "$RESULTS" -machine "$MACHINE" -commands "$COMMANDS" -md BENCHMARKS.md
 	cp "$RESULTS" bench/scale-results.jsonl
