@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -51,15 +52,22 @@ func (a *announced) add(id string, pos uint64) {
 // by opening and closing connections. An announced event is not replayed;
 // a subscriber resuming from its ID replays the updates published after
 // it was announced (the hub remembers the last 10,000 such IDs; an older
-// one is resumed from as an unknown ID is). In a hub sharing its log with
-// other hubs, only this hub's subscribers receive it. It goes out at once:
-// an update published just before it but not yet read back from the log
-// by the hub's follower reaches subscribers after it.
+// one is resumed from as an unknown ID is).
+//
+// Without Options.Announcements only this hub's subscribers receive u, at
+// once: an update published just before it but not yet read back from the
+// log by the hub's follower reaches subscribers after it. With them, u is
+// appended there and returned from once stored; every hub sharing them,
+// this one included, fans it out when its follower reads it, so that the
+// subscribers of every hub get it once, and all hubs' announced events
+// come in one order. Then a closed hub still appends: the ends of its
+// subscriptions, announced as it shuts down, are for the other hubs.
 //
 // u gets an ID as in Publish if it has none; Announce returns it. An
-// invalid update yields an error wrapping ErrInvalidUpdate; a closed hub
-// returns ErrClosed.
-func (h *Hub) Announce(u *Update) (id string, err error) {
+// invalid update yields an error wrapping ErrInvalidUpdate; a failed
+// append is returned wrapped; a closed hub without Announcements returns
+// ErrClosed.
+func (h *Hub) Announce(ctx context.Context, u *Update) (id string, err error) {
 	if err := u.Validate(); err != nil {
 		return "", err
 	}
@@ -70,21 +78,40 @@ func (h *Hub) Announce(u *Update) (id string, err error) {
 		}
 		u.ID = v7.URN()
 	}
+	if h.announcements == nil {
+		if err := h.announce(u); err != nil {
+			return "", err
+		}
+		return u.ID, nil
+	}
+	// Refused here, not by every hub's follower.
+	if _, err := sse.AppendEvent(nil, eventOf(u)); err != nil {
+		return "", &UpdateError{Field: "id", Reason: err.Error()}
+	}
+	v := *u // Append sets Seq and Time, which are the announcements'
+	if err := h.announcements.Append(ctx, &v); err != nil {
+		return "", fmt.Errorf("hub: storing an announced event: %w", err)
+	}
+	return u.ID, nil
+}
+
+// announce fans u out to this hub's live subscribers.
+func (h *Hub) announce(u *Update) error {
 	e, err := sse.AppendEvent(nil, eventOf(u))
 	if err != nil {
-		return "", &UpdateError{Field: "id", Reason: err.Error()}
+		return &UpdateError{Field: "id", Reason: err.Error()}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return "", ErrClosed
+		return ErrClosed
 	}
 	h.announced.add(u.ID, h.pos)
 	h.announced.mark++
 	v := *u
 	v.Seq = h.announced.mark
 	h.fanout(&v, e)
-	return u.ID, nil
+	return nil
 }
 
 // findAnnounced returns the log position at which the event with the given

@@ -13,16 +13,17 @@ const (
 	maxBackoff = 5 * time.Second
 )
 
-// follow is the hub's one follower goroutine: it follows the log from the
-// given Seq and fans out each update in log order. After a failure it backs
-// off and follows again from the last Seq it fanned out, so nothing is lost
-// or repeated.
-func (h *Hub) follow(after uint64) {
-	defer close(h.followerDone)
+// follow is a follower goroutine of the hub, of its log or of its
+// announcements (what names which in the logs): it follows l from the
+// given Seq and hands each update to fanOut in log order. After a failure
+// it backs off and follows again from the last Seq it handed over, so
+// nothing is lost or repeated.
+func (h *Hub) follow(l Log, what string, after uint64, fanOut func(*Update)) {
+	defer h.followers.Done()
 	backoff := minBackoff
 	for {
 		var failure error
-		for u, err := range h.log.Follow(h.ctx, after) {
+		for u, err := range l.Follow(h.ctx, after) {
 			if err != nil {
 				failure = err
 				break
@@ -31,14 +32,14 @@ func (h *Hub) follow(after uint64) {
 				continue // a log must not do this; never fan out twice
 			}
 			after = u.Seq
-			h.dispatch(u)
+			fanOut(u)
 			backoff = minBackoff
 		}
 		if h.ctx.Err() != nil {
 			return
 		}
 		if failure != nil {
-			h.logger.Error("hub: following the log failed; retrying", "after", after, "backoff", backoff, "err", failure)
+			h.logger.Error("hub: following the "+what+" failed; retrying", "after", after, "backoff", backoff, "err", failure)
 		}
 		t := time.NewTimer(backoff)
 		select {

@@ -26,7 +26,8 @@
 // selectors held.
 //
 // Announce fans out an event that is not stored, such as Mercure's
-// subscription events, by the same rule, to the subscribers live then.
+// subscription events, by the same rule, to the subscribers live then: of
+// this hub, or with Options.Announcements of every hub sharing them.
 //
 // # Delivery rule
 //

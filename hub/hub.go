@@ -45,6 +45,16 @@ type Options struct {
 	// topics are resolved against by SyntaxURLPattern: Mercure 1.0 wants
 	// the hub's URL. Empty means DefaultBaseURL.
 	BaseURL string
+	// Announcements, when set, is a log of its own that carries the
+	// events of Announce between the hubs sharing it (with Log): Announce
+	// appends there, and every hub follows it and fans out what it reads,
+	// so an announced event reaches the subscribers of every hub once,
+	// in this log's order on all of them. It is not Log so that announced
+	// events, which clients can make by the hundred, never take the place
+	// of updates in Log's bounded history; its own retention need only
+	// cover a hub's lag in following it. Nil means Announce fans out on
+	// this hub alone. The hub does not close it.
+	Announcements Log
 }
 
 // Hub fans out the updates of a Log to subscribers. It is safe for
@@ -58,11 +68,14 @@ type Hub struct {
 	maxSels   int
 	syntaxes  map[string]Compiler
 
-	// ctx is canceled by Close; it stops the follower and every Run.
-	ctx          context.Context
-	cancel       context.CancelFunc
-	followerDone chan struct{}
-	runs         sync.WaitGroup
+	// announcements is Options.Announcements, or nil.
+	announcements Log
+
+	// ctx is canceled by Close; it stops the followers and every Run.
+	ctx       context.Context
+	cancel    context.CancelFunc
+	followers sync.WaitGroup
+	runs      sync.WaitGroup
 
 	mu     sync.Mutex
 	closed bool
@@ -99,15 +112,15 @@ type Hub struct {
 // now on, and starts its follower goroutine. Close stops it.
 func New(opts Options) (*Hub, error) {
 	h := &Hub{
-		log:          opts.Log,
-		logger:       opts.Logger,
-		queueSize:    opts.QueueSize,
-		maxSels:      opts.MaxSelectors,
-		syntaxes:     builtinSyntaxes(opts.BaseURL),
-		urlBase:      cmp.Or(opts.BaseURL, DefaultBaseURL),
-		followerDone: make(chan struct{}),
-		sels:         make(map[selKey]*selEntry),
-		exact:        make(map[string]*selEntry),
+		log:           opts.Log,
+		announcements: opts.Announcements,
+		logger:        opts.Logger,
+		queueSize:     opts.QueueSize,
+		maxSels:       opts.MaxSelectors,
+		syntaxes:      builtinSyntaxes(opts.BaseURL),
+		urlBase:       cmp.Or(opts.BaseURL, DefaultBaseURL),
+		sels:          make(map[selKey]*selEntry),
+		exact:         make(map[string]*selEntry),
 	}
 	maps.Copy(h.syntaxes, opts.Syntaxes)
 	h.matcher = newMatcher(h.compileSelector)
@@ -131,6 +144,15 @@ func New(opts Options) (*Hub, error) {
 		return nil, fmt.Errorf("hub: reading the end of the log: %w", err)
 	}
 	h.pos = last
+	var lastAnnounced uint64
+	if h.announcements != nil {
+		// Events announced before the hub started are over: only the
+		// subscribers live at the time could get them.
+		if lastAnnounced, err = h.announcements.Last(h.ctx); err != nil {
+			h.cancel()
+			return nil, fmt.Errorf("hub: reading the end of the announcements: %w", err)
+		}
+	}
 	// The newest updates' IDs are what live-only subscribers are told
 	// they start after.
 	for u, err := range h.log.Read(h.ctx, last-min(last, positionsKept)) {
@@ -139,7 +161,16 @@ func New(opts Options) (*Hub, error) {
 		}
 		h.recent.add(u)
 	}
-	go h.follow(last)
+	h.followers.Add(1)
+	go h.follow(h.log, "log", last, h.dispatch)
+	if h.announcements != nil {
+		h.followers.Add(1)
+		go h.follow(h.announcements, "announcements", lastAnnounced, func(u *Update) {
+			if err := h.announce(u); err != nil && !errors.Is(err, ErrClosed) {
+				h.logger.Warn("hub: skipping an announced event that cannot be encoded", "id", u.ID, "err", err)
+			}
+		})
+	}
 	return h, nil
 }
 
@@ -180,7 +211,7 @@ func (h *Hub) Stats() Stats {
 
 // Close stops the hub: Publish and Subscribe return ErrClosed from now on,
 // every Run returns ErrClosed, and the follower stops. Close waits for the
-// follower and the running Runs to return, or for ctx to be done. It does
+// followers and the running Runs to return, or for ctx to be done. It does
 // not close a Log passed in Options: its owner does.
 func (h *Hub) Close(ctx context.Context) error {
 	h.mu.Lock()
@@ -203,7 +234,7 @@ func (h *Hub) Close(ctx context.Context) error {
 
 	done := make(chan struct{})
 	go func() {
-		<-h.followerDone
+		h.followers.Wait()
 		h.runs.Wait()
 		close(done)
 	}()

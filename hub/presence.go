@@ -33,12 +33,18 @@ type Presence interface {
 	Reap(ctx context.Context) ([]PresenceEntry, error)
 }
 
-// PresenceEntry is one subscriber's subscriptions on one node.
+// PresenceEntry is one subscriber's subscriptions on one node: a Mercure
+// 0.x subscriber's topic selectors and its token's payload, or a Mercure
+// 1.0 subscriber's selectors (its matchers) with each one's payload.
 type PresenceEntry struct {
 	Subscriber string          `json:"subscriber"`
-	Topics     []string        `json:"topics"`
+	Topics     []string        `json:"topics,omitempty"`
 	Payload    json.RawMessage `json:"payload,omitempty"`
-	Node       string          `json:"node"`
+	Selectors  []Selector      `json:"selectors,omitempty"`
+	// Payloads are the payloads of Selectors, in their order; null for
+	// none.
+	Payloads []json.RawMessage `json:"payloads,omitempty"`
+	Node     string            `json:"node"`
 	// Since is when the node recorded the subscription, by its clock; the
 	// API lists subscriptions in this order.
 	Since time.Time `json:"since"`

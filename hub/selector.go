@@ -47,8 +47,8 @@ type Compiler func(text string) (Matcher, error)
 // Selector is a topic selector written in a syntax named in
 // Options.Syntaxes.
 type Selector struct {
-	Syntax string // a key of Options.Syntaxes
-	Text   string
+	Syntax string `json:"syntax"` // a key of Options.Syntaxes
+	Text   string `json:"text"`
 }
 
 // selKey identifies a distinct selector in the hub's table; syntax "" is

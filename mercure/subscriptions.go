@@ -79,11 +79,9 @@ func (rg *registry) remove(subscriber string) {
 	delete(rg.subs, subscriber)
 }
 
-// docs returns the documents of the active subscriptions whose topic
-// selector is topic ("" for all) and whose subscriber is subscriber (""
-// for all), oldest first.
-func (rg *registry) docs(topic, subscriber string) []subscriptionDoc {
-	subs := rg.list(dialect0, subscriber)
+// docs0 returns the documents of the Mercure 0.x subscriptions subs
+// whose topic selector is topic ("" for all), in their order.
+func docs0(subs []*activeSub, topic string) []subscriptionDoc {
 	docs := []subscriptionDoc{}
 	for _, s := range subs {
 		for _, t := range s.topics {
@@ -179,37 +177,46 @@ func (h *Handler) track(ctx context.Context, sr subRequest) (untrack func()) {
 	}
 }
 
-// announce fans out one private subscription event per topic selector. The
-// events are announced, not published: one client opening and closing
-// connections with many selectors makes them by the hundred, and in the
-// bounded history they would push out the updates clients resume from
-// (issue 19, item 6). The subscriptions API is where their state is kept.
+// announce fans out one private subscription event per topic selector, to
+// the subscribers of every node of the cluster when the hub shares its
+// announcements. The events are announced, not published: one client
+// opening and closing connections with many selectors makes them by the
+// hundred, and in the bounded history they would push out the updates
+// clients resume from (issue 19, item 6). The subscriptions API is where
+// their state is kept.
 func (h *Handler) announce(ctx context.Context, s *activeSub, active bool) {
-	if s.d == dialect1 {
-		h.announce1(ctx, s, active)
-		return
-	}
+	// The end of a subscription is announced after its request is over.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), presenceTimeout)
+	defer cancel()
 	announceSub(ctx, h.hub, h.log, s, active)
 }
 
-// announceSub announces a Mercure 0.x subscription's events on any hub:
-// the presence reaper's too.
+// announceSub announces a subscription's events on any hub, the presence
+// reaper's too: Mercure 1.0's for a 1.0 subscriber, else 0.x's.
 func announceSub(ctx context.Context, hb *hub.Hub, log *slog.Logger, s *activeSub, active bool) {
-	for _, t := range s.topics {
-		doc := newSubscriptionDoc(t, s.subscriber, active, s.payload)
-		doc.Context = jsonldContext
-		data, err := json.Marshal(doc)
-		if err != nil {
-			// Payload is JSON from a verified token, so this cannot
-			// happen short of a bug; the event is only informative.
-			log.ErrorContext(ctx, "mercure: encode subscription event", "err", err)
-			continue
+	var us []*hub.Update
+	if s.d == dialect1 {
+		us = subscriptionEvents1(ctx, log, s, active)
+	} else {
+		for _, t := range s.topics {
+			doc := newSubscriptionDoc(t, s.subscriber, active, s.payload)
+			doc.Context = jsonldContext
+			data, err := json.Marshal(doc)
+			if err != nil {
+				// Payload is JSON from a verified token, so this cannot
+				// happen short of a bug; the event is only informative.
+				log.ErrorContext(ctx, "mercure: encode subscription event", "err", err)
+				continue
+			}
+			us = append(us, &hub.Update{Topics: []string{doc.ID}, Data: string(data), Private: true})
 		}
-		u := &hub.Update{Topics: []string{doc.ID}, Data: string(data), Private: true}
-		if _, err := hb.Announce(u); err != nil && !errors.Is(err, hub.ErrClosed) {
-			// At shutdown every subscriber ends at once with nowhere to
-			// announce it; anything else is worth a line.
-			log.WarnContext(ctx, "mercure: announce subscription event", "topic", doc.ID, "err", err)
+	}
+	for _, u := range us {
+		if _, err := hb.Announce(ctx, u); err != nil && !errors.Is(err, hub.ErrClosed) {
+			// At shutdown every subscriber of a hub on its own ends at
+			// once with nowhere to announce it; anything else is worth
+			// a line.
+			log.WarnContext(ctx, "mercure: announce subscription event", "topic", u.Topics[0], "err", err)
 		}
 	}
 }
@@ -264,12 +271,11 @@ func (h *Handler) subscriptionsAPI(w http.ResponseWriter, r *http.Request) {
 	if len(vars) > 1 {
 		subscriber = vars[1]
 	}
-	docs, err := h.subscriptionDocs(r.Context(), topic, subscriber)
-	if err != nil {
-		h.log.WarnContext(r.Context(), "mercure: subscriptions API", "err", err)
-		h.refuseSubscription(w, &refusal{status: http.StatusServiceUnavailable, msg: "the cluster's subscriptions cannot be listed now"})
+	subs, ok := h.subscriptions(w, r, dialect0, subscriber)
+	if !ok {
 		return
 	}
+	docs := docs0(subs, topic)
 	var doc any
 	switch len(vars) {
 	case 2:

@@ -5,8 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -77,20 +77,20 @@ func (h *Handler) payloadFor(c *Claims, match string) json.RawMessage {
 	return nil
 }
 
-// announce1 fans out one private event of type "mercure" per matcher.
-func (h *Handler) announce1(ctx context.Context, s *activeSub, active bool) {
+// subscriptionEvents1 returns a 1.0 subscription's events: one private
+// update of type "mercure" per matcher.
+func subscriptionEvents1(ctx context.Context, log *slog.Logger, s *activeSub, active bool) []*hub.Update {
+	us := make([]*hub.Update, 0, len(s.matchers))
 	for i, m := range s.matchers {
 		doc := newSubscriptionDoc1(m, s.subscriber, active, s.payloads[i])
 		data, err := json.Marshal(doc)
 		if err != nil {
-			h.log.ErrorContext(ctx, "mercure: encode subscription event", "err", err)
+			log.ErrorContext(ctx, "mercure: encode subscription event", "err", err)
 			continue
 		}
-		u := &hub.Update{Topics: []string{doc.ID}, Type: reservedType, Data: string(data), Private: true}
-		if _, err := h.hub.Announce(u); err != nil && !errors.Is(err, hub.ErrClosed) {
-			h.log.WarnContext(ctx, "mercure: announce subscription event", "topic", doc.ID, "err", err)
-		}
+		us = append(us, &hub.Update{Topics: []string{doc.ID}, Type: reservedType, Data: string(data), Private: true})
 	}
+	return us
 }
 
 // apiDialect is the dialect of a subscriptions API request: its token's.
@@ -164,21 +164,29 @@ func (h *Handler) subscriptionsAPI1(w http.ResponseWriter, r *http.Request) {
 		h.subscribeFailed(w, r, err)
 		return
 	}
+	var m *hub.Selector
+	subscriber := ""
+	if len(vars) > 1 {
+		m = &hub.Selector{Syntax: vars[0], Text: vars[1]}
+	}
+	if len(vars) > 2 {
+		subscriber = vars[2]
+	}
+	subs, ok := h.subscriptions(w, r, dialect1, subscriber)
+	if !ok {
+		return
+	}
+	docs := docs1(subs, m)
 	var doc any
 	switch len(vars) {
 	case 3:
-		m, subscriber := hub.Selector{Syntax: vars[0], Text: vars[1]}, vars[2]
-		docs := h.subs.docs1(&m, subscriber)
 		if len(docs) == 0 {
 			writeError(w, http.StatusNotFound, "no such active subscription")
 			return
 		}
 		doc = docs[0]
-	case 2:
-		m := hub.Selector{Syntax: vars[0], Text: vars[1]}
-		doc = collectionDoc1{ID: self, Type: "subscriptions", Subscriptions: h.subs.docs1(&m, "")}
 	default:
-		doc = collectionDoc1{ID: self, Type: "subscriptions", Subscriptions: h.subs.docs1(nil, "")}
+		doc = collectionDoc1{ID: self, Type: "subscriptions", Subscriptions: docs}
 	}
 	body, err := json.Marshal(doc)
 	if err != nil {
@@ -222,11 +230,11 @@ func subscriptionsETag(cursor string, body []byte) string {
 	return `"` + base64.RawURLEncoding.EncodeToString(d.Sum(nil)[:16]) + `"`
 }
 
-// docs1 returns the documents of the active 1.0 subscriptions with matcher
-// m (nil for all) and subscriber ("" for all), oldest first.
-func (rg *registry) docs1(m *hub.Selector, subscriber string) []subscriptionDoc1 {
+// docs1 returns the documents of the 1.0 subscriptions subs with matcher
+// m (nil for all), in their order.
+func docs1(subs []*activeSub, m *hub.Selector) []subscriptionDoc1 {
 	docs := []subscriptionDoc1{}
-	for _, s := range rg.list(dialect1, subscriber) {
+	for _, s := range subs {
 		for i, sm := range s.matchers {
 			if m == nil || sm == *m {
 				docs = append(docs, newSubscriptionDoc1(sm, s.subscriber, true, s.payloads[i]))

@@ -120,7 +120,14 @@ func subscribeURL(base string, topics ...string) string {
 // answers 200. The subscriber is live when it returns.
 func subscribe(t testing.TB, c *http.Client, base, tok, lastID string, topics ...string) *sub {
 	t.Helper()
-	resp, err := openSubscription(t, c, base, tok, lastID, topics...)
+	return subscribeTo(t, c, subscribeURL(base, topics...), tok, lastID)
+}
+
+// subscribeTo is subscribe with the whole subscribe URL, for Mercure 1.0's
+// match= and the like.
+func subscribeTo(t testing.TB, c *http.Client, u, tok, lastID string) *sub {
+	t.Helper()
+	resp, err := openURL(t, c, u, tok, lastID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +156,13 @@ func subscribe(t testing.TB, c *http.Client, base, tok, lastID string, topics ..
 // if it is 200, else an error with the status and message.
 func openSubscription(t testing.TB, c *http.Client, base, tok, lastID string, topics ...string) (*http.Response, error) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, subscribeURL(base, topics...), nil)
+	return openURL(t, c, subscribeURL(base, topics...), tok, lastID)
+}
+
+// openURL is openSubscription with the whole subscribe URL.
+func openURL(t testing.TB, c *http.Client, u, tok, lastID string) (*http.Response, error) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,14 +22,7 @@ import (
 func TestBinaryClusterPresence(t *testing.T) {
 	for _, store := range []string{"redis", "nats"} {
 		t.Run(store, func(t *testing.T) {
-			var storeArgs []string
-			switch store {
-			case "redis":
-				rs := redistest.Start(t, redistest.Options{})
-				storeArgs = []string{"--redis", rs.URL()}
-			case "nats":
-				storeArgs = []string{"--nats", jstest.Start(t).URL()}
-			}
+			storeArgs := sharedStore(t, store)
 			const ttl = time.Second
 			start := func() (*ssehubtest.Proc, string) {
 				addr := ssehubtest.FreeAddr(t)
@@ -92,6 +85,19 @@ func TestBinaryClusterPresence(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sharedStore starts a store of the kind ("redis" or "nats") for the hubs
+// of a test to share, and returns the flags that name it.
+func sharedStore(t *testing.T, kind string) []string {
+	switch kind {
+	case "redis":
+		return []string{"--redis", redistest.Start(t, redistest.Options{}).URL()}
+	case "nats":
+		return []string{"--nats", jstest.Start(t).URL()}
+	}
+	t.Fatalf("no store %q", kind)
+	return nil
 }
 
 func contains(s []string, v string) bool {

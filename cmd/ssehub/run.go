@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -117,7 +118,20 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 			}
 		}()
 	}
-	h, err := hub.New(hub.Options{Log: st, Logger: log, MaxSelectors: noBound(cfg.MaxSelectors), BaseURL: cfg.ResourceIdentifier})
+	ann, err := openAnnouncements(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	if ann != nil {
+		defer func() {
+			// After the hub and the requests, whose subscriptions'
+			// ends are announced here.
+			if cerr := ann.Close(); cerr != nil && !errors.Is(cerr, hub.ErrClosed) {
+				log.Warn("closing the announcements", "err", cerr)
+			}
+		}()
+	}
+	h, err := hub.New(hub.Options{Log: st, Announcements: ann, Logger: log, MaxSelectors: noBound(cfg.MaxSelectors), BaseURL: cfg.ResourceIdentifier})
 	if err != nil {
 		return err
 	}
@@ -452,6 +466,52 @@ func openPresence(ctx context.Context, cfg Config, st store) (presence, error) {
 			return nil, fmt.Errorf("--nats: %w", err)
 		}
 		return p, nil
+	}
+	return nil, nil
+}
+
+// Retention of the announcements log: it need only cover a hub's lag in
+// following it, for announced events are live-only.
+const (
+	announcementsMaxLen = 100_000
+	announcementsMaxAge = 5 * time.Minute
+)
+
+// openAnnouncements opens the log that carries the subscription events of
+// a cluster between its nodes (see hub.Options.Announcements), beside the
+// shared store's: with --subscriptions and --redis or --nats. Otherwise it
+// returns nil, and events reach this node's subscribers only.
+func openAnnouncements(ctx context.Context, cfg Config, log *slog.Logger) (hub.Log, error) {
+	switch {
+	case !cfg.Subscriptions:
+		return nil, nil
+	case cfg.Redis != "":
+		l, err := redis.Open(ctx, cfg.Redis, redis.Options{
+			Prefix: redis.DefaultPrefix + ":announcements",
+			MaxLen: announcementsMaxLen, MaxAge: announcementsMaxAge, Logger: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("--redis: the announcements log: %w", err)
+		}
+		return l, nil
+	case cfg.NATS.URLs != "":
+		nopts, err := cfg.NATS.options()
+		if err != nil {
+			return nil, err
+		}
+		l, err := jetstream.Open(ctx, cfg.NATS.URLs, jetstream.Options{
+			Stream:          cmp.Or(cfg.NATS.Stream, jetstream.DefaultStream) + "_ANNOUNCEMENTS",
+			Replicas:        cfg.NATS.Replicas,
+			MaxLen:          announcementsMaxLen,
+			MaxAge:          announcementsMaxAge,
+			DuplicateWindow: capWindow(cfg.duplicateWindow(), announcementsMaxAge),
+			NATS:            nopts,
+			Logger:          log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("--nats: the announcements stream: %w", err)
+		}
+		return l, nil
 	}
 	return nil, nil
 }

@@ -81,6 +81,9 @@ func list(t *testing.T, p hub.Presence) []hub.PresenceEntry {
 
 func testPresenceList(t *testing.T, n PresenceNodes) {
 	e1, e2 := entry("urn:s:1", "https://example.com/a", "https://example.com/{id}"), entry("urn:s:2", "b")
+	// A Mercure 1.0 subscriber's matchers, with a payload for one.
+	e2.Selectors = []hub.Selector{{Syntax: "exact", Text: "b"}, {Syntax: "urlpattern", Text: "https://example.com/:id"}}
+	e2.Payloads = []json.RawMessage{nil, json.RawMessage(`{"x":1}`)}
 	join(t, n.A, e1)
 	join(t, n.B, e2)
 	for name, p := range map[string]hub.Presence{"A": n.A, "B": n.B} {
@@ -93,7 +96,8 @@ func testPresenceList(t *testing.T, n PresenceNodes) {
 			if e.Subscriber == e2.Subscriber {
 				want = e2
 			}
-			if !slices.Equal(e.Topics, want.Topics) || string(e.Payload) != string(want.Payload) || !e.Since.Equal(want.Since) || e.Node == "" {
+			if !slices.Equal(e.Topics, want.Topics) || string(e.Payload) != string(want.Payload) || !e.Since.Equal(want.Since) || e.Node == "" ||
+				!slices.Equal(e.Selectors, want.Selectors) || !slices.EqualFunc(e.Payloads, want.Payloads, samePayload) {
 				t.Fatalf("List on node %s: %+v, want %+v with a node", name, e, want)
 			}
 		}
@@ -161,4 +165,16 @@ func testPresenceLive(t *testing.T, n PresenceNodes) {
 	if got := subscribers(t, "List", list(t, n.B)); !slices.Equal(got, []string{"urn:s:a"}) {
 		t.Fatalf("List of a live node after two TTLs: %q", got)
 	}
+}
+
+// samePayload reports whether two payloads are the same, none and JSON
+// null alike.
+func samePayload(a, b json.RawMessage) bool {
+	if string(a) == "null" {
+		a = nil
+	}
+	if string(b) == "null" {
+		b = nil
+	}
+	return string(a) == string(b)
 }
