@@ -217,8 +217,16 @@ func TestBenchSeveralPIDs(t *testing.T) {
 		t.Errorf("a process unmeasured: %+v %+v", a, b)
 	}
 	if sum.RSSBeforeKiB != a.RSSBeforeKiB+b.RSSBeforeKiB || sum.RSSConnKiB != a.RSSConnKiB+b.RSSConnKiB ||
-		sum.RSSEndKiB != a.RSSEndKiB+b.RSSEndKiB || sum.CPUSeconds != a.CPUSeconds+b.CPUSeconds {
+		sum.RSSEndKiB != a.RSSEndKiB+b.RSSEndKiB || sum.CPUSeconds != a.CPUSeconds+b.CPUSeconds ||
+		sum.CPULiveSeconds != a.CPULiveSeconds+b.CPULiveSeconds {
 		t.Errorf("sum %+v of %+v and %+v", sum, a, b)
+	}
+	// The CPU after connecting is counted from then, not from the
+	// process's start: this process (a) used some before the run.
+	for _, s := range []loadgen.ProcStats{a, b} {
+		if s.CPULiveSeconds < 0 || s.CPULiveSeconds > s.CPUSeconds {
+			t.Errorf("pid %d: CPU %vs after connecting, of %vs in all", s.PID, s.CPULiveSeconds, s.CPUSeconds)
+		}
 	}
 	grown := func(s loadgen.ProcStats) int64 { return int64(max(s.RSSConnKiB, s.RSSEndKiB)) - int64(s.RSSBeforeKiB) }
 	if want := float64(grown(a)+grown(b)) * 1024 / 40; sum.RSSPerConnByte != want {
@@ -423,6 +431,10 @@ func TestBenchProcsFanout(t *testing.T) {
 	checkLatency(t, r.LatencyMs, 3000)
 	if r.DeliveryRate <= 0 || r.Client.CPUSeconds <= 0 || r.Client.RSSEndKiB == 0 {
 		t.Errorf("deliveries/s %v, generator %+v", r.DeliveryRate, r.Client)
+	}
+	// The children's connecting is not counted in the live part.
+	if r.Client.CPULiveSeconds < 0 || r.Client.CPULiveSeconds >= r.Client.CPUSeconds {
+		t.Errorf("generator CPU %vs after connecting, of %vs in all", r.Client.CPULiveSeconds, r.Client.CPUSeconds)
 	}
 }
 

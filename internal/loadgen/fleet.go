@@ -27,6 +27,7 @@ type fleet interface {
 type connectStats struct {
 	connected, errors int
 	firstErr          string
+	childCPU          time.Duration // what child processes used to connect
 }
 
 // tallies are a fleet's figures once it is closed.

@@ -159,6 +159,10 @@ type ProcStats struct {
 	RSSPerConnByte float64 `json:"rss_per_conn_bytes,omitempty"`
 	CPUSeconds     float64 `json:"cpu_seconds"`
 	CPUPercent     float64 `json:"cpu_percent"` // of one core over the run
+	// CPULiveSeconds is the part of CPUSeconds from the moment every
+	// subscriber had connected: publishing and delivering, without the
+	// connecting, whose cost would hide theirs in a short run.
+	CPULiveSeconds float64 `json:"cpu_live_seconds"`
 }
 
 func latencyOf(h *histogram) *Latency {

@@ -19,7 +19,7 @@ import (
 // child's standard streams:
 //
 //	parent → {"URL":...,"First":...} the child's Config
-//	child  → {"ready":true,...}      every connection connected or failed
+//	child  → {"ready":true,...}      every connection connected or failed, with the CPU it took
 //	parent → {"want":[...]}          what each topic got published ({} when idle)
 //	child  → {"drained":true}        delivered, or --drain passed
 //	parent closes the child's stdin  (meanwhile it sampled the server)
@@ -64,7 +64,7 @@ func runChild(ctx context.Context, cfg *Config, t *target, orders *bufio.Reader,
 	fl := newLocalFleet(sub, cfg.Connections, cfg)
 	cs := fl.connect(ctx)
 	enc := json.NewEncoder(out)
-	if err := enc.Encode(childMsg{Ready: true, Connected: cs.connected, Errors: cs.errors, FirstErr: cs.firstErr}); err != nil {
+	if err := enc.Encode(childMsg{Ready: true, Connected: cs.connected, Errors: cs.errors, FirstErr: cs.firstErr, CPUNanos: int64(selfCPU() - cpu0)}); err != nil {
 		fl.finish(ctx, nil, 0, nil)
 		return err
 	}
@@ -188,6 +188,7 @@ func (f *procFleet) connect(ctx context.Context) connectStats {
 		}
 		st.connected += m.Connected
 		st.errors += m.Errors
+		st.childCPU += time.Duration(m.CPUNanos)
 		if st.firstErr == "" {
 			st.firstErr = m.FirstErr
 		}

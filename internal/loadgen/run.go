@@ -72,6 +72,7 @@ func run(parent context.Context, cfg *Config, t *target) (*Result, error) {
 	defer stopProgress()
 	cs := fl.connect(ctx)
 	res.ConnectSeconds = time.Since(start).Seconds()
+	cpuLive := selfCPU()
 	res.Connected, res.ConnectErrors, res.ConnectError = cs.connected, cs.errors, cs.firstErr
 	srv.connected()
 	var runErr error
@@ -119,6 +120,7 @@ func run(parent context.Context, cfg *Config, t *target) (*Result, error) {
 	res.Dropped = tl.dropped
 	res.Client.CPUSeconds = (selfCPU() - cpu0 + tl.clientCPU).Seconds()
 	res.Client.CPUPercent = 100 * res.Client.CPUSeconds / elapsed.Seconds()
+	res.Client.CPULiveSeconds = (selfCPU() - cpuLive + tl.clientCPU - cs.childCPU).Seconds()
 	res.Client.RSSEndKiB = tl.clientRSSKiB
 	res.Server, res.Servers = srv.stats(elapsed, res.Connected)
 	if pub != nil {
@@ -152,9 +154,9 @@ type serverWatch struct {
 
 // procWatch samples one server process.
 type procWatch struct {
-	pid  string
-	cpu0 time.Duration
-	s    ProcStats
+	pid           string
+	cpu0, cpuLive time.Duration // at the start, once every subscriber connected
+	s             ProcStats
 }
 
 func watchServer(pids []int) (*serverWatch, error) {
@@ -174,7 +176,7 @@ func watchServer(pids []int) (*serverWatch, error) {
 	return w, nil
 }
 
-// connected samples the memory once every subscriber has connected.
+// connected samples memory and CPU once every subscriber has connected.
 func (w *serverWatch) connected() {
 	if w == nil {
 		return
@@ -182,6 +184,7 @@ func (w *serverWatch) connected() {
 	for i := range w.procs {
 		p := &w.procs[i]
 		p.s.RSSConnKiB, _ = procRSS(p.pid)
+		p.cpuLive, _ = procCPU(p.pid)
 	}
 }
 
@@ -195,6 +198,7 @@ func (w *serverWatch) end() {
 		p.s.RSSEndKiB, _ = procRSS(p.pid)
 		cpu, _ := procCPU(p.pid)
 		p.s.CPUSeconds = (cpu - p.cpu0).Seconds()
+		p.s.CPULiveSeconds = (cpu - p.cpuLive).Seconds()
 	}
 }
 
@@ -222,6 +226,7 @@ func (w *serverWatch) stats(elapsed time.Duration, connected int) (*ProcStats, [
 		sum.RSSConnKiB += s.RSSConnKiB
 		sum.RSSEndKiB += s.RSSEndKiB
 		sum.CPUSeconds += s.CPUSeconds
+		sum.CPULiveSeconds += s.CPULiveSeconds
 	}
 	if len(each) == 1 {
 		return &each[0], nil
