@@ -85,6 +85,25 @@ var sharedColumns = []column{
 	}, "%.0f MiB", true},
 	{"hubs' CPU", serverCPU, "%.0f %%", true},
 	{"generator CPU", func(r result) (float64, bool) { return r.Client.CPUPercent, true }, "%.0f %%", false},
+	// The cost of a delivery on each side, once connected: the hubs' CPU
+	// includes the kernel's loopback work on the receiving end, which
+	// runs in the writer's system call.
+	{"hubs' CPU / delivery", func(r result) (float64, bool) {
+		if r.Server == nil {
+			return 0, false
+		}
+		return perDelivery(r, r.Server.CPULiveSeconds)
+	}, "%.1f µs", true},
+	{"generator CPU / delivery", func(r result) (float64, bool) { return perDelivery(r, r.Client.CPULiveSeconds) }, "%.1f µs", false},
+}
+
+// perDelivery returns CPU seconds per delivery of r in microseconds, if r
+// measured both.
+func perDelivery(r result, cpu float64) (float64, bool) {
+	if r.Delivered == 0 || cpu <= 0 {
+		return 0, false
+	}
+	return cpu * 1e6 / float64(r.Delivered), true
 }
 
 // sharedSection is the name of bench/scale.sh's section.

@@ -39,7 +39,7 @@ func TestKeptSection(t *testing.T) {
 
 func TestSharedMarkdown(t *testing.T) {
 	hubs := func(n int, perConn float64) (*proc, []proc) {
-		return &proc{RSSBeforeKiB: 1000, RSSConnKiB: 51000, RSSPerConnByte: perConn, CPUPercent: 50}, make([]proc, n)
+		return &proc{RSSBeforeKiB: 1000, RSSConnKiB: 51000, RSSPerConnByte: perConn, CPUPercent: 50, CPULiveSeconds: perConn / 1024 * 6}, make([]proc, n)
 	}
 	fan := func(name string, n int, rate, p99, perConn float64) result {
 		sum, each := hubs(n, perConn)
@@ -48,7 +48,7 @@ func TestSharedMarkdown(t *testing.T) {
 		}
 		return result{Result: loadgen.Result{Name: name, Scenario: "100000 subscribers, 1 update/s", Mode: "fanout",
 			Connections: 100000, Connected: 100000, Expected: 6e6, Delivered: 6e6, DeliveryRate: rate,
-			LatencyMs: &latency{P50: 10, P99: p99}, Server: sum, Servers: each}}
+			LatencyMs: &latency{P50: 10, P99: p99}, Server: sum, Servers: each, Client: proc{CPULiveSeconds: 3}}}
 	}
 	rs := []result{
 		fan("bolt, 1 hub", 1, 1e5, 40, 4096),
@@ -66,6 +66,8 @@ func TestSharedMarkdown(t *testing.T) {
 		"80.0 ms (×2.00)",
 		"| 100.000 % |",
 		"6.0 KiB (×1.50)",
+		// 36 s of the hubs' and 3 s of the generator's CPU over 6e6 deliveries.
+		"| 6.0 µs (×1.50) | 0.5 µs |",
 		"### publish only, 64 publishers",
 		"900 (×0.30)",
 		"| 100 (×0.50) |",
