@@ -2,12 +2,18 @@ package web_test
 
 import (
 	"net/url"
+	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/demo"
+	"github.com/ssehub/ssehub/web"
 )
 
 func TestBrowserDashboardFiguresMove(t *testing.T) {
@@ -72,4 +78,61 @@ func reversed(s []string) []string {
 	s = slices.Clone(s)
 	slices.Reverse(s)
 	return s
+}
+
+// TestBrowserDashboardStatsAccessToken: off the development defaults the
+// dashboard's figures need a token; a Mercure 1.0 access token given in
+// the page's fragment (/dashboard#token=…) goes in an Authorization header,
+// never in a URL (draft-dunglas-mercure-08, "Presenting the Access Token":
+// no token in the query string, RFC 9700), and its subscribe grant on
+// /dashboard/events opens the stream. Without a token the stream is
+// refused and the page shows it closed.
+func TestBrowserDashboardStatsAccessToken(t *testing.T) {
+	s := &stack{t: t, path: filepath.Join(t.TempDir(), "hub.db"), addr: "127.0.0.1:0", noDemo: true, authorizeStats: true}
+	s.start()
+	t.Cleanup(s.stop)
+	ctx := newBrowser(t)
+	var (
+		mu   sync.Mutex
+		reqs []*network.Request // the requests for the figures
+	)
+	err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok && strings.Contains(e.Request.URL, web.StatsPath) {
+			mu.Lock()
+			reqs = append(reqs, e.Request)
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "open the dashboard without a token", chromedp.Navigate(s.URL()+"/dashboard"))
+	waitFor(t, ctx, "figures refused", `document.getElementById('stats-state').textContent === 'closed'`)
+
+	tok := grantedToken(t, s.HubURL("127.0.0.1"), nil, []hub.Selector{{Syntax: hub.SyntaxExact, Text: web.StatsPath}})
+	// A fragment alone would not load the page again.
+	run(t, ctx, "open the dashboard with a token", chromedp.Navigate("about:blank"), chromedp.Navigate(s.URL()+"/dashboard#token="+tok))
+	waitFor(t, ctx, "figures shown", `document.getElementById('stats-state').textContent === 'open' &&
+		document.getElementById('fig-goroutines').textContent !== '–'`)
+	screenshot(t, ctx, "stats-token")
+
+	mu.Lock()
+	defer mu.Unlock()
+	bearer := false
+	for _, r := range reqs {
+		if strings.Contains(r.URL, tok) {
+			t.Errorf("the token went in a URL: %s", r.URL)
+		}
+		for k, v := range r.Headers {
+			if strings.EqualFold(k, "Authorization") && v == "Bearer "+tok {
+				bearer = true
+			}
+		}
+	}
+	if !bearer {
+		t.Errorf("no request for the figures sent the token in an Authorization header (%d requests)", len(reqs))
+	}
 }

@@ -67,7 +67,9 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 	if tok := r.URL.Query().Get("authorization"); tok != "" {
 		// A hub off the development defaults wants a token for the
 		// figures (Options.AdmitStats); EventSource cannot send a header,
-		// so /dashboard?authorization=TOKEN hands it on in the query.
+		// so /dashboard?authorization=TOKEN hands a Mercure 0.x token on
+		// in the query. A 1.0 token comes in the fragment, which the
+		// page sends in a header (dashboard.js).
 		d.StatsURL += "?authorization=" + url.QueryEscape(tok)
 	}
 	t := h.pages.dashboard

@@ -54,6 +54,9 @@ type stack struct {
 	// at hubURL (as the request names it): what the application sharing
 	// the hub's site sets at sign-in (Mercure 1.0, "Cookie").
 	login func(hubURL string) *http.Cookie
+	// authorizeStats makes the dashboard's figures need a token, as off
+	// the development defaults.
+	authorizeStats bool
 	// accessCookie is the hub's Mercure 1.0 access token cookie; empty
 	// means mercure.DefaultAccessTokenCookie.
 	accessCookie string
@@ -110,7 +113,8 @@ func (s *stack) start() {
 		t.Fatal(err)
 	}
 	mux, err := routes.New(routes.Options{
-		Hub: s.hub,
+		Hub:            s.hub,
+		AuthorizeStats: s.authorizeStats,
 		Mercure: mercure.Options{
 			PublisherKey:  testKey,
 			SubscriberKey: testKey,

@@ -509,11 +509,17 @@ func TestRunSelectorLimits(t *testing.T) {
 // development defaults the dashboard's figures need a subscriber token
 // covering /dashboard/events, and each stream counts as a subscription.
 func TestRunDashboardStream(t *testing.T) {
-	r := startRun(t, "--jwt-key", testKey, "--anonymous", "--max-subscriptions-per-client", "1")
+	const issuer = "https://issuer.ssehub.test"
+	r := startRun(t, "--jwt-key", testKey, "--jwt-issuer", issuer, "--anonymous", "--max-subscriptions-per-client", "1")
 	c := newClient(t)
+	bearer := ""
 	get := func(query string) *http.Response {
 		t.Helper()
-		resp, err := c.Get(r.base + "/dashboard/events" + query)
+		req, _ := http.NewRequest(http.MethodGet, r.base+"/dashboard/events"+query, nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := c.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -530,10 +536,27 @@ func TestRunDashboardStream(t *testing.T) {
 	if first.StatusCode != http.StatusOK {
 		t.Fatalf("with a token: %s", first.Status)
 	}
-	defer first.Body.Close()
 	if resp := get("?authorization=" + tok); resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("a second stream beyond --max-subscriptions-per-client 1: %s, want 429", resp.Status)
 	}
+	first.Body.Close()
+	// A Mercure 1.0 access token, in the Authorization header, whose
+	// subscribe grant covers the stream, as the dashboard sends one given
+	// in its fragment. The first stream's end frees its place.
+	var err error
+	if bearer, err = mintAccessToken([]byte(testKey), issuer, r.base+mercure.Path, nil, []string{"/dashboard/events"}, time.Minute, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var resp *http.Response
+	for deadline := time.Now().Add(waitLong); ; time.Sleep(20 * time.Millisecond) {
+		if resp = get(""); resp.StatusCode != http.StatusTooManyRequests || time.Now().After(deadline) {
+			break
+		}
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("with a Mercure 1.0 access token: %s", resp.Status)
+	}
+	resp.Body.Close()
 }
 
 // TestRunMemoryHistoryBytes: --history-bytes bounds the --memory history in

@@ -97,7 +97,15 @@ function draw(canvas, s, label) {
   ctx.globalAlpha = 1;
 }
 
-const stats = new EventSource(cfg.statsURL);
+// Off the development defaults the figures need a token whose subscribe
+// grant covers /dashboard/events. A Mercure 1.0 access token comes in the
+// page's fragment, /dashboard#token=TOKEN, which the browser never sends
+// to a server (Mercure 1.0 takes no token in a query string, where logs
+// and Referer headers keep it), and goes in an Authorization header; a
+// 0.x token still comes as /dashboard?authorization=TOKEN, which the page
+// hands on in the stream's query string.
+const statsToken = new URLSearchParams(location.hash.slice(1)).get('token');
+const stats = statsToken ? new HubEventSource(cfg.statsURL, { token: statsToken }) : new EventSource(cfg.statsURL);
 const statsState = () => showState($('stats-state'), stats);
 stats.addEventListener('open', statsState);
 stats.addEventListener('error', statsState);
