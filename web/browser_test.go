@@ -6,9 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/ssehub/ssehub/internal/browsertest"
@@ -128,3 +130,49 @@ func contiguous(s []int) error {
 }
 
 func itoa(n int) string { return fmt.Sprint(n) }
+
+// recorder records the requests the browser of a tab sends that keep
+// selects.
+type recorder struct {
+	mu   sync.Mutex
+	reqs []*network.Request
+}
+
+func recordRequests(t *testing.T, ctx context.Context, keep func(*network.Request) bool) *recorder {
+	t.Helper()
+	rec := &recorder{}
+	err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok && keep(e.Request) {
+			rec.mu.Lock()
+			rec.reqs = append(rec.reqs, e.Request)
+			rec.mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// take returns the requests recorded so far and forgets them.
+func (rec *recorder) take() []*network.Request {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	r := rec.reqs
+	rec.reqs = nil
+	return r
+}
+
+// header returns the value of a request's header name, "" for none.
+func header(r *network.Request, name string) string {
+	for k, v := range r.Headers {
+		if strings.EqualFold(k, name) {
+			s, _ := v.(string)
+			return s
+		}
+	}
+	return ""
+}

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/chromedp/cdproto/network"
@@ -92,23 +91,7 @@ func TestBrowserDashboardStatsAccessToken(t *testing.T) {
 	s.start()
 	t.Cleanup(s.stop)
 	ctx := newBrowser(t)
-	var (
-		mu   sync.Mutex
-		reqs []*network.Request // the requests for the figures
-	)
-	err := chromedp.Listen(ctx, func(ev any) {
-		if e, ok := ev.(*network.EventRequestWillBeSent); ok && strings.Contains(e.Request.URL, web.StatsPath) {
-			mu.Lock()
-			reqs = append(reqs, e.Request)
-			mu.Unlock()
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
-		t.Fatal(err)
-	}
+	rec := recordRequests(t, ctx, func(r *network.Request) bool { return strings.Contains(r.URL, web.StatsPath) })
 	run(t, ctx, "open the dashboard without a token", chromedp.Navigate(s.URL()+"/dashboard"))
 	waitFor(t, ctx, "figures refused", `document.getElementById('stats-state').textContent === 'closed'`)
 
@@ -119,18 +102,13 @@ func TestBrowserDashboardStatsAccessToken(t *testing.T) {
 		document.getElementById('fig-goroutines').textContent !== '–'`)
 	screenshot(t, ctx, "stats-token")
 
-	mu.Lock()
-	defer mu.Unlock()
+	reqs := rec.take()
 	bearer := false
 	for _, r := range reqs {
 		if strings.Contains(r.URL, tok) {
 			t.Errorf("the token went in a URL: %s", r.URL)
 		}
-		for k, v := range r.Headers {
-			if strings.EqualFold(k, "Authorization") && v == "Bearer "+tok {
-				bearer = true
-			}
-		}
+		bearer = bearer || header(r, "Authorization") == "Bearer "+tok
 	}
 	if !bearer {
 		t.Errorf("no request for the figures sent the token in an Authorization header (%d requests)", len(reqs))

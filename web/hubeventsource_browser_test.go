@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -241,23 +240,8 @@ func TestBrowserHubEventSourceClose(t *testing.T) {
 func TestBrowserDemoPrivatePanel(t *testing.T) {
 	s := newStack(t)
 	ctx := newBrowser(t)
-	var (
-		mu   sync.Mutex
-		reqs []*network.Request // the requests for the private topic
-	)
-	err := chromedp.Listen(ctx, func(ev any) {
-		if e, ok := ev.(*network.EventRequestWillBeSent); ok && strings.Contains(e.Request.URL, url.QueryEscape(demo.PrivateTopic)) {
-			mu.Lock()
-			reqs = append(reqs, e.Request)
-			mu.Unlock()
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
-		t.Fatal(err)
-	}
+	// The requests for the private topic.
+	rec := recordRequests(t, ctx, func(r *network.Request) bool { return strings.Contains(r.URL, url.QueryEscape(demo.PrivateTopic)) })
 	run(t, ctx, "open the demo page", chromedp.Navigate(s.URL()+"/"))
 	waitFor(t, ctx, "private panel open", `document.getElementById('priv-state').textContent === 'open'`)
 	run(t, ctx, "publish a private update", chromedp.Click(chromedp.ID("priv-publish")))
@@ -271,8 +255,7 @@ func TestBrowserDemoPrivatePanel(t *testing.T) {
 		t.Errorf("the panel does not say what HubEventSource is: %q", got)
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
+	reqs := rec.take()
 	bearer := 0
 	for _, r := range reqs {
 		u, err := url.Parse(r.URL)
@@ -282,12 +265,7 @@ func TestBrowserDemoPrivatePanel(t *testing.T) {
 		if q := u.Query(); q.Get("match") != demo.PrivateTopic || q.Has("topic") {
 			t.Errorf("the panel subscribed with %s, want match= only", u.RawQuery)
 		}
-		var auth string
-		for k, v := range r.Headers {
-			if strings.EqualFold(k, "Authorization") {
-				auth, _ = v.(string)
-			}
-		}
+		auth := header(r, "Authorization")
 		if auth == "" {
 			continue // the plain EventSource
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,45 +16,27 @@ import (
 	"github.com/ssehub/ssehub/mercure"
 )
 
-// hubRequests records the query of every request the browser of ctx sends
-// to the Mercure endpoint (not the subscriptions API below it).
-type hubRequests struct {
-	mu   sync.Mutex
-	reqs []url.Values
-}
+// hubRequests records the requests the browser of ctx sends to the Mercure
+// endpoint (not the subscriptions API below it).
+type hubRequests struct{ *recorder }
 
-func recordHubRequests(t *testing.T, ctx context.Context) *hubRequests {
+func recordHubRequests(t *testing.T, ctx context.Context) hubRequests {
 	t.Helper()
-	h := &hubRequests{}
-	err := chromedp.Listen(ctx, func(ev any) {
-		e, ok := ev.(*network.EventRequestWillBeSent)
-		if !ok {
-			return
-		}
-		u, err := url.Parse(e.Request.URL)
-		if err != nil || u.Path != mercure.Path || e.Request.Method != "GET" {
-			return
-		}
-		h.mu.Lock()
-		h.reqs = append(h.reqs, u.Query())
-		h.mu.Unlock()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
-		t.Fatal(err)
-	}
-	return h
+	return hubRequests{recordRequests(t, ctx, func(r *network.Request) bool {
+		u, err := url.Parse(r.URL)
+		return err == nil && u.Path == mercure.Path && r.Method == "GET"
+	})}
 }
 
-// take returns the queries recorded so far and forgets them.
-func (h *hubRequests) take() []url.Values {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	r := h.reqs
-	h.reqs = nil
-	return r
+// take returns the queries of the requests recorded so far and forgets
+// them.
+func (h hubRequests) take() []url.Values {
+	var qs []url.Values
+	for _, r := range h.recorder.take() {
+		u, _ := url.Parse(r.URL)
+		qs = append(qs, u.Query())
+	}
+	return qs
 }
 
 // find returns the recorded query whose name parameter is value.
