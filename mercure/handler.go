@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/flushpool"
 	"github.com/ssehub/ssehub/internal/hijack"
 )
 
@@ -210,7 +211,8 @@ type Handler struct {
 	presence     hub.Presence
 	noHijack     bool
 	sendBuffer   int
-	streams      hijack.Engine // taken-over subscriber connections
+	streams      hijack.Engine  // taken-over subscriber connections
+	flushers     flushpool.Pool // writers of the streams net/http keeps (HTTP/2, HTTP/3)
 }
 
 // ErrInvalidOptions is wrapped by every error of [New] about its Options.

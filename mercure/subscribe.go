@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/flushpool"
 	"github.com/ssehub/ssehub/internal/hijack"
 	"github.com/ssehub/ssehub/sse"
 )
@@ -387,7 +388,17 @@ func (h *Handler) serveSubscription(w http.ResponseWriter, r *http.Request, sr s
 		runCtx, cancelExp = context.WithDeadline(runCtx, claims.exp)
 		defer cancelExp()
 	}
-	switch err := s.Run(runCtx, st); {
+	// The handler goroutine only waits from here: the hub's events are
+	// written by the pool's workers (see internal/flushpool).
+	err = s.Replay(runCtx, st)
+	if err == nil {
+		var ps flushpool.Stream
+		err = h.flushers.Serve(runCtx, &ps, s, st)
+	}
+	if runCtx.Err() != nil || errors.Is(err, hub.ErrUnsubscribed) {
+		err = nil // the client left, the token expired, or Close
+	}
+	switch {
 	case err == nil:
 	case errors.Is(err, hub.ErrClosed):
 		h.log.DebugContext(ctx, "mercure: subscriber ended by shutdown")
