@@ -34,7 +34,13 @@ type env struct {
 // from pub and sub.
 func newEnv(t *testing.T, opts Options, pub, sub keyPair) *env {
 	t.Helper()
-	log := hub.NewMemoryLog(hub.MemoryLogOptions{})
+	return newEnvLog(t, opts, pub, sub, hub.MemoryLogOptions{})
+}
+
+// newEnvLog is newEnv with a log of the given options.
+func newEnvLog(t *testing.T, opts Options, pub, sub keyPair, lo hub.MemoryLogOptions) *env {
+	t.Helper()
+	log := hub.NewMemoryLog(lo)
 	hb, err := hub.New(hub.Options{Log: log, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,9 @@ package mercure
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -49,7 +51,10 @@ func anySel1(sels []sel1, topics []string) bool {
 
 // TestPrivateUpdatesPropertyDialects mixes both dialects at random:
 // 0.x and 1.0 subscribers with 0.x or 1.0 tokens or none, live or
-// replaying, receiving updates published with 0.x or 1.0 tokens. No update
+// replaying, receiving updates published with 0.x or 1.0 tokens; 1.0
+// tokens carry decoy grants (publish, another type's subscribe), 1.0
+// requests come as GET or QUERY, with the token in the header or the
+// cookie. No update
 // reaches a subscriber that its selectors or its grants do not cover, and
 // every covered one arrives once, in order (Mercure 1.0, "Subscribers" and
 // "Reconnection...").
@@ -164,6 +169,15 @@ func TestPrivateUpdatesPropertyDialects(t *testing.T) {
 					if len(ms) > 0 {
 						details = append(details, grantJSON([]string{"subscribe"}, ms...))
 					}
+					// Decoys, which grant no reading ("Authorization
+					// Details"): publish on everything, and subscribe
+					// in an entry of another type.
+					if rng.IntN(2) == 0 {
+						details = append(details, grantJSON([]string{"publish"}, exactM("*")))
+					}
+					if rng.IntN(2) == 0 {
+						details = append(details, map[string]any{"type": "https://api.example/read", "actions": []string{"subscribe"}, "topics": []any{exactM("*")}})
+					}
 					c := e.access(details...)
 					tok = p.mintAccess(t, c, nil)
 				}
@@ -172,7 +186,24 @@ func TestPrivateUpdatesPropertyDialects(t *testing.T) {
 					return anySel1(matchers, u.topics) && (!u.private || anySel1(grants, u.topics))
 				}
 			}
-			s.s = e.mustOpen(e.subscribeReq(q.Encode(), tok))
+			r := e.subscribeReq(q.Encode(), tok)
+			if _, v1 := q["match"]; v1 {
+				// Any presentation of the same request ("Subscription",
+				// "Presenting the Access Token"): the parameters in a
+				// QUERY body, the token in the access token cookie.
+				if rng.IntN(2) == 0 {
+					r.Method, r.URL.RawQuery = methodQuery, ""
+					r.Body = io.NopCloser(strings.NewReader(q.Encode()))
+					r.ContentLength = int64(len(q.Encode()))
+					r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				}
+				if tok != "" && rng.IntN(2) == 0 {
+					r.Header.Del("Authorization")
+					r.AddCookie(&http.Cookie{Name: DefaultAccessTokenCookie, Value: tok})
+				}
+				s.desc += fmt.Sprintf(" %s cookie %v", r.Method, r.Header.Get("Authorization") == "" && tok != "")
+			}
+			s.s = e.mustOpen(r)
 			subs[i] = s
 		}
 		for i := updates / 2; i < updates; i++ {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ssehub/ssehub/hub"
 )
 
 // The Mercure 1.0 side of the tests: tokens are RFC 9068 access tokens of
@@ -17,8 +19,14 @@ const testIssuer = "https://issuer.example"
 // newEnv1 is newEnv with testIssuer trusted for pub's and sub's keys.
 func newEnv1(t *testing.T, opts Options, pub, sub keyPair) *env {
 	t.Helper()
+	return newEnv1Log(t, opts, pub, sub, hub.MemoryLogOptions{})
+}
+
+// newEnv1Log is newEnv1 with a log of the given options.
+func newEnv1Log(t *testing.T, opts Options, pub, sub keyPair, lo hub.MemoryLogOptions) *env {
+	t.Helper()
 	opts.Issuers = append(opts.Issuers, Issuer{ID: testIssuer, PublisherKey: pub.verify, SubscriberKey: sub.verify, Algorithm: pub.alg, SubscriberAlgorithm: sub.alg})
-	return newEnv(t, opts, pub, sub)
+	return newEnvLog(t, opts, pub, sub, lo)
 }
 
 // resource is the resource identifier the hub derives from requests to

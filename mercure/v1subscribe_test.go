@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/ssehub/ssehub/hub"
 )
 
 // Mercure 1.0 (draft-dunglas-mercure-08), "Subscription" and "Matcher
@@ -408,4 +410,43 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// Mercure 1.0, "Reconnection, State Reconciliation, and Event Sourcing":
+// publishing a reused ID is accepted; a Last-Event-ID (header or
+// last_event_id) that several updates share resolves to the earliest
+// copy, and every later update is sent, later copies included. On a log
+// that keeps every copy: the hub's default duplicate window answers a
+// reused ID within it with the stored update instead (see hub.Log.Append).
+func TestReusedIDs1(t *testing.T) {
+	e := newEnv1Log(t, Options{Anonymous: true}, hmacPair(), hmacPair(), hub.MemoryLogOptions{DuplicateWindow: -1})
+	for _, f := range []string{
+		"topic=b&id=dup&data=first",
+		"topic=b&id=mid&data=mid",
+		"topic=b&id=dup&data=copy",
+		"topic=a&id=dup&data=elsewhere",
+	} {
+		if id := e.publish1(f); id != "dup" && id != "mid" {
+			t.Fatalf("publish %s: id %q", f, id)
+		}
+	}
+	e.waitDispatched()
+	for name, r := range map[string]*http.Request{
+		"last_event_id": e.subscribeReq("match=b&match=end&last_event_id=dup", ""),
+		"Last-Event-ID": func() *http.Request {
+			r := e.subscribeReq("match=b&match=end", "")
+			r.Header.Set("Last-Event-ID", "dup")
+			return r
+		}(),
+	} {
+		s := e.mustOpen(r)
+		if h := s.resp.Header.Get("Mercure-Last-Event-ID"); h != "dup" {
+			t.Errorf("%s: Mercure-Last-Event-ID %q, want dup", name, h)
+		}
+		e.publish1("topic=end&data=end")
+		if got := strings.Join(s.until("end"), ","); got != "mid,copy,end" {
+			t.Errorf("%s: resumed from the reused ID: %s, want mid,copy,end", name, got)
+		}
+		s.close()
+	}
 }

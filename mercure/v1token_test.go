@@ -47,6 +47,8 @@ func TestAccessTokenValidation(t *testing.T) {
 		{"alg not pinned (HS384)", keyPair{alg: "HS384", sign: testHMACKey}.mintAccess(t, e.access(all), nil), 401, "invalid_token"},
 		{"jwk in the header", pub.mintAccess(t, e.access(all), map[string]any{"jwk": map[string]any{"kty": "oct", "k": "eA"}}), 401, "invalid_token"},
 		{"jku in the header", pub.mintAccess(t, e.access(all), map[string]any{"jku": "https://evil.example/jwks"}), 401, "invalid_token"},
+		{"x5u in the header", pub.mintAccess(t, e.access(all), map[string]any{"x5u": "https://evil.example/cert.pem"}), 401, "invalid_token"},
+		{"x5c in the header", pub.mintAccess(t, e.access(all), map[string]any{"x5c": []string{"MIIB"}}), 401, "invalid_token"},
 		// Another trusted issuer's key does not verify this issuer's
 		// tokens, nor the reverse.
 		{"signed by another trusted issuer", other.mintAccess(t, e.access(all), nil), 401, "invalid_token"},
