@@ -100,8 +100,17 @@ func (h *Hub) fanout(u *Update, e []byte) {
 		if h.urlIndexed == 0 {
 			continue
 		}
-		if k, ok := urlKey(t, h.urlBase); ok {
-			h.urlIndex.walk(k, visit)
+		// One parse of the topic for every URL pattern it may match.
+		if tu, ok := parseTopicURL(t, h.urlBase); ok {
+			h.urlIndex.walk(tu.key(), func(x *selEntry) {
+				if x.mark == u.Seq || !x.m.(urlPatternMatcher).matchURL(&tu) {
+					return
+				}
+				x.mark = u.Seq
+				for s := range x.subs {
+					h.offer(s, u, e)
+				}
+			})
 		}
 	}
 }
@@ -116,7 +125,7 @@ func (h *Hub) offer(s *Subscriber, u *Update, e []byte) {
 	if u.Seq <= s.skip {
 		return // replayed before s went live
 	}
-	if u.Private && !matchAny(s.auth, u.Topics) {
+	if u.Private && !granted(s.auth, u) {
 		return
 	}
 	if !s.enqueue(e, h.queueSize) {
@@ -124,6 +133,28 @@ func (h *Hub) offer(s *Subscriber, u *Update, e []byte) {
 		h.unregister(s)
 		h.slow.Add(1)
 	}
+}
+
+// granted reports whether one of the authorized selectors auth matches one
+// of u's topics. Subscribers share selectors: each is evaluated once per
+// update, whatever the number of subscribers it authorizes (a URL pattern
+// costs a URL parse). Called with h.mu held, during u's fan-out.
+func granted(auth []*selEntry, u *Update) bool {
+	for _, x := range auth {
+		if x.grantSeq != u.Seq {
+			x.grantSeq, x.granted = u.Seq, false
+			for _, t := range u.Topics {
+				if x.m.Match(t) {
+					x.granted = true
+					break
+				}
+			}
+		}
+		if x.granted {
+			return true
+		}
+	}
+	return false
 }
 
 // matchAny reports whether one of sels matches one of topics.

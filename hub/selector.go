@@ -65,8 +65,12 @@ type selEntry struct {
 	topicRefs int
 	subs      map[*Subscriber]struct{} // registered subscribers selecting with it
 	mark      uint64                   // the last Seq dispatch matched it with
-	node      *node                    // where the index keeps it, nil if exact
-	pos       int                      // its position in node.entries
+	// grantSeq is the last Seq whose topics granted was computed for
+	// this selector as an authorized one, and granted the answer.
+	grantSeq uint64
+	granted  bool
+	node     *node // where the index keeps it, nil if exact
+	pos      int   // its position in node.entries
 }
 
 // compile0x compiles a Mercure 0.x selector: "*", a URI template, or else

@@ -62,19 +62,34 @@ type urlPatternMatcher struct {
 	// key is a prefix of the urlKey of every topic p matches: the index
 	// files the pattern under it (see Hub.urlIndex).
 	key string
+	// plan evaluates p on a parsed topic without the library, nil for
+	// the patterns it cannot (see urlPlan).
+	plan *urlPlan
 }
 
 // Match resolves a relative topic against the base; a topic that does not
-// parse as a URL does not match ("URL Pattern"). The library parses the
-// base on every call, a third of the cost of a match
-// (BenchmarkDispatchTemplates/urlpatterns=0), and the parser may change a
-// base it is given, so a parsed base cannot be shared: a topic the base
+// parse as a URL does not match ("URL Pattern"). A planned pattern is
+// evaluated on the topic's parse (parseTopicURL); the others go to the
+// library, which parses the base on every call, and the parser may change
+// a base it is given, so a parsed base cannot be shared: a topic the base
 // cannot change is matched without one.
 func (m urlPatternMatcher) Match(topic string) bool {
+	if m.plan != nil {
+		t, ok := parseTopicURL(topic, m.base)
+		return ok && m.plan.match(&t)
+	}
 	if baseFree(topic) {
 		return m.baseOK && m.p.Test(topic, "")
 	}
 	return m.p.Test(topic, m.base)
+}
+
+// matchURL is Match for the parsed topic t.
+func (m urlPatternMatcher) matchURL(t *topicURL) bool {
+	if m.plan != nil && t.base == m.base {
+		return m.plan.match(t)
+	}
+	return m.Match(t.text)
 }
 
 // baseFree reports whether topic parses to the same URL whatever the
@@ -112,20 +127,11 @@ const urlKeySep = "\x00"
 // literal prefixes matches only topics whose key has them (urlPatternKey).
 // ok is false when topic does not parse, which no pattern matches.
 func urlKey(topic, base string) (key string, ok bool) {
-	// The base is parsed per call, as the library does: the parser may
-	// change the base it is given (a relative path shortens base.path).
-	var b *whatwg.Url
-	if !baseFree(topic) {
-		var err error
-		if b, err = whatwg.Parse(base); err != nil {
-			b = nil // Test matches nothing then; the key only costs candidates
-		}
-	}
-	u, err := urlParser.BasicParser(topic, b, nil, whatwg.NoState)
-	if err != nil {
+	t, ok := parseTopicURL(topic, base)
+	if !ok {
 		return "", false
 	}
-	return u.Scheme() + urlKeySep + u.Hostname() + urlKeySep + u.Port() + urlKeySep + u.Pathname(), true
+	return t.key(), true
 }
 
 // urlParser parses topics as go-urlpattern's Exec does (a default parser).
@@ -190,7 +196,7 @@ func compileURLPattern(text, base string) (m Matcher, err error) {
 		return nil, fmt.Errorf("not a valid URL pattern: %w", err)
 	}
 	_, berr := whatwg.Parse(base)
-	return urlPatternMatcher{p: p, base: base, baseOK: berr == nil, key: urlPatternKey(p)}, nil
+	return urlPatternMatcher{p: p, base: base, baseOK: berr == nil, key: urlPatternKey(p), plan: newURLPlan(p)}, nil
 }
 
 // CheckSelector reports whether sel can be compiled: whether Subscribe

@@ -145,6 +145,9 @@ func FuzzURLPatternPrefix(f *testing.F) {
 	for _, c := range urlIndexCases {
 		f.Add(c.pattern, c.topic, uint8(0))
 	}
+	for i, c := range planCases {
+		f.Add(c.pattern, planTopics[i%len(planTopics)], uint8(i))
+	}
 	bases := []string{
 		DefaultBaseURL,
 		"https://Hub.EXAMPLE:8443/a/b/.well-known/mercure?x#y",
