@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
-import { HubEventSource, EventTooLargeError, mercureURL } from '../static/ssehub.js';
+import { HubEventSource, EventTooLargeError, mercureURL, mercureLinks } from '../static/ssehub.js';
 
 // serve starts a server whose handler gets (req, res, n, body) for the
 // n-th request (from 0); it records every request.
@@ -471,4 +471,27 @@ test('mercureLastEventId is the hub\'s Mercure-Last-Event-ID (1.0) or Last-Event
   assert.deepEqual(seen.slice(0, 3), ['earliest', 'urn:uuid:0x', '']);
   assert.equal(s.requests[0].headers['last-event-id'], 'gone');
   assert.equal(s.requests[1].headers['last-event-id'], '1');
+});
+
+// Mercure 1.0, "Hub Discovery": the rel="mercure" links of a Link field
+// with their last-event-id, type and content-type attributes, read with
+// RFC 8288's syntax. web's TestNodeDiscoveryLinkMatchesGo checks the values
+// mercure.DiscoveryLink writes.
+test('mercureLinks reads the hubs of a Link field value', () => {
+  const base = 'https://example.com/books/1';
+  const hub = (href, lastEventId = '', type = '', contentType = '') => ({ href, lastEventId, type, contentType });
+  assert.deepEqual(mercureLinks('<https://example.com/.well-known/mercure>; rel="mercure"', base), [hub('https://example.com/.well-known/mercure')]);
+  assert.deepEqual(mercureLinks('</.well-known/mercure>; rel=mercure; last-event-id="urn:uuid:1"; type=book; content-type="application/merge-patch+json"', base),
+    [hub('https://example.com/.well-known/mercure', 'urn:uuid:1', 'book', 'application/merge-patch+json')], 'relative, unquoted');
+  assert.deepEqual(mercureLinks('</books/1.jsonld>; rel="self", <https://a.example/hub>; REL="alternate Mercure"; Last-Event-ID="x", <https://b.example/hub>; rel="mercure"', base),
+    [hub('https://a.example/hub', 'x'), hub('https://b.example/hub')], 'several links, several rels, any case');
+  assert.deepEqual(mercureLinks('<https://a.example/hub>; rel="mercure"; last-event-id="a,b;c=\\"d\\"\\\\"', base),
+    [hub('https://a.example/hub', 'a,b;c="d"\\')], 'a quoted string with separators and escapes');
+  assert.deepEqual(mercureLinks('<https://a.example/hub>; rel="self"; rel="mercure"', base), [], 'the first rel only');
+  assert.deepEqual(mercureLinks('garbage "with, a comma", <https://b.example/hub>; rel="mercure", <https://c.example/hub> junk; rel="mercure", <https://d.example/hub>;rel=mercure', base),
+    [hub('https://b.example/hub'), hub('https://d.example/hub')], 'malformed links are skipped, not the ones after them');
+  assert.deepEqual(mercureLinks('<https://a.example/hub>; rel="mercure"; type="first"; type="second"', base), [hub('https://a.example/hub', '', 'first')]);
+  assert.deepEqual(mercureLinks(null, base), []);
+  assert.deepEqual(mercureLinks('', base), []);
+  assert.deepEqual(mercureLinks('<http://[::1>; rel="mercure"', base), [], 'not a URL');
 });

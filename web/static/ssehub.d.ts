@@ -76,6 +76,26 @@ export interface MercureSubscription {
  */
 export function mercureURL(hub: string | URL, subscription?: MercureSubscription): string;
 
+/** A hub a resource advertises: a Link with rel="mercure" (Mercure 1.0, "Hub Discovery"). */
+export interface MercureLink {
+  /** The hub's URL, resolved against the resource's. */
+  href: string;
+  /** The last-event-id attribute, to start after; '' when absent. */
+  lastEventId: string;
+  /** The event type of the updates; '' when absent ("message"). */
+  type: string;
+  /** The content type of the updates; '' when absent (the resource's). */
+  contentType: string;
+}
+
+/**
+ * The hubs a Link field value advertises, in order, read with RFC 8288's
+ * syntax (several links, quoted strings and their escapes, any case).
+ * base resolves relative hub URLs: the resource's URL (the page's by
+ * default).
+ */
+export function mercureLinks(value: string | null, base?: string | URL): MercureLink[];
+
 export interface HubEventSourceInit {
   /** Send cookies to another origin, as EventSource's option. */
   withCredentials?: boolean;

@@ -345,6 +345,99 @@ export function mercureURL(hub, subscription = {}) {
   return u.href;
 }
 
+/**
+ * @typedef {object} MercureLink
+ * @property {string} href the hub's URL, resolved against the resource's
+ * @property {string} lastEventId the last-event-id attribute, to start after (lastEventId of
+ *   HubEventSource or mercureURL); '' when absent
+ * @property {string} type the event type of the updates; '' when absent: "message"
+ * @property {string} contentType the content type of the updates; '' when absent: the resource's
+ */
+
+// tchar is RFC 9110's token character.
+const tchar = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
+
+/**
+ * mercureLinks returns the hubs a Link field value advertises (Mercure 1.0,
+ * "Hub Discovery"), in order: its links whose rel includes "mercure", with
+ * their last-event-id, type and content-type attributes. It reads RFC
+ * 8288's syntax: several links in one value, quoted strings with their
+ * escapes (so a comma or a semicolon in an ID is no separator), parameter
+ * names and rel values in any case, the first rel of a link only; a
+ * malformed link is skipped, not the ones after it.
+ *
+ * @param {string | null} value the Link field value (all of them joined with ", ")
+ * @param {string | URL} [base] what relative hub URLs resolve against: the resource's URL
+ * @returns {MercureLink[]}
+ */
+export function mercureLinks(value, base = globalThis.location ? globalThis.location.href : undefined) {
+  const links = [];
+  const s = value ?? '';
+  const n = s.length;
+  let i = 0;
+  const ws = () => { while (i < n && (s[i] === ' ' || s[i] === '\t')) i++; };
+  const token = () => { const from = i; while (i < n && tchar.test(s[i])) i++; return s.slice(from, i); };
+  // skip moves past the rest of a malformed link: to the next comma
+  // outside a quoted string and the URI brackets.
+  const skip = () => {
+    for (let quoted = false; i < n; i++) {
+      if (quoted && s[i] === '\\') i++;
+      else if (s[i] === '"') quoted = !quoted;
+      else if (!quoted && s[i] === ',') return;
+    }
+  };
+  while (i < n) {
+    ws();
+    if (s[i] === ',') { i++; continue; }
+    const end = s[i] === '<' ? s.indexOf('>', i) : -1;
+    if (end < 0) { skip(); continue; }
+    const target = s.slice(i + 1, end);
+    i = end + 1;
+    const params = new Map();
+    let ok = true;
+    for (;;) {
+      ws();
+      if (i >= n || s[i] === ',') break;
+      if (s[i] !== ';') { ok = false; skip(); break; }
+      i++;
+      ws();
+      const name = token().toLowerCase();
+      ws();
+      let v = '';
+      if (s[i] === '=') {
+        i++;
+        ws();
+        if (s[i] === '"') {
+          for (i++; i < n && s[i] !== '"'; i++) {
+            if (s[i] === '\\' && i + 1 < n) i++;
+            v += s[i];
+          }
+          i++;
+        } else {
+          v = token();
+        }
+      }
+      // RFC 8288, section 3.3: a rel after the first is ignored; so are
+      // repeated attributes here.
+      if (name && !params.has(name)) params.set(name, v);
+    }
+    if (!ok || !(params.get('rel') ?? '').toLowerCase().split(/[ \t]+/).includes('mercure')) continue;
+    let href;
+    try {
+      href = new URL(target, base).href;
+    } catch {
+      continue; // not a URL: no hub
+    }
+    links.push({
+      href,
+      lastEventId: params.get('last-event-id') ?? '',
+      type: params.get('type') ?? '',
+      contentType: params.get('content-type') ?? '',
+    });
+  }
+  return links;
+}
+
 // Methods that may be sent again without asking (RFC 9110 §9.2.2, and QUERY,
 // which is safe).
 const idempotent = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'QUERY']);
