@@ -93,7 +93,8 @@ func TestBrowserDashboardStatsAccessToken(t *testing.T) {
 	ctx := newBrowser(t)
 	rec := recordRequests(t, ctx, func(r *network.Request) bool { return strings.Contains(r.URL, web.StatsPath) })
 	run(t, ctx, "open the dashboard without a token", chromedp.Navigate(s.URL()+"/dashboard"))
-	waitFor(t, ctx, "figures refused", `document.getElementById('stats-state').textContent === 'closed'`)
+	waitFor(t, ctx, "figures refused, and the page says what they need", `document.getElementById('stats-state').textContent === 'closed' &&
+		!document.getElementById('stats-closed').hidden && document.getElementById('stats-closed').textContent.includes('#token=')`)
 
 	tok := grantedToken(t, s.HubURL("127.0.0.1"), nil, []hub.Selector{{Syntax: hub.SyntaxExact, Text: web.StatsPath}})
 	// A fragment alone would not load the page again.
@@ -101,6 +102,9 @@ func TestBrowserDashboardStatsAccessToken(t *testing.T) {
 	waitFor(t, ctx, "figures shown", `document.getElementById('stats-state').textContent === 'open' &&
 		document.getElementById('fig-goroutines').textContent !== '–'`)
 	screenshot(t, ctx, "stats-token")
+	if !eval[bool](t, ctx, `document.getElementById('stats-closed').hidden`) {
+		t.Error("the page shows the figures and the notice that they were refused")
+	}
 
 	reqs := rec.take()
 	bearer := false

@@ -106,7 +106,11 @@ function draw(canvas, s, label) {
 // hands on in the stream's query string.
 const statsToken = new URLSearchParams(location.hash.slice(1)).get('token');
 const stats = statsToken ? new HubEventSource(cfg.statsURL, { token: statsToken }) : new EventSource(cfg.statsURL);
-const statsState = () => showState($('stats-state'), stats);
+const statsState = () => {
+  // CLOSED: the hub refused the stream (401 or 403) and no reconnection
+  // follows.
+  $('stats-closed').hidden = showState($('stats-state'), stats) !== 'closed';
+};
 stats.addEventListener('open', statsState);
 stats.addEventListener('error', statsState);
 stats.addEventListener('stats', (e) => {
