@@ -147,3 +147,46 @@ func FuzzParseCanonical(f *testing.F) {
 		}
 	})
 }
+
+// TestURLPatternsShared: subscribers of one URL pattern share its compiled
+// entry, as a topic selector or as a grant, so that the fan-out evaluates
+// it once per update whatever their number (issue 14: "compiled patterns
+// are cached and shared like today's URI templates"); it is released
+// with its last holder.
+func TestURLPatternsShared(t *testing.T) {
+	h, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(t.Context())
+	pat := Selector{Syntax: SyntaxURLPattern, Text: "https://example.com/books/:id"}
+	var subs []*Subscriber
+	for range 3 {
+		s, err := h.Subscribe(t.Context(), Subscription{Selectors: []Selector{pat}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+	}
+	g, err := h.Subscribe(t.Context(), Subscription{Topics: []string{"x"}, Grants: []Selector{pat}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subs = append(subs, g)
+	h.mu.Lock()
+	shared := subs[0].sels[0] == subs[1].sels[0] && subs[1].sels[0] == subs[2].sels[0] && g.auth[0] == subs[0].sels[0]
+	n, indexed := len(h.sels), h.urlIndex.size()
+	h.mu.Unlock()
+	if !shared || n != 2 || indexed != 1 {
+		t.Fatalf("four holders of one pattern: shared %v, %d entries (want 2 with x), %d indexed (want 1)", shared, n, indexed)
+	}
+	for _, s := range subs {
+		s.Close()
+	}
+	h.mu.Lock()
+	n, indexed = len(h.sels), h.urlIndex.size()
+	h.mu.Unlock()
+	if n != 0 || indexed != 0 {
+		t.Fatalf("after the last holder: %d entries, %d indexed; want none", n, indexed)
+	}
+}

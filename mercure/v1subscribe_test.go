@@ -80,11 +80,14 @@ func TestSubscribeDelivery(t *testing.T) {
 		{"exact", "match=" + url.QueryEscape("https://example.com/books/1"), "", []string{"pub1"}},
 		{"exact braces", "match=" + url.QueryEscape("https://example.com/books/{id}"), "", []string{"braces"}},
 		{"pattern", "match_urlpattern=" + url.QueryEscape(books), "", []string{"pub1", "pub2", "braces"}},
-		{"wildcard anonymous", "match=*", "", []string{"pub1", "pub2", "braces", "other"}},
+		{"wildcard anonymous", "match=*", "", []string{"pub1", "pub2", "braces", "other", "urn", "relative"}},
+		// "Matcher Types": * is every topic in either type, whatever its
+		// URL (a URL pattern "*" would be a relative one).
+		{"pattern wildcard", "match_urlpattern=*", "", []string{"pub1", "pub2", "braces", "other", "urn", "relative"}},
 		{"pattern, granted book 1", "match_urlpattern=" + url.QueryEscape(books), e.subToken(exactM("https://example.com/books/1")),
 			[]string{"pub1", "priv1", "pub2", "braces"}},
 		{"wildcard, granted by pattern", "match=*", e.subToken(patternM(books)),
-			[]string{"pub1", "priv1", "pub2", "priv2", "braces", "other"}},
+			[]string{"pub1", "priv1", "pub2", "priv2", "braces", "other", "urn", "relative"}},
 		// The alternate topic carries the grant (Mercure 1.0 example).
 		{"pattern, granted own namespace", "match_urlpattern=" + url.QueryEscape(books), e.subToken(patternM("https://example.com/users/42/*")),
 			[]string{"pub1", "pub2", "priv2", "braces"}},
@@ -106,6 +109,8 @@ func TestSubscribeDelivery(t *testing.T) {
 		"topic=https://example.com/books/2&topic=https://example.com/users/42/books/2&data=priv2&private=on",
 		"topic=https://example.com/books/%7Bid%7D&data=braces",
 		"topic=https://example.com/other&data=other",
+		"topic=urn:example:1&data=urn",
+		"topic=relative/1&data=relative",
 		"topic=end&topic=https://example.com/books/1&topic=https://example.com/books/2&topic=https://example.com/books/%7Bid%7D&data=end",
 	} {
 		e.publish1(f)
