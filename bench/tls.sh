@@ -2,10 +2,12 @@
 # tls.sh measures ssehub over HTTPS beside plain HTTP/1.1, in one run, on
 # loopback: idle memory per subscriber (plain HTTP/1.1, TLS HTTP/1.1, TLS
 # HTTP/2) beside the reference Mercure hub (the dunglas/mercure library
-# behind net/http's HTTPS, HTTP/1.1 and HTTP/2, as Caddy serves it), and
+# behind net/http's HTTPS, HTTP/1.1 and HTTP/2, and the same library as a
+# handler inside Caddy, as it ships: peers -server mercure-caddy), and
 # the fan-out at 10,000 subscribers over TLS HTTP/1.1 and HTTP/2 beside
 # plain HTTP/1.1. It prints the JSON lines of 'sse bench' and the ratios
-# BENCHMARKS.md quotes. Sizes: IDLE_CONNS, FANOUT_CONNS, DURATION.
+# BENCHMARKS.md quotes. Sizes: IDLE_CONNS, FANOUT_CONNS (0: idle only),
+# DURATION.
 set -euo pipefail
 
 ROOT=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
@@ -54,6 +56,7 @@ start() {
 		mkdir -p "$data" && cp "$CERTS"/tls-localhost.* "$data"/
 		cmd=("$BIN/ssehub" --addr "127.0.0.1:$PORT" --data "$data" --memory --tls-self-signed --jwt-key "$KEY" --jwt-issuer ssehub --demo=false --log-level warn) ;;
 	mercure-tls) cmd=("$BIN/peers" -server mercure-local -addr "127.0.0.1:$PORT" -data "$data" -jwt-key "$KEY" -tls-cert "$CERTS/tls-localhost.crt" -tls-key "$CERTS/tls-localhost.key") ;;
+	mercure-caddy-tls) cmd=("$BIN/peers" -server mercure-caddy -addr "127.0.0.1:$PORT" -data "$data" -jwt-key "$KEY" -tls-cert "$CERTS/tls-localhost.crt" -tls-key "$CERTS/tls-localhost.key") ;;
 	esac
 	"${cmd[@]}" >"$WORK/server.log" 2>&1 &
 	SERVER_PID=$!
@@ -86,20 +89,27 @@ run ssehub-tls "idle, tls http/1.1" https --mode idle -c "$IDLE_CONNS" --duratio
 run ssehub-tls "idle, tls h2" https --http2 --mode idle -c "$IDLE_CONNS" --duration "$IDLE_HOLD"
 run mercure-tls "idle, tls h2" https --http2 --mode idle -c "$IDLE_CONNS" --duration "$IDLE_HOLD"
 run mercure-tls "idle, tls http/1.1" https --mode idle -c "$IDLE_CONNS" --duration "$IDLE_HOLD"
-run ssehub "fanout, http/1.1" http --mode fanout -c "$FANOUT_CONNS" --rate 0 --publishers "$PUBLISHERS" --duration "$DURATION"
-run ssehub-tls "fanout, tls http/1.1" https --mode fanout -c "$FANOUT_CONNS" --rate 0 --publishers "$PUBLISHERS" --duration "$DURATION"
-run ssehub-tls "fanout, tls h2" https --http2 --mode fanout -c "$FANOUT_CONNS" --rate 0 --publishers "$PUBLISHERS" --duration "$DURATION"
+run mercure-caddy-tls "idle, tls h2" https --http2 --mode idle -c "$IDLE_CONNS" --duration "$IDLE_HOLD"
+run mercure-caddy-tls "idle, tls http/1.1" https --mode idle -c "$IDLE_CONNS" --duration "$IDLE_HOLD"
+if ((FANOUT_CONNS > 0)); then
+	run ssehub "fanout, http/1.1" http --mode fanout -c "$FANOUT_CONNS" --rate 0 --publishers "$PUBLISHERS" --duration "$DURATION"
+	run ssehub-tls "fanout, tls http/1.1" https --mode fanout -c "$FANOUT_CONNS" --rate 0 --publishers "$PUBLISHERS" --duration "$DURATION"
+	run ssehub-tls "fanout, tls h2" https --http2 --mode fanout -c "$FANOUT_CONNS" --rate 0 --publishers "$PUBLISHERS" --duration "$DURATION"
+fi
 
 # The ratios, from the JSON lines.
 jq -rs '
 	def get(n; s): map(select(.name == n and .scenario == s))[0];
 	def kib(r): (r.server.rss_per_conn_bytes / 1024 * 10 | round / 10);
+	def ratio(a; b): (a.server.rss_per_conn_bytes / b.server.rss_per_conn_bytes * 100 | round / 100);
 	get("ssehub"; "idle, http/1.1") as $p | get("ssehub-tls"; "idle, tls http/1.1") as $t1 |
 	get("ssehub-tls"; "idle, tls h2") as $t2 | get("mercure-tls"; "idle, tls h2") as $m2 |
 	get("mercure-tls"; "idle, tls http/1.1") as $m1 |
+	get("mercure-caddy-tls"; "idle, tls h2") as $c2 | get("mercure-caddy-tls"; "idle, tls http/1.1") as $c1 |
 	get("ssehub"; "fanout, http/1.1") as $fp | get("ssehub-tls"; "fanout, tls http/1.1") as $f1 |
 	get("ssehub-tls"; "fanout, tls h2") as $f2 |
-	"idle KiB per subscriber: plain h1 \(kib($p)), tls h1 \(kib($t1)), tls h2 \(kib($t2)); mercure tls h2 \(kib($m2)), tls h1 \(kib($m1))",
-	"ssehub tls h2 / mercure tls h2 per stream: \($t2.server.rss_per_conn_bytes / $m2.server.rss_per_conn_bytes * 100 | round / 100)",
-	"fan-out deliveries/s: plain h1 \($fp.deliveries_per_sec | round), tls h1 \($f1.deliveries_per_sec | round) (×\($f1.deliveries_per_sec / $fp.deliveries_per_sec * 100 | round / 100)), tls h2 \($f2.deliveries_per_sec | round) (×\($f2.deliveries_per_sec / $fp.deliveries_per_sec * 100 | round / 100)); lost \($fp.lost)/\($f1.lost)/\($f2.lost)"
+	"idle KiB per subscriber: plain h1 \(kib($p)), tls h1 \(kib($t1)), tls h2 \(kib($t2)); mercure tls h2 \(kib($m2)), tls h1 \(kib($m1)); mercure in caddy tls h2 \(kib($c2)), tls h1 \(kib($c1))",
+	"ssehub tls h2 / mercure tls h2 per stream: \(ratio($t2; $m2))",
+	"ssehub / mercure in caddy per subscriber: tls h2 \(ratio($t2; $c2)), tls h1 \(ratio($t1; $c1))",
+	if $fp == null then empty else "fan-out deliveries/s: plain h1 \($fp.deliveries_per_sec | round), tls h1 \($f1.deliveries_per_sec | round) (×\($f1.deliveries_per_sec / $fp.deliveries_per_sec * 100 | round / 100)), tls h2 \($f2.deliveries_per_sec | round) (×\($f2.deliveries_per_sec / $fp.deliveries_per_sec * 100 | round / 100)); lost \($fp.lost)/\($f1.lost)/\($f2.lost)" end
 ' "$RESULTS"

@@ -10,7 +10,9 @@
 // Servers: go-sse (github.com/tmaxmax/go-sse), r3labs (github.com/r3labs/sse/v2),
 // eventsource (github.com/launchdarkly/eventsource), mercure (the Mercure
 // hub as a library with its bolt transport), mercure-local (its
-// in-memory transport) and floor (no library: one write(2) per subscriber
+// in-memory transport), mercure-caddy (mercure-local as a handler inside
+// Caddy, github.com/caddyserver/caddy/v2, serving on its own, as the
+// reference hub ships) and floor (no library: one write(2) per subscriber
 // and nothing else, the yardstick under every server's figures).
 //
 // The three plain SSE libraries have no authorization: their adapters
@@ -38,6 +40,9 @@ const path = "/.well-known/mercure"
 
 // adapter is one library behind the Mercure shape.
 type adapter struct {
+	// handler serves behind main's net/http server; nil for an adapter
+	// that runs a server of its own (Caddy), listening on config.addr
+	// from the moment it is built.
 	handler http.Handler
 	close   func(context.Context) error
 }
@@ -49,12 +54,15 @@ var adapters = map[string]func(cfg config) (*adapter, error){
 	"eventsource":   newEventsource,
 	"mercure":       func(cfg config) (*adapter, error) { return newMercure(cfg, true) },
 	"mercure-local": func(cfg config) (*adapter, error) { return newMercure(cfg, false) },
+	"mercure-caddy": newCaddyMercure,
 	"floor":         newFloor,
 }
 
 type config struct {
 	addr, data, jwtKey string
 	history            uint64
+	// tlsCert and tlsKey are PEM files: serve HTTPS when set.
+	tlsCert, tlsKey string
 }
 
 func main() {
@@ -74,19 +82,29 @@ func run() int {
 	flag.StringVar(&cfg.data, "data", "peers-data", "directory for the mercure bolt database")
 	flag.StringVar(&cfg.jwtKey, "jwt-key", "", "HS256 key of publishers' and subscribers' tokens (mercure only; required there)")
 	flag.Uint64Var(&cfg.history, "history-size", 100000, "updates the mercure bolt transport keeps")
-	var tlsCert, tlsKey string
-	flag.StringVar(&tlsCert, "tls-cert", "", "serve HTTPS (HTTP/1.1 and HTTP/2, as Caddy does in front of the reference hub) with this PEM certificate")
-	flag.StringVar(&tlsKey, "tls-key", "", "PEM key of -tls-cert")
+	flag.StringVar(&cfg.tlsCert, "tls-cert", "", "serve HTTPS (HTTP/1.1 and HTTP/2, as Caddy does in front of the reference hub; mercure-caddy adds HTTP/3) with this PEM certificate")
+	flag.StringVar(&cfg.tlsKey, "tls-key", "", "PEM key of -tls-cert")
 	flag.Parse()
 	newAdapter, ok := adapters[name]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "peers: -server %q: want one of %s\n", name, strings.Join(names, ", "))
 		return 2
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	a, err := newAdapter(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "peers:", err)
 		return 2
+	}
+	if a.handler == nil {
+		slog.Info("peers: serving", "server", name, "addr", cfg.addr)
+		<-ctx.Done()
+		if err := a.close(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "peers:", err)
+			return 1
+		}
+		return 0
 	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -96,8 +114,6 @@ func run() int {
 	mux := http.NewServeMux()
 	mux.Handle(path, a.handler)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -112,8 +128,8 @@ func run() int {
 	}()
 	slog.Info("peers: serving", "server", name, "addr", ln.Addr().String())
 	serve := func() error { return srv.Serve(ln) }
-	if tlsCert != "" {
-		serve = func() error { return srv.ServeTLS(ln, tlsCert, tlsKey) }
+	if cfg.tlsCert != "" {
+		serve = func() error { return srv.ServeTLS(ln, cfg.tlsCert, cfg.tlsKey) }
 	}
 	if err := serve(); !errors.Is(err, http.ErrServerClosed) {
 		fmt.Fprintln(os.Stderr, "peers:", err)

@@ -17,12 +17,7 @@ func newMercure(cfg config, durable bool) (*adapter, error) {
 		return nil, errors.New("-jwt-key: required by the mercure servers")
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	key := []byte(cfg.jwtKey)
-	opts := []mercure.Option{
-		mercure.WithPublisherJWT(key, "HS256"),
-		mercure.WithSubscriberJWT(key, "HS256"),
-		mercure.WithLogger(logger),
-	}
+	opts := mercureOptions([]byte(cfg.jwtKey), logger)
 	if durable {
 		t, err := mercure.NewBoltTransport(mercure.NewSubscriberList(mercure.DefaultSubscriberListCacheSize), logger,
 			filepath.Join(cfg.data, "mercure.db"), "", cfg.history, mercure.BoltDefaultCleanupFrequency)
@@ -36,4 +31,14 @@ func newMercure(cfg config, durable bool) (*adapter, error) {
 		return nil, err
 	}
 	return &adapter{handler: h, close: h.Stop}, nil
+}
+
+// mercureOptions are the hub options every mercure peer shares: tokens
+// signed with HS256 and key for publishers and subscribers.
+func mercureOptions(key []byte, logger *slog.Logger) []mercure.Option {
+	return []mercure.Option{
+		mercure.WithPublisherJWT(key, "HS256"),
+		mercure.WithSubscriberJWT(key, "HS256"),
+		mercure.WithLogger(logger),
+	}
 }
