@@ -45,7 +45,41 @@ type PresenceEntry struct {
 	// none.
 	Payloads []json.RawMessage `json:"payloads,omitempty"`
 	Node     string            `json:"node"`
-	// Since is when the node recorded the subscription, by its clock; the
+	// Since is when the store recorded the subscription, by the store's
+	// clock, set by the implementation (nodes' clocks may disagree); the
 	// API lists subscriptions in this order.
 	Since time.Time `json:"since"`
+}
+
+// StartHeartbeat calls beat every interval, in a goroutine of its own,
+// until ctx is done or stop is called, and hands its failures, while it
+// runs, to failed. Each call is bounded by interval, so that a stalled
+// store cannot stretch the gap between two beats past it. stop returns
+// once the goroutine has; it may be called more than once. It is the loop
+// of the Presence implementations' node heartbeats.
+func StartHeartbeat(ctx context.Context, interval time.Duration, beat func(context.Context) error, failed func(error)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return
+			}
+			bctx, cancelBeat := context.WithTimeout(ctx, interval)
+			err := beat(bctx)
+			cancelBeat()
+			if err != nil && ctx.Err() == nil {
+				failed(err)
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }

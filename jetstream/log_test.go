@@ -318,6 +318,27 @@ func TestPresence(t *testing.T) {
 	})
 }
 
+// TestPresenceSkew runs the presence tests with the nodes' clocks far
+// ahead of the servers' and far behind: liveness is decided on the
+// servers' clock, so no node marks another dead early nor keeps it alive.
+func TestPresenceSkew(t *testing.T) {
+	srv := jstest.Start(t)
+	logtest.RunPresenceSkew(t, func(t *testing.T, ttl, skewA, skewB time.Duration) logtest.PresenceNodes {
+		opts := fresh(jetstream.Options{})
+		a, b := openLog(t, srv.URL(), opts), openLog(t, srv.URL(), opts)
+		pa, err := jetstream.PresenceOnClock(t.Context(), a, ttl, func() time.Time { return time.Now().Add(skewA) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		pb, err := jetstream.PresenceOnClock(t.Context(), b, ttl, func() time.Time { return time.Now().Add(skewB) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pa.Close(); pb.Close() })
+		return logtest.PresenceNodes{A: pa, B: pb, CrashA: func() { a.Close() }}
+	})
+}
+
 // TestOpenConcurrently opens one new stream from three nodes at once on a
 // fresh cluster, as hubs started together do: every Open succeeds.
 func TestOpenConcurrently(t *testing.T) {

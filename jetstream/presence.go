@@ -21,17 +21,25 @@ import (
 // every node sharing the log lists the subscriptions of every live node.
 // The key "n.<node>" is a node's heartbeat, "s.<node>.<subscriber>" one of
 // its subscriptions. A node is dead when its heartbeat is older than the
-// TTL by the reading node's clock, against the time the servers stored the
-// heartbeat: clocks must agree to well within the TTL.
+// TTL by the servers' clock: the time they stored it, against the time
+// they stored this node's latest heartbeat plus the time elapsed since on
+// this node's monotonic clock. So the nodes' wall clocks are never
+// compared, and their skew does not matter.
 type Presence struct {
 	l    *Log
 	kv   njs.KeyValue
 	node string
 	ttl  time.Duration
+	// now is this node's clock, read only for the time elapsed since
+	// clock.local.
+	now func() time.Time
 
-	stop    chan struct{}
-	stopped chan struct{}
-	once    sync.Once
+	mu sync.Mutex
+	// clock is the servers' time of this node's latest heartbeat, and
+	// now() when this node read it back.
+	clock struct{ server, local time.Time }
+
+	stop func() // stops the heartbeat
 }
 
 var _ hub.Presence = (*Presence)(nil)
@@ -44,6 +52,11 @@ const reaped = "reaped"
 // hub.DefaultPresenceTTL. The node gets a new random name, so a restarted
 // hub is a new node and its predecessor is reaped.
 func (l *Log) Presence(ctx context.Context, ttl time.Duration) (*Presence, error) {
+	return l.presence(ctx, ttl, time.Now)
+}
+
+// presence is Presence on the node clock now.
+func (l *Log) presence(ctx context.Context, ttl time.Duration, now func() time.Time) (*Presence, error) {
 	if ttl <= 0 {
 		ttl = hub.DefaultPresenceTTL
 	}
@@ -57,50 +70,62 @@ func (l *Log) Presence(ctx context.Context, ttl time.Duration) (*Presence, error
 		return nil, l.classify(ctx, "presence bucket", err)
 	}
 	p := &Presence{
-		l:       l,
-		kv:      kv,
-		node:    strings.ReplaceAll(uuid.NewString(), "-", ""),
-		ttl:     ttl,
-		stop:    make(chan struct{}),
-		stopped: make(chan struct{}),
+		l:    l,
+		kv:   kv,
+		node: strings.ReplaceAll(uuid.NewString(), "-", ""),
+		ttl:  ttl,
+		now:  now,
 	}
-	if _, err := kv.Put(ctx, "n."+p.node, nil); err != nil {
+	if err := p.beat(ctx); err != nil {
 		return nil, l.classify(ctx, "presence heartbeat", err)
 	}
-	go p.heartbeat()
+	p.stop = hub.StartHeartbeat(l.ctx, ttl/3, p.beat, func(err error) {
+		p.l.logger.Warn("jetstream: presence heartbeat failed", "node", p.node, "err", err)
+	})
 	return p, nil
 }
 
 // Node returns this node's name.
 func (p *Presence) Node() string { return p.node }
 
-func (p *Presence) heartbeat() {
-	defer close(p.stopped)
-	t := time.NewTicker(p.ttl / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-		case <-p.stop:
-			return
-		case <-p.l.ctx.Done():
-			return
-		}
-		ctx, cancel := context.WithTimeout(p.l.ctx, p.ttl/3)
-		if _, err := p.kv.Put(ctx, "n."+p.node, nil); err != nil && p.l.ctx.Err() == nil {
-			p.l.logger.Warn("jetstream: presence heartbeat failed", "node", p.node, "err", err)
-		}
-		cancel()
+// beat renews this node's heartbeat and reads back the servers' time of
+// it.
+func (p *Presence) beat(ctx context.Context) error {
+	if _, err := p.kv.Put(ctx, "n."+p.node, nil); err != nil {
+		return err
 	}
+	e, err := p.kv.Get(ctx, "n."+p.node)
+	if err != nil {
+		return err
+	}
+	// Read after the servers stored the heartbeat, so that serverNow errs
+	// early, and a dead node is found a round trip late, never a live one
+	// early.
+	local := p.now()
+	p.mu.Lock()
+	if e.Created().After(p.clock.server) {
+		p.clock.server, p.clock.local = e.Created(), local
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+// serverNow is the servers' time now, as this node tells it from its
+// latest heartbeat.
+func (p *Presence) serverNow() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.clock.server.Add(p.now().Sub(p.clock.local))
 }
 
 func (p *Presence) key(node, subscriber string) string {
 	return "s." + node + "." + base64.RawURLEncoding.EncodeToString([]byte(subscriber))
 }
 
-// Join records e as one of this node's subscriptions.
+// Join records e as one of this node's subscriptions, since the time the
+// servers store it.
 func (p *Presence) Join(ctx context.Context, e hub.PresenceEntry) error {
-	e.Node = p.node
+	e.Node, e.Since = p.node, time.Time{}
 	b, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("jetstream: presence: %w", err)
@@ -160,8 +185,10 @@ func (p *Presence) nodes(ctx context.Context) (map[string]njs.KeyValueEntry, err
 	return m, nil
 }
 
-func (p *Presence) live(e njs.KeyValueEntry) bool {
-	return string(e.Value()) != reaped && time.Since(e.Created()) < p.ttl
+// live reports whether the heartbeat e is younger than the TTL at the
+// servers' time now.
+func (p *Presence) live(e njs.KeyValueEntry, now time.Time) bool {
+	return string(e.Value()) != reaped && now.Sub(e.Created()) < p.ttl
 }
 
 // List returns the subscriptions of the nodes whose heartbeat is younger
@@ -169,6 +196,7 @@ func (p *Presence) live(e njs.KeyValueEntry) bool {
 func (p *Presence) List(ctx context.Context) ([]hub.PresenceEntry, error) {
 	ctx, cancel := p.l.bound(ctx)
 	defer cancel()
+	now := p.serverNow()
 	nodes, err := p.nodes(ctx)
 	if err != nil {
 		return nil, p.l.classify(ctx, "presence list", err)
@@ -180,13 +208,14 @@ func (p *Presence) List(ctx context.Context) ([]hub.PresenceEntry, error) {
 	var out []hub.PresenceEntry
 	for _, e := range es {
 		node, _, _ := strings.Cut(strings.TrimPrefix(e.Key(), "s."), ".")
-		if n, ok := nodes[node]; !ok || !p.live(n) {
+		if n, ok := nodes[node]; !ok || !p.live(n, now) {
 			continue
 		}
 		var pe hub.PresenceEntry
 		if err := json.Unmarshal(e.Value(), &pe); err != nil {
 			return nil, fmt.Errorf("jetstream: presence entry %s: %w: %v", e.Key(), ErrCorrupt, err)
 		}
+		pe.Since = e.Created()
 		out = append(out, pe)
 	}
 	return out, nil
@@ -199,13 +228,14 @@ func (p *Presence) List(ctx context.Context) ([]hub.PresenceEntry, error) {
 func (p *Presence) Reap(ctx context.Context) ([]hub.PresenceEntry, error) {
 	ctx, cancel := p.l.bound(ctx)
 	defer cancel()
+	now := p.serverNow()
 	nodes, err := p.nodes(ctx)
 	if err != nil {
 		return nil, p.l.classify(ctx, "presence reap", err)
 	}
 	var out []hub.PresenceEntry
 	for node, hb := range nodes {
-		if p.live(hb) || node == p.node {
+		if p.live(hb, now) || node == p.node {
 			continue
 		}
 		if string(hb.Value()) != reaped {
@@ -215,7 +245,7 @@ func (p *Presence) Reap(ctx context.Context) ([]hub.PresenceEntry, error) {
 				}
 				return out, p.l.classify(ctx, "presence reap", err)
 			}
-		} else if time.Since(hb.Created()) < p.ttl {
+		} else if now.Sub(hb.Created()) < p.ttl {
 			continue // claimed by a reaper that may still be at work
 		}
 		es, err := p.entries(ctx, "s."+node+".>")
@@ -225,6 +255,7 @@ func (p *Presence) Reap(ctx context.Context) ([]hub.PresenceEntry, error) {
 		for _, e := range es {
 			var pe hub.PresenceEntry
 			if err := json.Unmarshal(e.Value(), &pe); err == nil {
+				pe.Since = e.Created()
 				out = append(out, pe)
 			}
 			if err := p.kv.Purge(ctx, e.Key()); err != nil {
@@ -241,8 +272,7 @@ func (p *Presence) Reap(ctx context.Context) ([]hub.PresenceEntry, error) {
 // Close stops the heartbeat and removes this node and its subscriptions,
 // whose ends the node announces itself.
 func (p *Presence) Close() error {
-	p.once.Do(func() { close(p.stop) })
-	<-p.stopped
+	p.stop()
 	if p.l.ctx.Err() != nil {
 		return hub.ErrClosed
 	}

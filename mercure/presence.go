@@ -26,7 +26,7 @@ func (h *Handler) join(ctx context.Context, s *activeSub) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), presenceTimeout)
 	defer cancel()
-	e := hub.PresenceEntry{Subscriber: s.subscriber, Topics: s.topics, Payload: s.payload, Selectors: s.matchers, Payloads: s.payloads, Since: time.Now()}
+	e := hub.PresenceEntry{Subscriber: s.subscriber, Topics: s.topics, Payload: s.payload, Selectors: s.matchers, Payloads: s.payloads}
 	if err := h.presence.Join(ctx, e); err != nil {
 		h.log.WarnContext(ctx, "mercure: record the subscription in the cluster's presence", "subscriber", s.subscriber, "err", err)
 	}

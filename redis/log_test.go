@@ -380,6 +380,9 @@ func TestFindStaleIndex(t *testing.T) {
 	}
 }
 
+// TestPresence runs the presence tests. logtest.RunPresenceSkew has nothing
+// to skew here: Presence reads no node's clock, only Redis's TIME in its
+// scripts.
 func TestPresence(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	logtest.RunPresence(t, func(t *testing.T, ttl time.Duration) logtest.PresenceNodes {

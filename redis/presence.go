@@ -3,8 +3,10 @@ package redis
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"sync"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,9 +17,10 @@ import (
 
 // Presence is a hub.Presence in the Redis of a Log: every node sharing the
 // log lists the subscriptions of every live node. A node's subscriptions
-// are the hash {P}:presence:<node>, and {P}:nodes is a sorted set of the
-// nodes by their last heartbeat, in the Redis server's clock, so nodes'
-// clocks do not matter.
+// are the hash {P}:presence:<node>, each value the Redis server's time of
+// the Join and the entry in JSON, and {P}:nodes is a sorted set of the
+// nodes by their last heartbeat, in the Redis server's clock: nodes'
+// clocks are never read, so their skew does not matter.
 type Presence struct {
 	l     *Log
 	node  string
@@ -25,9 +28,7 @@ type Presence struct {
 	nodes string // the sorted set of nodes
 	own   string // this node's hash
 
-	stop    chan struct{}
-	stopped chan struct{}
-	once    sync.Once
+	stop func() // stops the heartbeat
 }
 
 var _ hub.Presence = (*Presence)(nil)
@@ -43,52 +44,38 @@ func (l *Log) Presence(ctx context.Context, ttl time.Duration) (*Presence, error
 	}
 	tag := l.stream[:len(l.stream)-len("updates")]
 	p := &Presence{
-		l:       l,
-		node:    uuid.NewString(),
-		ttl:     ttl,
-		nodes:   tag + "nodes",
-		stop:    make(chan struct{}),
-		stopped: make(chan struct{}),
+		l:     l,
+		node:  uuid.NewString(),
+		ttl:   ttl,
+		nodes: tag + "nodes",
 	}
 	p.own = tag + "presence:" + p.node
-	if err := heartbeatScript.Run(ctx, l.client, []string{p.nodes}, p.node).Err(); err != nil {
+	if err := p.beat(ctx); err != nil {
 		return nil, classifyRedisError("presence heartbeat", err)
 	}
-	go p.heartbeat()
+	p.stop = hub.StartHeartbeat(l.ctx, ttl/3, p.beat, func(err error) {
+		p.l.logger.Warn("redis: presence heartbeat failed", "node", p.node, "err", err)
+	})
 	return p, nil
 }
 
 // Node returns this node's name.
 func (p *Presence) Node() string { return p.node }
 
-func (p *Presence) heartbeat() {
-	defer close(p.stopped)
-	t := time.NewTicker(p.ttl / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-		case <-p.stop:
-			return
-		case <-p.l.ctx.Done():
-			return
-		}
-		ctx, cancel := context.WithTimeout(p.l.ctx, p.ttl/3)
-		if err := heartbeatScript.Run(ctx, p.l.client, []string{p.nodes}, p.node).Err(); err != nil && p.l.ctx.Err() == nil {
-			p.l.logger.Warn("redis: presence heartbeat failed", "node", p.node, "err", err)
-		}
-		cancel()
-	}
+// beat renews this node's heartbeat.
+func (p *Presence) beat(ctx context.Context) error {
+	return heartbeatScript.Run(ctx, p.l.client, []string{p.nodes}, p.node).Err()
 }
 
-// Join records e as one of this node's subscriptions.
+// Join records e as one of this node's subscriptions, since the Redis
+// server's time.
 func (p *Presence) Join(ctx context.Context, e hub.PresenceEntry) error {
-	e.Node = p.node
+	e.Node, e.Since = p.node, time.Time{}
 	b, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("redis: presence: %w", err)
 	}
-	if err := p.l.client.HSet(ctx, p.own, e.Subscriber, b).Err(); err != nil {
+	if err := joinScript.Run(ctx, p.l.client, []string{p.own}, e.Subscriber, b).Err(); err != nil {
 		return classifyRedisError("presence join", err)
 	}
 	return nil
@@ -159,8 +146,7 @@ func (p *Presence) Reap(ctx context.Context) ([]hub.PresenceEntry, error) {
 // Close stops the heartbeat and removes this node and its subscriptions,
 // whose ends the node announces itself.
 func (p *Presence) Close() error {
-	p.once.Do(func() { close(p.stop) })
-	<-p.stopped
+	p.stop()
 	if p.l.ctx.Err() != nil {
 		return hub.ErrClosed
 	}
@@ -181,17 +167,39 @@ func (p *Presence) hash(node string) string {
 	return p.own[:len(p.own)-len(p.node)] + node
 }
 
+// decodeEntries decodes the values of presence hashes: the seconds and
+// microseconds of the server's time at the Join, and the entry in JSON,
+// separated by spaces.
 func decodeEntries(vals []string) ([]hub.PresenceEntry, error) {
 	out := make([]hub.PresenceEntry, 0, len(vals))
 	for _, v := range vals {
 		var e hub.PresenceEntry
-		if err := json.Unmarshal([]byte(v), &e); err != nil {
+		f := strings.SplitN(v, " ", 3)
+		var sec, usec int64
+		var err error
+		if len(f) != 3 {
+			err = errors.New("no time")
+		} else if sec, err = strconv.ParseInt(f[0], 10, 64); err == nil {
+			if usec, err = strconv.ParseInt(f[1], 10, 64); err == nil {
+				err = json.Unmarshal([]byte(f[2]), &e)
+			}
+		}
+		if err != nil {
 			return nil, fmt.Errorf("redis: presence entry %.40q: %w: %v", v, ErrCorrupt, err)
 		}
+		e.Since = time.Unix(sec, usec*1000)
 		out = append(out, e)
 	}
 	return out, nil
 }
+
+// joinScript sets the field ARGV[1] of the hash KEYS[1] to the server's
+// time, in seconds and microseconds, and ARGV[2], separated by spaces.
+var joinScript = goredis.NewScript(`
+local t = redis.call('TIME')
+redis.call('HSET', KEYS[1], ARGV[1], t[1] .. ' ' .. t[2] .. ' ' .. ARGV[2])
+return 1
+`)
 
 // heartbeatScript sets ARGV[1]'s heartbeat in the sorted set KEYS[1] to
 // the server's time in milliseconds.

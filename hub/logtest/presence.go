@@ -2,6 +2,7 @@ package logtest
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
@@ -28,21 +29,41 @@ const presenceTTL = 1500 * time.Millisecond
 // a new, empty store. The subtests sleep about four TTLs in total.
 func RunPresence(t *testing.T, open func(t *testing.T, ttl time.Duration) PresenceNodes) {
 	t.Helper()
-	for _, tc := range []struct {
-		name string
-		fn   func(*testing.T, PresenceNodes)
-	}{
-		{"ListAcrossNodes", testPresenceList},
-		{"DeadNodeReaped", testPresenceReap},
-		{"LiveNodeKept", testPresenceLive},
-	} {
+	for _, tc := range presenceTests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t, presenceTTL)) })
 	}
 }
 
+var presenceTests = []struct {
+	name string
+	fn   func(*testing.T, PresenceNodes)
+}{
+	{"ListAcrossNodes", testPresenceList},
+	{"DeadNodeReaped", testPresenceReap},
+	{"LiveNodeKept", testPresenceLive},
+}
+
+// RunPresenceSkew runs RunPresence's subtests with node A's clock ahead of
+// the real one by ten TTLs and B's behind by as much, and then the other
+// way round: skew between nodes' clocks must neither mark a live node dead
+// nor keep a dead one listed, whichever node lists or reaps. open is
+// RunPresence's, with the skews to give the nodes' clocks from their
+// start. An implementation that reads no node's clock has nothing to
+// skew.
+func RunPresenceSkew(t *testing.T, open func(t *testing.T, ttl, skewA, skewB time.Duration) PresenceNodes) {
+	t.Helper()
+	for _, skew := range []time.Duration{10 * presenceTTL, -10 * presenceTTL} {
+		for _, tc := range presenceTests {
+			t.Run(fmt.Sprintf("%s/skewA=%v", tc.name, skew), func(t *testing.T) { tc.fn(t, open(t, presenceTTL, skew, -skew)) })
+		}
+	}
+}
+
+// entry is a subscription to Join. Its Since is far off, as a node's
+// skewed clock could give it: the implementation sets its own.
 func entry(subscriber string, topics ...string) hub.PresenceEntry {
 	return hub.PresenceEntry{
-		Subscriber: subscriber, Topics: topics, Since: time.Now().Round(0),
+		Subscriber: subscriber, Topics: topics, Since: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC),
 		Payload: json.RawMessage(`{"user":"` + subscriber + `"}`),
 	}
 }
@@ -84,8 +105,11 @@ func testPresenceList(t *testing.T, n PresenceNodes) {
 	// A Mercure 1.0 subscriber's matchers, with a payload for one.
 	e2.Selectors = []hub.Selector{{Syntax: "exact", Text: "b"}, {Syntax: "urlpattern", Text: "https://example.com/:id"}}
 	e2.Payloads = []json.RawMessage{nil, json.RawMessage(`{"x":1}`)}
+	// The store's clock is this machine's: Since is within this span.
+	before := time.Now().Add(-time.Second)
 	join(t, n.A, e1)
 	join(t, n.B, e2)
+	after := time.Now().Add(time.Second)
 	for name, p := range map[string]hub.Presence{"A": n.A, "B": n.B} {
 		es := list(t, p)
 		if got := subscribers(t, "List on "+name, es); !slices.Equal(got, []string{"urn:s:1", "urn:s:2"}) {
@@ -96,9 +120,12 @@ func testPresenceList(t *testing.T, n PresenceNodes) {
 			if e.Subscriber == e2.Subscriber {
 				want = e2
 			}
-			if !slices.Equal(e.Topics, want.Topics) || string(e.Payload) != string(want.Payload) || !e.Since.Equal(want.Since) || e.Node == "" ||
+			if !slices.Equal(e.Topics, want.Topics) || string(e.Payload) != string(want.Payload) || e.Node == "" ||
 				!slices.Equal(e.Selectors, want.Selectors) || !slices.EqualFunc(e.Payloads, want.Payloads, samePayload) {
 				t.Fatalf("List on node %s: %+v, want %+v with a node", name, e, want)
+			}
+			if e.Since.Before(before) || e.Since.After(after) {
+				t.Fatalf("List on node %s: %s since %v, want the store's time of its Join, between %v and %v", name, e.Subscriber, e.Since, before, after)
 			}
 		}
 	}
