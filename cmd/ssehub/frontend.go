@@ -82,7 +82,11 @@ func newFrontend(cfg Config, env runEnv, log *slog.Logger) (*frontend, error) {
 	if interval <= 0 {
 		interval = defaultCertCheck
 	}
-	f.wg.Go(func() { files.watch(ctx, interval) })
+	hup, stopHUP := notifyHUP()
+	f.wg.Go(func() {
+		defer stopHUP()
+		files.watch(ctx, interval, hup)
+	})
 	return f, nil
 }
 
@@ -166,17 +170,26 @@ func (f *frontend) listenHTTP3(addr net.Addr, h http.Handler) error {
 	return nil
 }
 
-// shutdown starts the graceful end of HTTP/3: GOAWAY to every connection;
-// streams end with the hub. close waits for it.
-func (f *frontend) shutdown(ctx context.Context) {
+// shutdown starts the graceful end of HTTP/3: GOAWAY to every connection
+// (RFC 9114 section 5.2); streams end with the hub. The channel returned
+// is closed once the clients have closed every connection, as they do
+// when their requests are done, or at ctx's end, when the server closes
+// the rest. Closing a connection before its client does could cut the
+// end of a stream still in flight: a closed QUIC connection drops what it
+// has not sent.
+func (f *frontend) shutdown(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
 	if f.h3 == nil {
-		return
+		close(done)
+		return done
 	}
 	f.wg.Go(func() {
+		defer close(done)
 		if err := f.h3.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			f.log.Warn("HTTP/3 connections still open at the shutdown deadline; closed them", "err", err)
 		}
 	})
+	return done
 }
 
 // serve serves srv on ln until srv shuts down.

@@ -340,7 +340,7 @@ func (s *serving) shutdown(timeout time.Duration) {
 	s.srv.RegisterOnShutdown(func() { close(listenerClosed) })
 	shut := make(chan error, 1)
 	go func() { shut <- s.srv.Shutdown(sctx) }()
-	s.fe.shutdown(sctx)
+	h3done := s.fe.shutdown(sctx)
 	select {
 	case <-listenerClosed:
 	case <-sctx.Done():
@@ -355,6 +355,10 @@ func (s *serving) shutdown(timeout time.Duration) {
 	if err := <-shut; err != nil {
 		s.log.Warn("connections still open at the shutdown deadline; closing them", "err", err)
 		s.srv.Close()
+	}
+	select {
+	case <-h3done:
+	case <-sctx.Done():
 	}
 	s.log.Info("ssehub stopped")
 }

@@ -145,12 +145,18 @@ func (c *certFiles) reload(force bool) bool {
 	return true
 }
 
+// notifyHUP catches SIGHUP for watch. Call it before the hub reports
+// itself ready, not in watch's goroutine: until it is called, SIGHUP has
+// its default action and ends the process. stop undoes it.
+func notifyHUP() (hup <-chan os.Signal, stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	return ch, func() { signal.Stop(ch) }
+}
+
 // watch reloads the pair when the files change (checked every interval)
-// or when the process gets SIGHUP, until ctx ends.
-func (c *certFiles) watch(ctx context.Context, interval time.Duration) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+// or when hup delivers SIGHUP, until ctx ends.
+func (c *certFiles) watch(ctx context.Context, interval time.Duration, hup <-chan os.Signal) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

@@ -206,18 +206,26 @@ func TestTLSSelfSignedKeptAndRenewed(t *testing.T) {
 	}
 }
 
-// writeCert writes certificate and key files, keeping the files'
-// modification times at mod if it is not zero.
+// writeCert writes certificate and key files, each renamed into place,
+// with modification time mod if it is not zero. The time is set before
+// the rename, so that a watcher never sees the file with another one.
 func writeCert(t testing.TB, certPath, keyPath string, certPEM, keyPEM []byte, mod time.Time) {
 	t.Helper()
-	for p, b := range map[string][]byte{certPath: certPEM, keyPath: keyPEM} {
-		if err := writeFileAtomic(p, b, 0o600); err != nil {
+	for _, f := range []struct {
+		path string
+		b    []byte
+	}{{certPath, certPEM}, {keyPath, keyPEM}} {
+		tmp := f.path + ".new"
+		if err := os.WriteFile(tmp, f.b, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		if !mod.IsZero() {
-			if err := os.Chtimes(p, mod, mod); err != nil {
+			if err := os.Chtimes(tmp, mod, mod); err != nil {
 				t.Fatal(err)
 			}
+		}
+		if err := os.Rename(tmp, f.path); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
@@ -285,11 +293,15 @@ func TestTLSReloadOnSIGHUP(t *testing.T) {
 	}
 	r := startConfig(t, cfg, runEnv{CertCheck: 20 * time.Millisecond})
 	addr := strings.TrimPrefix(r.base, "https://")
+	before := fileStamps(t, cp, kp)
 	writeCert(t, cp, kp, bCert, bKey, mod)
-	time.Sleep(100 * time.Millisecond)
-	if got := peerCert(t, addr); got.Subject.CommonName != "a" {
-		t.Fatalf("before SIGHUP serving %q; the test needs a change the check cannot see", got.Subject.CommonName)
+	if after := fileStamps(t, cp, kp); after != before {
+		t.Fatalf("the files' sizes and times changed (%v, then %v): the test needs a change the check cannot see", before, after)
 	}
+	if got := peerCert(t, addr); got.Subject.CommonName != "a" {
+		t.Fatalf("before SIGHUP serving %q, want a", got.Subject.CommonName)
+	}
+	// At once: the hub catches SIGHUP from the moment it is ready.
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
@@ -298,6 +310,21 @@ func TestTLSReloadOnSIGHUP(t *testing.T) {
 			t.Fatal("SIGHUP did not reload the certificate")
 		}
 	}
+}
+
+// fileStamps is what the hub's check compares of the files at paths:
+// their sizes and modification times.
+func fileStamps(t testing.TB, paths ...string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "%s %d %v; ", filepath.Base(p), fi.Size(), fi.ModTime().UnixNano())
+	}
+	return b.String()
 }
 
 // TestHTTP2StreamFrames checks a subscription at the frame level: the
@@ -333,7 +360,7 @@ func TestHTTP2StreamFrames(t *testing.T) {
 	c.Conn.SetDeadline(time.Now().Add(waitLong))
 	stopped := make(chan error, 1)
 	go func() { stopped <- r.stop() }()
-	var goaway bool
+	var goaway, ended bool
 	for {
 		f, err := c.Fr.ReadFrame()
 		if err != nil {
@@ -342,13 +369,20 @@ func TestHTTP2StreamFrames(t *testing.T) {
 		switch f := f.(type) {
 		case *http2.GoAwayFrame:
 			goaway = true
-			if f.ErrCode != http2.ErrCodeNo {
-				t.Errorf("GOAWAY with %v, want NO_ERROR", f.ErrCode)
+			// Section 6.8: the last stream the server may have acted on,
+			// here the subscription's.
+			if f.ErrCode != http2.ErrCodeNo || f.LastStreamID != 1 {
+				t.Errorf("GOAWAY with %v, last stream %d; want NO_ERROR, 1", f.ErrCode, f.LastStreamID)
 			}
 		case *http2.DataFrame:
-			if f.StreamEnded() && !goaway {
-				t.Error("the stream ended before GOAWAY")
+			if f.StreamEnded() {
+				ended = true
+				if !goaway {
+					t.Error("the stream ended before GOAWAY")
+				}
 			}
+		case *http2.RSTStreamFrame:
+			t.Errorf("stream %d reset with %v, want it ended with END_STREAM", f.StreamID, f.ErrCode)
 		case *http2.SettingsFrame:
 			if !f.IsAck() {
 				c.Fr.WriteSettingsAck()
@@ -357,6 +391,9 @@ func TestHTTP2StreamFrames(t *testing.T) {
 	}
 	if !goaway {
 		t.Error("no GOAWAY at shutdown")
+	}
+	if !ended {
+		t.Error("the stream did not end with END_STREAM (RFC 9113 section 8.1) before the connection closed")
 	}
 	if err := <-stopped; err != nil {
 		t.Error(err)
