@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -238,33 +239,7 @@ func TestTLSHostileClients(t *testing.T) {
 	})
 
 	t.Run("rapid reset", func(t *testing.T) {
-		// Open a subscription and reset it at once, as fast as the
-		// connection takes it (CVE-2023-44487). net/http's server bounds
-		// the handlers such a connection can start, and closes it when
-		// the resets outrun them.
-		c := ssehubtest.DialH2(t, h.Addr)
-		go func() {
-			for {
-				if _, err := c.Fr.ReadFrame(); err != nil {
-					return
-				}
-			}
-		}()
-		start := time.Now()
-		sent := 0
-		for i := range h2RapidResets {
-			id := uint32(2*i + 1)
-			if !c.Get(id, h.Addr, "/.well-known/mercure?topic="+url.QueryEscape(fmt.Sprintf("rr-%d", i))) {
-				break
-			}
-			if c.Fr.WriteRSTStream(id, http2.ErrCodeCancel) != nil {
-				break
-			}
-			sent++
-		}
-		t.Logf("rapid reset: %d streams opened and reset in %v", sent, time.Since(start).Round(time.Millisecond))
-		deliver(t, h, topic, next(), ws...)
-		c.Conn.Close()
+		rapidReset(t, h, topic, ws, next, baseG)
 	})
 
 	afterG, afterRSS, afterFDs := settle(t, h, baseG+goroutineSlack)
@@ -280,4 +255,152 @@ func TestTLSHostileClients(t *testing.T) {
 	}
 	deliver(t, h, topic, next(), ws...)
 	h.stop()
+}
+
+// rapidReset opens subscriptions on one connection and resets each at
+// once (RST_STREAM, RFC 9113 section 6.4), in one burst, as fast as the
+// connection takes them: the "rapid reset" attack (CVE-2023-44487), which
+// makes a server start work for streams that cost the client nothing.
+// net/http's server runs at most SETTINGS_MAX_CONCURRENT_STREAMS handlers
+// per connection and queues at most four times as many; past that it
+// ends the connection with GOAWAY and ENHANCE_YOUR_CALM (RFC 9113
+// section 7: "the peer is exhibiting a behavior that might be generating
+// excessive load") and closes it. The subtest asserts that fate exactly:
+// the GOAWAY's code, its last stream (section 6.8: one the client opened),
+// the close after it, and no reset or other error before; meanwhile and
+// afterwards the watchers get their markers, and the hub's goroutines
+// return to the baseline.
+func rapidReset(t *testing.T, h *hubProc, topic string, ws []*watcher, next func() int, baseG float64) {
+	c := ssehubtest.DialH2(t, h.Addr)
+	c.Conn.SetDeadline(time.Now().Add(2 * time.Minute))
+	// Section 3.4: the server's preface is a SETTINGS frame.
+	f, err := c.Fr.ReadFrame()
+	sf, ok := f.(*http2.SettingsFrame)
+	if !ok || sf.IsAck() {
+		t.Fatalf("server preface: %v (%v), want SETTINGS", f, err)
+	}
+	maxStreams, ok := sf.Value(http2.SettingMaxConcurrentStreams)
+	if !ok || maxStreams == 0 {
+		t.Fatalf("SETTINGS_MAX_CONCURRENT_STREAMS %d (%v): the attack needs a bound", maxStreams, ok)
+	}
+	c.Fr.WriteSettingsAck()
+	flush := c.Buffer(64 << 10)
+
+	// The reader notes what the server sends; frames other than these
+	// (SETTINGS acks, WINDOW_UPDATE, the HEADERS and DATA of handlers
+	// that answered before their reset arrived) change nothing.
+	type goAway struct {
+		code http2.ErrCode
+		last uint32
+	}
+	goaways := make(chan goAway, 4)
+	resets := make(chan uint32, 16)
+	pong := make(chan struct{}, 1)
+	closed := make(chan error, 1)
+	go func() {
+		for {
+			f, err := c.Fr.ReadFrame()
+			if err != nil {
+				closed <- err
+				return
+			}
+			switch f := f.(type) {
+			case *http2.GoAwayFrame:
+				goaways <- goAway{f.ErrCode, f.LastStreamID}
+			case *http2.RSTStreamFrame:
+				select {
+				case resets <- f.StreamID:
+				default:
+				}
+			case *http2.PingFrame:
+				if f.IsAck() {
+					pong <- struct{}{}
+				}
+			}
+		}
+	}()
+
+	// The burst, from its own goroutine so that the watchers are checked
+	// while it goes on. Frames are flushed every 64 KiB: writes fail once
+	// the hub closed the connection.
+	var sent int
+	var lastID uint32
+	wrote := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(wrote)
+		for i := range h2RapidResets {
+			id := uint32(2*i + 1)
+			if !c.Get(id, h.Addr, "/.well-known/mercure?topic="+url.QueryEscape(fmt.Sprintf("rr-%d", i))) ||
+				c.Fr.WriteRSTStream(id, http2.ErrCodeCancel) != nil {
+				return
+			}
+			sent, lastID = i+1, id
+		}
+		// A PING after the last reset: its ACK would say the hub read
+		// every frame and kept the connection.
+		if c.Fr.WritePing(false, [8]byte{'r', 'r'}) == nil {
+			flush()
+		}
+	}()
+	for done := false; !done; {
+		deliver(t, h, topic, next(), ws...)
+		select {
+		case <-wrote:
+			done = true
+		default:
+		}
+	}
+	t.Logf("rapid reset: %d streams opened and reset in %v (SETTINGS_MAX_CONCURRENT_STREAMS %d)", sent, time.Since(start).Round(time.Millisecond), maxStreams)
+
+	var g goAway
+	select {
+	case g = <-goaways:
+	case <-pong:
+		t.Fatalf("the hub read %d streams opened and reset in a burst and kept the connection, where net/http closes it past %d waiting handlers", sent, 4*maxStreams)
+	case err := <-closed:
+		// The reader passes on a GOAWAY before the connection's end.
+		select {
+		case g = <-goaways:
+			closed <- err
+		default:
+			t.Fatalf("the hub closed the connection without GOAWAY: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("neither GOAWAY nor a PING's answer within a minute of the burst")
+	}
+	t.Logf("GOAWAY %v, last stream %d", g.code, g.last)
+	if g.code != http2.ErrCodeEnhanceYourCalm {
+		t.Errorf("GOAWAY with %v, want ENHANCE_YOUR_CALM", g.code)
+	}
+	if g.last%2 != 1 || g.last > lastID {
+		t.Errorf("GOAWAY's last stream %d, want one the client opened (at most %d)", g.last, lastID)
+	}
+	// The queue the hub refuses to grow: handlers running plus those
+	// waiting, so the burst got at least that far.
+	if want := int(5 * maxStreams); sent <= want {
+		t.Errorf("closed after %d streams, want more than %d (running and queued handlers)", sent, want)
+	}
+	// Then the connection ends: the hub closes it, and has reset nothing
+	// on its own (a stream error would have come as RST_STREAM first).
+	select {
+	case err := <-closed:
+		if !errors.Is(err, io.EOF) {
+			t.Logf("connection ended with %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the hub kept the connection open after its GOAWAY")
+	}
+	select {
+	case id := <-resets:
+		t.Errorf("the hub reset stream %d: the client's RST_STREAM should close it silently", id)
+	default:
+	}
+	if n := len(goaways); n != 0 {
+		t.Errorf("%d more GOAWAY frames", n)
+	}
+	deliver(t, h, topic, next(), ws...)
+	if g, _, _ := settle(t, h, baseG+goroutineSlack); g > baseG+goroutineSlack {
+		t.Errorf("goroutines after the rapid reset: %v, baseline %v", g, baseG)
+	}
 }

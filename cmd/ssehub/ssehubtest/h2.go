@@ -1,6 +1,7 @@
 package ssehubtest
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"testing"
@@ -47,6 +48,16 @@ func DialH2(tb testing.TB, addr string, settings ...http2.Setting) *H2Conn {
 		tb.Fatal(err)
 	}
 	return c
+}
+
+// Buffer makes the frames written from now on go through a buffer of
+// size bytes, sent by the returned flush (and when it fills): a client
+// writing many frames in one burst, faster than one write per frame
+// allows. Call it before reading from another goroutine.
+func (c *H2Conn) Buffer(size int) (flush func() error) {
+	bw := bufio.NewWriterSize(c.Conn, size)
+	c.Fr = http2.NewFramer(bw, c.Conn)
+	return bw.Flush
 }
 
 // Get opens stream id with a GET of path, and reports whether the frame
