@@ -331,7 +331,12 @@ func fileStamps(t testing.TB, paths ...string) string {
 // response has no connection-specific header fields (RFC 9113 section
 // 8.2.2), its first DATA frame is a comment (so a proxy waiting for DATA
 // passes the headers on), and a graceful shutdown sends GOAWAY (RFC 9113
-// section 6.8) before the stream ends.
+// section 6.8) naming the stream, which ends with END_STREAM, not reset.
+// GOAWAY may come before or after the stream's end: net/http queues it
+// from a shutdown hook on a goroutine of its own, and nothing tells the
+// hub when it is written (a client that reopens on the connection in
+// between has its request dropped, as bound does once draining, and
+// retries).
 func TestHTTP2StreamFrames(t *testing.T) {
 	dir := t.TempDir()
 	// No heartbeat comes in the test's time: the comment is the opening one.
@@ -375,12 +380,7 @@ func TestHTTP2StreamFrames(t *testing.T) {
 				t.Errorf("GOAWAY with %v, last stream %d; want NO_ERROR, 1", f.ErrCode, f.LastStreamID)
 			}
 		case *http2.DataFrame:
-			if f.StreamEnded() {
-				ended = true
-				if !goaway {
-					t.Error("the stream ended before GOAWAY")
-				}
-			}
+			ended = ended || f.StreamEnded()
 		case *http2.RSTStreamFrame:
 			t.Errorf("stream %d reset with %v, want it ended with END_STREAM", f.StreamID, f.ErrCode)
 		case *http2.SettingsFrame:
