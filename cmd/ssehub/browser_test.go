@@ -77,9 +77,13 @@ func TestBrowserTwelveEventSources(t *testing.T) {
 				t.Fatalf("%d sources open, want %d", n, want)
 			}
 
-			t0 := evalIn[float64](t, ctx, `performance.now()`)
+			// Each update's delivery is timed from its own publication, on
+			// the page's clock: publishing the twelve one after another
+			// takes a while on a loaded machine, which is not delivery.
+			sent := make([]float64, browserSources)
 			tok := token(t, testKey, []string{"*"}, nil, time.Minute)
 			for i := range browserSources {
+				sent[i] = evalIn[float64](t, ctx, `performance.now()`)
 				mustPublish(t, publisher, r.base, tok, url.Values{"topic": {fmt.Sprintf("https://example.com/tab/%d", i)}, "data": {"hello"}})
 			}
 			deadline := time.Now().Add(browserDelivery)
@@ -93,8 +97,8 @@ func TestBrowserTwelveEventSources(t *testing.T) {
 				switch {
 				case i < want && !ok:
 					t.Errorf("source %d got no update within %v", i+1, browserDelivery)
-				case i < want && at-t0 > float64(browserDelivery/time.Millisecond):
-					t.Errorf("source %d got its update after %.0f ms", i+1, at-t0)
+				case i < want && at-sent[i] > float64(browserDelivery/time.Millisecond):
+					t.Errorf("source %d got its update %.0f ms after it was published", i+1, at-sent[i])
 				case i >= want && ok:
 					t.Errorf("source %d got its update over HTTP/1.1: the browser's per-origin limit did not apply", i+1)
 				}
