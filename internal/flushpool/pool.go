@@ -18,6 +18,8 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // drainLimit bounds what a worker writes to one stream in a turn, so that
@@ -27,6 +29,13 @@ const drainLimit = 64 << 10
 
 // maxWorkerBuf is the largest write buffer a worker keeps between turns.
 const maxWorkerBuf = drainLimit
+
+// stallAfter is how long the pool may go without finishing a write, with
+// streams waiting, before it starts a worker beyond Workers: the workers
+// are then held by clients that do not read (an HTTP/2 stream whose
+// flow-control window is spent blocks its Write until the client reads
+// or the write times out), and the other streams must not wait for them.
+const stallAfter = 5 * time.Millisecond
 
 // Source is what a stream writes: a live hub subscriber
 // ([hub.Subscriber] implements it, after its Replay).
@@ -49,8 +58,11 @@ const (
 )
 
 // Pool is a set of writers shared by streams. Workers start on demand, at
-// most Workers, and exit when the queue is empty, so an idle hub runs
-// none. The zero value is ready to use.
+// most Workers while writes complete, and exit when the queue is empty,
+// so an idle hub runs none. A worker whose Write blocks (a client that
+// does not read) holds only its own stream: after stallAfter without a
+// finished write the pool starts another worker for the rest. The zero
+// value is ready to use.
 type Pool struct {
 	// Workers is the most workers at once; 0 means 4×GOMAXPROCS. A
 	// worker's Write waits for the HTTP/2 connection's goroutine to take
@@ -60,6 +72,12 @@ type Pool struct {
 	mu      sync.Mutex
 	queue   []*Stream
 	workers int
+	// lastDone is when a worker last finished a turn or started, in
+	// unix nanoseconds: with streams queued, a pool that has not moved
+	// since stallAfter is stalled.
+	lastDone atomic.Int64
+	watch    *time.Timer // runs check while streams wait for a worker
+	watching bool        // watch is set, under mu
 }
 
 // Stream is one stream of a Pool. Its zero value is ready for one Serve.
@@ -154,9 +172,47 @@ func (p *Pool) push(s *Stream) {
 	spawn := p.workers < limit
 	if spawn {
 		p.workers++
+		p.lastDone.Store(time.Now().UnixNano())
+	} else {
+		p.watchLocked()
 	}
 	p.mu.Unlock()
 	if spawn {
+		go p.work()
+	}
+}
+
+// watchLocked makes sure check runs within stallAfter. p.mu must be held.
+func (p *Pool) watchLocked() {
+	if p.watching {
+		return
+	}
+	p.watching = true
+	if p.watch == nil {
+		p.watch = time.AfterFunc(stallAfter, p.check)
+	} else {
+		p.watch.Reset(stallAfter)
+	}
+}
+
+// check starts a worker if streams wait and no write finished since
+// stallAfter, and keeps watching while streams wait.
+func (p *Pool) check() {
+	p.mu.Lock()
+	p.watching = false
+	if len(p.queue) == 0 {
+		p.mu.Unlock()
+		return
+	}
+	now := time.Now().UnixNano()
+	stalled := now-p.lastDone.Load() > int64(stallAfter)
+	if stalled {
+		p.workers++
+		p.lastDone.Store(now)
+	}
+	p.watchLocked()
+	p.mu.Unlock()
+	if stalled {
 		go p.work()
 	}
 }
@@ -179,6 +235,7 @@ func (p *Pool) work() {
 		p.queue = p.queue[1:]
 		p.mu.Unlock()
 		buf = s.serve(buf[:0])
+		p.lastDone.Store(time.Now().UnixNano())
 		if cap(buf) > maxWorkerBuf {
 			buf = nil
 		}

@@ -214,3 +214,40 @@ func toBytes(s []string) [][]byte {
 	}
 	return b
 }
+
+// TestServeStalledWriter checks that a stream whose writes block (a
+// client that does not read) does not hold up the others, even with one
+// worker: the pool starts another when no write has finished for a while.
+func TestServeStalledWriter(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	p := Pool{Workers: 1}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	stuck, stuckSrc := &writer{hold: make(chan struct{}), entered: make(chan struct{}, 1)}, &source{}
+	wg.Go(func() { p.Serve(ctx, new(Stream), stuckSrc, stuck) })
+	waitFor(t, "Attach", func() bool { stuckSrc.mu.Lock(); defer stuckSrc.mu.Unlock(); return stuckSrc.ready != nil })
+	stuckSrc.add("held\n")
+	<-stuck.entered // the only worker now waits in this write
+
+	const others = 3
+	srcs, ws := make([]*source, others), make([]*writer, others)
+	for i := range srcs {
+		srcs[i], ws[i] = &source{}, &writer{}
+		wg.Go(func() { p.Serve(ctx, new(Stream), srcs[i], ws[i]) })
+		waitFor(t, "Attach", func() bool { srcs[i].mu.Lock(); defer srcs[i].mu.Unlock(); return srcs[i].ready != nil })
+	}
+	for e := range 5 {
+		for _, s := range srcs {
+			s.add(strconv.Itoa(e) + "\n")
+		}
+		time.Sleep(2 * stallAfter)
+	}
+	for i, w := range ws {
+		waitFor(t, "stream "+strconv.Itoa(i)+" past the stalled one", func() bool {
+			return string(bytes.Join(toBytes(w.all()), nil)) == "0\n1\n2\n3\n4\n"
+		})
+	}
+	close(stuck.hold)
+	cancel()
+	wg.Wait()
+}
