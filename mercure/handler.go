@@ -364,7 +364,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case preflight:
 			h.cors.preflight(w, r)
 		case r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == methodQuery:
-			h.subscribe(w, r)
+			if l := h.subscribe(w, r); l != nil {
+				l.wait() // with a shallow stack: see liveSub
+			}
 		case r.Method == http.MethodPost:
 			h.publish(w, r)
 		default:
