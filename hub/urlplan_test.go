@@ -2,6 +2,7 @@ package hub
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	whatwg "github.com/nlnwa/whatwg-url/url"
@@ -129,6 +130,8 @@ func FuzzParseCanonical(f *testing.F) {
 		"https://example.com:080/", "https://example.com:65536/", "https://example.com:/", "wss://h:0/x", "ftp://h:21/", "https://h/a'b?c'd#e'f",
 		"HTTPS://example.com/", "https://Example.com/", "https://example.com/a b", "https://example.com/\\a", "https://u@h/",
 		"https://h/#a#b", "https://h/?a?b", "https://h/a%", "https://h/.hidden", "file://h/x", "urn://h/x",
+		// No DNS length limits (WHATWG URL's domain to ASCII is not strict).
+		"https://" + strings.Repeat("a", 64) + ".com/x", "https://" + strings.Repeat("abcdefghi.", 40) + "com/",
 	} {
 		f.Add(s)
 	}

@@ -40,7 +40,18 @@ func requestOrigin(r *http.Request, trusted []netip.Prefix) string {
 			}
 		}
 	}
-	return scheme + "://" + host
+	return scheme + "://" + normalHost(scheme, host)
+}
+
+// normalHost is host as an origin serializes it (RFC 6454, section 6.1;
+// WHATWG URL): lowercase, without the scheme's default port, so that
+// "Hub.example:443" over https names the same resource as "hub.example".
+func normalHost(scheme, host string) string {
+	defaultPort := ":80"
+	if scheme == "https" {
+		defaultPort = ":443"
+	}
+	return strings.TrimSuffix(strings.ToLower(host), defaultPort)
 }
 
 // fromTrusted reports whether node, an IP address with an optional port

@@ -52,6 +52,10 @@ func TestRequestOrigin(t *testing.T) {
 			[]hdr{{"Forwarded", "proto=http;host=evil.example, for=_hidden;proto=https;host=hub.example"}}, proxies, "https://hub.example"},
 		{"Forwarded: quoted separators", "10.1.2.3:5000", false,
 			[]hdr{{"Forwarded", `for="192.0.2.1";host="a,b;c=d";proto=https`}}, proxies, "https://hub.internal:8080"},
+		{"trusted: default port and case as an origin has them", "10.1.2.3:5000", false,
+			[]hdr{{"X-Forwarded-Proto", "https"}, {"X-Forwarded-Host", "Hub.Example:443"}}, proxies, "https://hub.example"},
+		{"trusted: another port kept", "10.1.2.3:5000", false,
+			[]hdr{{"X-Forwarded-Proto", "http"}, {"X-Forwarded-Host", "hub.example:4430"}}, proxies, "http://hub.example:4430"},
 		{"Forwarded: IPv6 host", "[::1]:5000", false,
 			[]hdr{{"Forwarded", `for=192.0.2.1;host="[2001:db8::1]:8443";proto=https`}}, proxies, "https://[2001:db8::1]:8443"},
 	}
@@ -151,4 +155,19 @@ func FuzzRequestOrigin(f *testing.F) {
 			t.Fatalf("untrusted peer: requestOrigin = %q, want the request's own", got)
 		}
 	})
+}
+
+// The request's own origin is normalised the same way: the Host a client
+// sends with the default port or in capitals names the same hub.
+func TestRequestOriginNormalised(t *testing.T) {
+	for host, want := range map[string]string{
+		"Hub.Example:80": "http://hub.example", "hub.example:8080": "http://hub.example:8080",
+		"[::1]:80": "http://[::1]", "[::80]": "http://[::80]", "example:1080": "http://example:1080",
+	} {
+		r := httptest.NewRequest("GET", Path, nil)
+		r.Host = host
+		if got := requestOrigin(r, nil); got != want {
+			t.Errorf("Host %q: requestOrigin = %q, want %q", host, got, want)
+		}
+	}
 }
