@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -51,6 +52,21 @@ func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Actio
 	if err := chromedp.Do(tctx, steps...); err != nil {
 		path := screenshot(t, ctx, "failed")
 		t.Fatalf("%s: %v (screenshot %s)", what, err, path)
+	}
+}
+
+// press clicks the element sel selects as the page's own script would
+// (HTMLElement.click): a submit button submits its form. chromedp.Click
+// clicks at the element's coordinates, which a loaded machine can let a
+// layout shift (the feed growing) move before the click lands.
+func press(sel string) chromedp.Action[chromedp.Void] {
+	click := chromedp.Evaluate[bool](`(() => { const e = document.querySelector(` + strconv.Quote(sel) + `); if (!e) return false; e.click(); return true; })()`)
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		ok, err := click(ctx, t)
+		if err == nil && !ok {
+			err = fmt.Errorf("no element %s", sel)
+		}
+		return chromedp.Void{}, err
 	}
 }
 

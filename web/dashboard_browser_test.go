@@ -58,7 +58,7 @@ func TestBrowserDashboardTopicView(t *testing.T) {
 		chromedp.Navigate(s.URL()+"/dashboard"),
 		chromedp.SetValue(chromedp.ID("topic-input"), topic),
 		chromedp.SetValue(chromedp.ID("topic-keep"), "5"),
-		chromedp.Click(chromedp.CSS("#topic-form button[type=submit]")),
+		press("#topic-form button[type=submit]"),
 	)
 	shown := `[...document.querySelectorAll('#topic-events li')].map(li => li.dataset.id)`
 	waitFor(t, ctx, "history replayed", `+document.getElementById('topic-count').textContent === 30 && `+shown+`.length === 5`)

@@ -72,7 +72,7 @@ func TestBrowserPublishedUpdatesAppear(t *testing.T) {
 		chromedp.SetValue(chromedp.ID("pub-topic"), topic),
 		chromedp.SetValue(chromedp.ID("pub-data"), "from the form\nline two"),
 		chromedp.SetValue(chromedp.ID("pub-type"), "greeting"),
-		chromedp.Click(chromedp.CSS("#pub-form button[type=submit]")),
+		press("#pub-form button[type=submit]"),
 	)
 	waitFor(t, ctx, "form publish answered", `document.getElementById('pub-result').dataset.id`)
 	formID := eval[string](t, ctx, `document.getElementById('pub-result').dataset.id`)

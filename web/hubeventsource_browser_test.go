@@ -244,7 +244,7 @@ func TestBrowserDemoPrivatePanel(t *testing.T) {
 	rec := recordRequests(t, ctx, func(r *network.Request) bool { return strings.Contains(r.URL, url.QueryEscape(demo.PrivateTopic)) })
 	run(t, ctx, "open the demo page", chromedp.Navigate(s.URL()+"/"))
 	waitFor(t, ctx, "private panel open", `document.getElementById('priv-state').textContent === 'open'`)
-	run(t, ctx, "publish a private update", chromedp.Click(chromedp.ID("priv-publish")))
+	run(t, ctx, "publish a private update", press("#priv-publish"))
 	waitFor(t, ctx, "private update published", `document.getElementById('priv-result').dataset.id`)
 	id := eval[string](t, ctx, `document.getElementById('priv-result').dataset.id`)
 	waitFor(t, ctx, "private update shown", `document.querySelector('#priv-events li[data-id="`+id+`"]')`)
@@ -308,7 +308,7 @@ func TestBrowserDashboardPrivateTopic(t *testing.T) {
 			document.getElementById('topic-token').value = '`+tc.token+`';
 			return true;
 		})()`)
-		run(t, ctx, "show the topic", chromedp.Click(chromedp.CSS("#topic-form button[type=submit]")))
+		run(t, ctx, "show the topic", press("#topic-form button[type=submit]"))
 		waitFor(t, ctx, "history shown", `document.getElementById('topic-state').textContent === 'open' && `+shown+` === "`+tc.want+`"`)
 	}
 	screenshot(t, ctx, "private-topic")

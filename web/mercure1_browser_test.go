@@ -78,7 +78,7 @@ func TestBrowserPagesSubscribeMercure1(t *testing.T) {
 	run(t, ctx, "subscribe to an exact topic",
 		chromedp.SetValue(chromedp.ID("sub-topic"), "https://example.com/exact"),
 		chromedp.SetValue(chromedp.ID("sub-kind"), "match"),
-		chromedp.Click(chromedp.CSS("#sub-form button[type=submit]")),
+		press("#sub-form button[type=submit]"),
 	)
 	waitFor(t, ctx, "exact subscription open", `document.getElementById('sub-state').textContent === 'open'`)
 	id = publish(t, hubURL, url.Values{"topic": {"https://example.com/exact"}, "data": {"exact"}})
