@@ -40,8 +40,16 @@ func newEnv(t *testing.T, opts Options, pub, sub keyPair) *env {
 // newEnvLog is newEnv with a log of the given options.
 func newEnvLog(t *testing.T, opts Options, pub, sub keyPair, lo hub.MemoryLogOptions) *env {
 	t.Helper()
+	return newEnvHub(t, opts, pub, sub, lo, hub.Options{})
+}
+
+// newEnvHub is newEnvLog on a hub with the options ho, but for its log
+// and logger.
+func newEnvHub(t *testing.T, opts Options, pub, sub keyPair, lo hub.MemoryLogOptions, ho hub.Options) *env {
+	t.Helper()
 	log := hub.NewMemoryLog(lo)
-	hb, err := hub.New(hub.Options{Log: log, Logger: quietLogger()})
+	ho.Log, ho.Logger = log, quietLogger()
+	hb, err := hub.New(ho)
 	if err != nil {
 		t.Fatal(err)
 	}

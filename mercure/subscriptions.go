@@ -144,8 +144,9 @@ func escapeVar(s string) string {
 	return b.String()
 }
 
-// track registers a new subscriber's subscriptions, announces them and
-// returns the function that withdraws and announces their end. The
+// track registers a new subscriber's subscriptions, announces them in the
+// background and returns the function that withdraws and announces their
+// end. The
 // subscriber's ID is the hub's, random, one per connection: never the
 // client's nor its token's sub (Mercure 1.0, "Subscription Events").
 func (h *Handler) track(ctx context.Context, sr subRequest) (untrack func()) {
@@ -168,10 +169,18 @@ func (h *Handler) track(ctx context.Context, sr subRequest) (untrack func()) {
 		s.payload = sr.claims.Payload
 	}
 	h.subs.add(s)
-	h.join(ctx, s)
-	h.announce(ctx, s, true)
+	// Recording and announcing the subscription goes to the store on a
+	// cluster, a round trip per selector: the stream does not wait for
+	// it, and its end is announced only after its start.
+	started := make(chan struct{})
+	go func() {
+		defer close(started)
+		h.join(ctx, s)
+		h.announce(ctx, s, true)
+	}()
 	return func() {
 		h.subs.remove(s.subscriber)
+		<-started
 		h.leave(ctx, s)
 		h.announce(ctx, s, false)
 	}

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/ssehub/ssehub/hub"
 )
 
 func TestEscapeVar(t *testing.T) {
@@ -205,5 +207,52 @@ func TestSubscriptionEventsKeepHistory(t *testing.T) {
 	s = e.mustOpen(r)
 	if got := s.next(); got.ID != ids[1] {
 		t.Fatalf("resumed from the first update: got %q, want %q", got.ID, ids[1])
+	}
+}
+
+// gatedLog is a log whose appends wait until open is closed: the store
+// of a cluster's announcements, unreachable for a while.
+type gatedLog struct {
+	*hub.MemoryLog
+	open chan struct{}
+}
+
+func (l *gatedLog) Append(ctx context.Context, u *hub.Update) error {
+	select {
+	case <-l.open:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return l.MemoryLog.Append(ctx, u)
+}
+
+// TestSubscriptionEventsDoNotHoldStreams: on a cluster, announcing a
+// subscription is a round trip to the store per selector. A subscriber's
+// stream does not wait for it: while the store holds the announcements,
+// the subscriber gets its updates, and once it answers the subscription's
+// events come out start first, end second.
+func TestSubscriptionEventsDoNotHoldStreams(t *testing.T) {
+	p := hmacPair()
+	ann := &gatedLog{MemoryLog: hub.NewMemoryLog(hub.MemoryLogOptions{}), open: make(chan struct{})}
+	t.Cleanup(func() { ann.Close() })
+	e := newEnvHub(t, Options{Anonymous: true, Subscriptions: true}, p, p, hub.MemoryLogOptions{}, hub.Options{Announcements: ann})
+	const watchSel = "/.well-known/mercure/subscriptions/{topic}/{subscriber}"
+	watcher := e.mustOpen(e.subscribeReq("topic="+url.QueryEscape(watchSel), p.mint(t, subClaims(watchSel), nil)))
+	const topic = "https://example.com/held"
+	b := e.mustOpen(e.subscribeReq("topic="+url.QueryEscape(topic), ""))
+	e.publish(url.Values{"topic": {topic}, "data": {"while held"}})
+	if ev := b.next(); ev.Data != "while held" {
+		t.Fatalf("the subscriber got %q, want the update", ev.Data)
+	}
+	b.close()
+	close(ann.open)
+	var got []bool
+	for len(got) < 2 {
+		if d := decodeSub(t, watcher.next().Data); d.Topic == topic {
+			got = append(got, d.Active)
+		}
+	}
+	if got[0] != true || got[1] != false {
+		t.Fatalf("the subscription's events came as active %v, want [true false]", got)
 	}
 }
