@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // floor is not a library but a yardstick: the least work any SSE server
@@ -19,6 +21,12 @@ import (
 // dropped). What is left is the kernel's cost of the writes and the
 // generator's cost of the reads: the floor under every server's figures
 // on this machine.
+//
+// Over TLS (-tls-cert) a subscriber's connection is kept as net/http's
+// crypto/tls connection, after its handshake, the request and the
+// response head: what it costs idle is crypto/tls's floor (bench/tls.sh).
+// A publish writes through it, under a short deadline, since a TLS
+// connection has no socket of its own to write to.
 type floor struct {
 	mu     sync.Mutex
 	topics map[string][]floorConn
@@ -27,8 +35,11 @@ type floor struct {
 
 type floorConn struct {
 	conn net.Conn // keeps the socket open
-	fd   int
+	fd   int      // -1 for a TLS connection: written through conn
 }
+
+// floorTLSWrite bounds a publish's write to one TLS subscriber.
+const floorTLSWrite = time.Second
 
 func newFloor(config) (*adapter, error) {
 	f := &floor{topics: make(map[string][]floorConn)}
@@ -42,20 +53,26 @@ func (f *floor) subscribe(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		conn.Close()
-		return
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		conn.Close()
-		return
-	}
 	fd := -1
-	raw.Control(func(s uintptr) { fd = int(s) })
+	if _, isTLS := conn.(*tls.Conn); !isTLS {
+		sc, ok := conn.(syscall.Conn)
+		if !ok {
+			conn.Close()
+			return
+		}
+		raw, err := sc.SyscallConn()
+		if err != nil {
+			conn.Close()
+			return
+		}
+		raw.Control(func(s uintptr) { fd = int(s) })
+		if fd < 0 {
+			conn.Close()
+			return
+		}
+	}
 	const head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n"
-	if _, err := conn.Write([]byte(head)); err != nil || fd < 0 {
+	if _, err := conn.Write([]byte(head)); err != nil {
 		conn.Close()
 		return
 	}
@@ -80,7 +97,12 @@ func (f *floor) publish(w http.ResponseWriter, r *http.Request) {
 		part := conns[i*len(conns)/workers : (i+1)*len(conns)/workers]
 		go func() {
 			for _, c := range part {
-				syscall.Write(c.fd, ev)
+				if c.fd >= 0 {
+					syscall.Write(c.fd, ev)
+					continue
+				}
+				c.conn.SetWriteDeadline(time.Now().Add(floorTLSWrite))
+				c.conn.Write(ev)
 			}
 		}()
 	}

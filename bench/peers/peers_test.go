@@ -22,8 +22,9 @@ import (
 
 // TestAdapters subscribes to and publishes through every adapter, as sse
 // bench does, and checks that the update arrives. Adapters with a handler
-// are served by net/http over plain HTTP/1.1; those with a server of their
-// own are served over HTTPS and checked with each protocol they offer.
+// are served by net/http over plain HTTP/1.1 and over TLS HTTP/1.1; those
+// with a server of their own are served over HTTPS and checked with each
+// protocol they offer.
 func TestAdapters(t *testing.T) {
 	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
 		"mercure": map[string][]string{"publish": {"*"}, "subscribe": {"*"}},
@@ -45,10 +46,15 @@ func TestAdapters(t *testing.T) {
 				mux.Handle(path, a.handler)
 				srv := httptest.NewServer(mux)
 				defer srv.Close()
+				// Over TLS (HTTP/1.1) too, as bench/tls.sh serves them
+				// with -tls-cert.
+				tlsSrv := httptest.NewTLSServer(mux)
+				defer tlsSrv.Close()
 				// Streams never end on their own: close the library
 				// first so that its handlers return.
 				defer a.close(context.Background())
 				roundTrip(t, http.DefaultClient, srv.URL, token, 1)
+				roundTrip(t, tlsSrv.Client(), tlsSrv.URL, token, 1)
 				return
 			}
 			defer a.close(context.Background())
