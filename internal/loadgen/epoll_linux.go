@@ -3,6 +3,7 @@ package loadgen
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"runtime"
 	"sync"
@@ -102,10 +103,23 @@ func (r *epollReader) add(h *subHead, i int, c *subConn) error {
 	if !h.stop() {
 		return errRunOver // life ended: h.conn is closed
 	}
-	fd, err := dupSocket(h.conn)
-	h.conn.Close()
-	if err != nil {
-		return err
+	var fd int
+	var err error
+	if h.tc != nil {
+		// The TCP connection under TLS, not the TLS one, whose Close
+		// would tell the server the stream is over (close_notify).
+		fd, err = dupSocket(h.sock.Conn)
+		h.sock.Conn.Close()
+		if err != nil {
+			return err
+		}
+		h.sock.fd, c.tc = fd, h.tc
+	} else {
+		fd, err = dupSocket(h.conn)
+		h.conn.Close()
+		if err != nil {
+			return err
+		}
 	}
 	f, n := h.framing()
 	c.parser = newPushParser(f, n)
@@ -225,6 +239,12 @@ func (l *epollLoop) takePending(r *epollReader) bool {
 		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: i}
 		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(c.fd), &ev); err != nil {
 			r.closeConn(c, fmt.Errorf("epoll_ctl: %w", err))
+			continue
+		}
+		if c.tc != nil {
+			// crypto/tls may hold records read with the head's: no
+			// event will come for them.
+			l.read(r, int(i))
 		}
 	}
 	return stopped
@@ -235,6 +255,10 @@ func (l *epollLoop) read(r *epollReader, i int) {
 	c := &r.conns[i]
 	if c.fd < 0 {
 		return // closed earlier in this batch of events
+	}
+	if c.tc != nil {
+		l.readTLS(r, i, c)
+		return
 	}
 	for {
 		// A raw read: the socket is non-blocking, so the scheduler need
@@ -261,6 +285,71 @@ func (l *epollLoop) read(r *epollReader, i int) {
 			return // drained
 		}
 	}
+}
+
+// readTLS reads what TLS connection i has, through crypto/tls, until its
+// socket is drained (errWouldBlock), and parses it.
+func (l *epollLoop) readTLS(r *epollReader, i int, c *subConn) {
+	for {
+		n, err := c.tc.Read(l.buf)
+		if n > 0 {
+			l.sink = connSink{c: c, h: r.hist[i%len(r.hist)], now: time.Now().UnixNano()}
+			if err := c.parser.feed(l.buf[:n], &l.sink); err != nil {
+				r.closeConn(c, err)
+				return
+			}
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, errWouldBlock):
+			return
+		case errors.Is(err, io.EOF):
+			r.closeConn(c, c.parser.eof())
+			return
+		default:
+			r.closeConn(c, fmt.Errorf("read: %w", err))
+			return
+		}
+	}
+}
+
+// readNow reads what non-blocking socket fd has, errWouldBlock if
+// nothing, with a raw read as the plain connections' (see read).
+func readNow(fd int, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		n, _, errno := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch {
+		case errno == unix.EINTR:
+			continue
+		case errno == unix.EAGAIN:
+			return 0, errWouldBlock
+		case errno != 0:
+			return 0, errno
+		case n == 0:
+			return 0, io.EOF
+		}
+		return int(n), nil
+	}
+}
+
+// writeNow writes what socket fd takes of p at once; the rest is an
+// error.
+func writeNow(fd int, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := unix.Write(fd, p[n:])
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return n, err
+		}
+		n += m
+	}
+	return n, nil
 }
 
 // closeAll ends every connection of the loop with err.

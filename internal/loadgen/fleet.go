@@ -76,10 +76,10 @@ func newLocalFleet(sub *subscriber, n int, cfg *Config) *localFleet {
 	if f.reader == "" {
 		f.reader = defaultReader
 	}
-	if sub.tls != nil || sub.h2 != nil {
-		// The epoll reader reads sockets; TLS records need their own
-		// layer, which reads in goroutines (HTTP/2 connections have a
-		// reader each, h2Client's).
+	if sub.h2 != nil {
+		// HTTP/2 connections have a reader each, h2Client's. (TLS
+		// HTTP/1.1 connections are read by either reader: the epoll one
+		// reads them through crypto/tls, see tlsSocket.)
 		f.reader = readerGoroutine
 	}
 	if cfg.Mode == ModeTopics {

@@ -25,6 +25,10 @@ func procCPU(pid string) (time.Duration, error) { return 0, errNoProc }
 // defaultReader is the subscriber reader of a run: see [Config.Reader].
 const defaultReader = readerGoroutine
 
+// readNow and writeNow serve the epoll reader's TLS connections.
+func readNow(fd int, p []byte) (int, error)  { return 0, errors.New("the epoll reader needs Linux") }
+func writeNow(fd int, p []byte) (int, error) { return 0, errors.New("the epoll reader needs Linux") }
+
 // epollReader is Linux's: elsewhere the goroutine reader serves.
 type epollReader struct{}
 

@@ -3,10 +3,13 @@ package loadgen
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,7 +25,9 @@ import (
 // by byte, in single writes or in one write of over 64 KiB, and hanging up on one connection after
 // the first. Both
 // readers must count the same, close every connection at the end and
-// leave no goroutine behind.
+// leave no goroutine behind; over TLS too, where the epoll reader reads
+// through crypto/tls (records split over reads by the large write, many
+// records in one read by the byte-by-byte ones).
 func TestFleetReaders(t *testing.T) {
 	readers := []string{readerGoroutine}
 	if defaultReader == readerEpoll {
@@ -30,22 +35,45 @@ func TestFleetReaders(t *testing.T) {
 	}
 	for _, reader := range readers {
 		for _, framing := range []string{"chunked", "length", "close"} {
-			t.Run(reader+"/"+framing, func(t *testing.T) {
-				t.Cleanup(func() { goleak.VerifyNone(t) })
-				testFleetReader(t, reader, framing)
-			})
+			for _, useTLS := range []bool{false, true} {
+				name := reader + "/" + framing
+				if useTLS {
+					name += "/tls"
+				}
+				t.Run(name, func(t *testing.T) {
+					t.Cleanup(func() { goleak.VerifyNone(t) })
+					testFleetReader(t, reader, framing, useTLS)
+				})
+			}
 		}
 	}
 }
 
+// testTLSConfigs returns a server configuration with httptest's
+// certificate for 127.0.0.1 and the generator's client configuration.
+func testTLSConfigs(t *testing.T) (server, client *tls.Config) {
+	t.Helper()
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	server = srv.TLS.Clone()
+	srv.Close()
+	u, _ := url.Parse("https://127.0.0.1/")
+	return server, (&target{url: u}).tlsConfig("http/1.1")
+}
+
 const fleetEvents = 40
 
-func testFleetReader(t *testing.T, reader, framing string) {
+func testFleetReader(t *testing.T, reader, framing string, useTLS bool) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	var clientTLS *tls.Config
+	if useTLS {
+		var serverTLS *tls.Config
+		serverTLS, clientTLS = testTLSConfigs(t)
+		ln = tls.NewListener(ln, serverTLS)
+	}
 	const n = 12
 	start := make(chan struct{})
 	closed := make(chan error, n)
@@ -69,8 +97,12 @@ func testFleetReader(t *testing.T, reader, framing string) {
 		requestURI: func(int) string { return "/events" },
 		dialer:     func(int) *net.Dialer { return new(net.Dialer) },
 		hist:       []*histogram{new(histogram), new(histogram), new(histogram)},
+		tls:        clientTLS,
 	}
 	fl := newLocalFleet(sub, n, &Config{Mode: ModeFanout, DialConcurrency: 4, ConnectTimeout: 10 * time.Second, Publishers: 1, Reader: reader})
+	if fl.reader != reader {
+		t.Fatalf("the fleet reads with %s, want %s", fl.reader, reader)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if cs := fl.connect(ctx); cs.connected != n {

@@ -105,6 +105,7 @@ type subConn struct {
 	// The epoll reader's state, owned by the connection's loop.
 	fd     int32 // the socket, -1 once closed
 	parser pushParser
+	tc     *tls.Conn // over TLS, what reads fd
 }
 
 // subscriber dials and reads subscriber connections.
@@ -126,6 +127,10 @@ var errConnectStatus = errors.New("subscribe: unexpected status")
 type subHead struct {
 	conn net.Conn
 	br   *bufio.Reader // may hold the first bytes of the body
+	// Over TLS, conn is tc, on sock: the epoll reader takes sock's socket
+	// over and reads through tc.
+	tc   *tls.Conn
+	sock *tlsSocket
 	resp *http.Response
 	stop func() bool // detaches conn from the run's life
 	// pushed: an HTTP/2 stream, whose connection's reader records its
@@ -158,8 +163,11 @@ func (s *subscriber) connect(dialCtx, life context.Context, i int, c *subConn) (
 	if err != nil {
 		return nil, err
 	}
+	var tc *tls.Conn
+	var sock *tlsSocket
 	if s.tls != nil {
-		tc := tls.Client(conn, s.tls)
+		sock = &tlsSocket{Conn: conn, fd: -1}
+		tc = tls.Client(sock, s.tls)
 		if err := tc.HandshakeContext(dialCtx); err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("subscribe: TLS: %w", err)
@@ -204,8 +212,56 @@ func (s *subscriber) connect(dialCtx, life context.Context, i int, c *subConn) (
 		return fail(fmt.Errorf("%w %s: %s", errConnectStatus, resp.Status, strings.TrimSpace(string(msg))))
 	}
 	conn.SetDeadline(time.Time{})
-	return &subHead{conn: conn, br: br, resp: resp, stop: stop}, nil
+	return &subHead{conn: conn, br: br, resp: resp, stop: stop, tc: tc, sock: sock}, nil
 }
+
+// tlsSocket is the connection under a TLS subscriber's crypto/tls
+// connection: the dialed one until the epoll reader takes its socket
+// over, then the socket's non-blocking duplicate fd, read and written
+// without Go's poller. A read that finds the socket empty fails with
+// errWouldBlock, a timeout to crypto/tls, which keeps a partial record
+// for the next read (as after a deadline) instead of failing the
+// connection: the epoll reader reads through the tls.Conn until then.
+type tlsSocket struct {
+	net.Conn
+	fd int // -1 until taken over
+	// drained: the last read was short, so the socket is empty and the
+	// next read would only learn it again (edge-triggered epoll reports
+	// what arrives later).
+	drained bool
+}
+
+func (s *tlsSocket) Read(p []byte) (int, error) {
+	if s.fd < 0 {
+		return s.Conn.Read(p)
+	}
+	if s.drained {
+		s.drained = false
+		return 0, errWouldBlock
+	}
+	n, err := readNow(s.fd, p)
+	s.drained = err == nil && n < len(p)
+	return n, err
+}
+
+// Write is for what crypto/tls sends by itself after the request (an
+// alert): once taken over, what the socket does not take at once fails.
+func (s *tlsSocket) Write(p []byte) (int, error) {
+	if s.fd < 0 {
+		return s.Conn.Write(p)
+	}
+	return writeNow(s.fd, p)
+}
+
+// errWouldBlock is the read of a taken-over TLS subscriber's socket that
+// has nothing more for now.
+var errWouldBlock error = wouldBlock{}
+
+type wouldBlock struct{}
+
+func (wouldBlock) Error() string   { return "loadgen: the socket has nothing to read now" }
+func (wouldBlock) Timeout() bool   { return true }
+func (wouldBlock) Temporary() bool { return true } // what crypto/tls asks
 
 // read consumes connection i's events until it ends, recording latencies
 // into the connection's histogram shard. It is the goroutine reader.
