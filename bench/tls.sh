@@ -5,9 +5,11 @@
 # behind net/http's HTTPS, HTTP/1.1 and HTTP/2, and the same library as a
 # handler inside Caddy, as it ships: peers -server mercure-caddy), and
 # the fan-out at 10,000 subscribers over TLS HTTP/1.1 and HTTP/2 beside
-# plain HTTP/1.1. It prints the JSON lines of 'sse bench' and the ratios
-# BENCHMARKS.md quotes. Sizes: IDLE_CONNS, FANOUT_CONNS (0: idle only),
-# DURATION.
+# plain HTTP/1.1. Beside the idle figures, the floor (bench/peers -server
+# floor: connections taken over from net/http and kept, nothing else),
+# plain and over TLS: what crypto/tls itself keeps per connection. It
+# prints the JSON lines of 'sse bench' and the ratios BENCHMARKS.md
+# quotes. Sizes: IDLE_CONNS, FANOUT_CONNS (0: idle only), DURATION.
 set -euo pipefail
 
 ROOT=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
@@ -20,6 +22,8 @@ IDLE_HOLD=${IDLE_HOLD:-3s}
 FANOUT_CONNS=${FANOUT_CONNS:-10000}
 DURATION=${DURATION:-10s}
 PUBLISHERS=${PUBLISHERS:-16}
+# Ten thousand TLS handshakes take a minute or more on a loaded machine.
+CONNECT_TIMEOUT=${CONNECT_TIMEOUT:-240s}
 PORT=${PORT:-18443}
 KEY=bench-only-key-0123456789abcdef0123
 
@@ -55,6 +59,8 @@ start() {
 	ssehub-tls)
 		mkdir -p "$data" && cp "$CERTS"/tls-localhost.* "$data"/
 		cmd=("$BIN/ssehub" --addr "127.0.0.1:$PORT" --data "$data" --memory --tls-self-signed --jwt-key "$KEY" --jwt-issuer ssehub --demo=false --log-level warn) ;;
+	floor) cmd=("$BIN/peers" -server floor -addr "127.0.0.1:$PORT") ;;
+	floor-tls) cmd=("$BIN/peers" -server floor -addr "127.0.0.1:$PORT" -tls-cert "$CERTS/tls-localhost.crt" -tls-key "$CERTS/tls-localhost.key") ;;
 	mercure-tls) cmd=("$BIN/peers" -server mercure-local -addr "127.0.0.1:$PORT" -data "$data" -jwt-key "$KEY" -tls-cert "$CERTS/tls-localhost.crt" -tls-key "$CERTS/tls-localhost.key") ;;
 	mercure-caddy-tls) cmd=("$BIN/peers" -server mercure-caddy -addr "127.0.0.1:$PORT" -data "$data" -jwt-key "$KEY" -tls-cert "$CERTS/tls-localhost.crt" -tls-key "$CERTS/tls-localhost.key") ;;
 	esac
@@ -77,6 +83,7 @@ run() {
 	# ssehub is loaded in Mercure 1.0 (sse bench's default), the reference
 	# hub in the 0.x dialect it speaks.
 	[[ $name == ssehub* ]] || set -- --protocol 0 "$@"
+	set -- --connect-timeout "$CONNECT_TIMEOUT" "$@"
 	start "$name"
 	log "== $name: $scenario"
 	echo "sse bench --name $name --scenario '$scenario' $* --jwt-key \"\$KEY\" --pid \$PID $scheme://127.0.0.1:$PORT/.well-known/mercure" >&2
@@ -86,6 +93,8 @@ run() {
 
 run ssehub "idle, http/1.1" http --mode idle -c "$IDLE_CONNS" --duration "$IDLE_HOLD"
 run ssehub-tls "idle, tls http/1.1" https --mode idle -c "$IDLE_CONNS" --duration "$IDLE_HOLD"
+run floor "idle, http/1.1" http --mode idle -c "$IDLE_CONNS" --duration "$IDLE_HOLD"
+run floor-tls "idle, tls http/1.1" https --mode idle -c "$IDLE_CONNS" --duration "$IDLE_HOLD"
 run ssehub-tls "idle, tls h2" https --http2 --mode idle -c "$IDLE_CONNS" --duration "$IDLE_HOLD"
 run mercure-tls "idle, tls h2" https --http2 --mode idle -c "$IDLE_CONNS" --duration "$IDLE_HOLD"
 run mercure-tls "idle, tls http/1.1" https --mode idle -c "$IDLE_CONNS" --duration "$IDLE_HOLD"
@@ -106,9 +115,11 @@ jq -rs '
 	get("ssehub-tls"; "idle, tls h2") as $t2 | get("mercure-tls"; "idle, tls h2") as $m2 |
 	get("mercure-tls"; "idle, tls http/1.1") as $m1 |
 	get("mercure-caddy-tls"; "idle, tls h2") as $c2 | get("mercure-caddy-tls"; "idle, tls http/1.1") as $c1 |
+	get("floor"; "idle, http/1.1") as $fl | get("floor-tls"; "idle, tls http/1.1") as $flt |
 	get("ssehub"; "fanout, http/1.1") as $fp | get("ssehub-tls"; "fanout, tls http/1.1") as $f1 |
 	get("ssehub-tls"; "fanout, tls h2") as $f2 |
 	"idle KiB per subscriber: plain h1 \(kib($p)), tls h1 \(kib($t1)), tls h2 \(kib($t2)); mercure tls h2 \(kib($m2)), tls h1 \(kib($m1)); mercure in caddy tls h2 \(kib($c2)), tls h1 \(kib($c1))",
+	"idle KiB per connection, floor: plain h1 \(kib($fl)), tls h1 \(kib($flt)); what tls h1 adds: to the floor (crypto/tls) \(kib($flt) - kib($fl) | . * 10 | round / 10), to ssehub \(kib($t1) - kib($p) | . * 10 | round / 10)",
 	"ssehub tls h2 / mercure tls h2 per stream: \(ratio($t2; $m2))",
 	"ssehub / mercure in caddy per subscriber: tls h2 \(ratio($t2; $c2)), tls h1 \(ratio($t1; $c1))",
 	if $fp == null then empty else "fan-out deliveries/s: plain h1 \($fp.deliveries_per_sec | round), tls h1 \($f1.deliveries_per_sec | round) (×\($f1.deliveries_per_sec / $fp.deliveries_per_sec * 100 | round / 100)), tls h2 \($f2.deliveries_per_sec | round) (×\($f2.deliveries_per_sec / $fp.deliveries_per_sec * 100 | round / 100)); lost \($fp.lost)/\($f1.lost)/\($f2.lost)" end
