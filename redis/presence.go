@@ -174,6 +174,15 @@ func decodeEntries(vals []string) ([]hub.PresenceEntry, error) {
 	out := make([]hub.PresenceEntry, 0, len(vals))
 	for _, v := range vals {
 		var e hub.PresenceEntry
+		if strings.HasPrefix(v, "{") {
+			// The JSON alone, with the node's Since, as nodes of an
+			// earlier version still write it during a rolling upgrade.
+			if err := json.Unmarshal([]byte(v), &e); err != nil {
+				return nil, fmt.Errorf("redis: presence entry %.40q: %w: %v", v, ErrCorrupt, err)
+			}
+			out = append(out, e)
+			continue
+		}
 		f := strings.SplitN(v, " ", 3)
 		var sec, usec int64
 		var err error
