@@ -88,7 +88,9 @@ func TestAdmitAccessToken(t *testing.T) {
 	if _, ok := admit(bearer(e.subToken(exactM("*")))); !ok {
 		t.Error("an access token granting *: refused")
 	}
-	if _, ok := admit(func(r *http.Request) { r.AddCookie(&http.Cookie{Name: DefaultAccessTokenCookie, Value: e.subToken(exactM(res))}) }); !ok {
+	if _, ok := admit(func(r *http.Request) {
+		r.AddCookie(&http.Cookie{Name: DefaultAccessTokenCookie, Value: e.subToken(exactM(res))})
+	}); !ok {
 		t.Error("an access token in the cookie: refused")
 	}
 	if w, ok := admit(bearer(e.subToken(exactM("/dashboard/other")))); ok || w.Code != http.StatusForbidden ||
