@@ -7,7 +7,9 @@
 # the fan-out at 10,000 subscribers over TLS HTTP/1.1 and HTTP/2 beside
 # plain HTTP/1.1. Beside the idle figures, the floor (bench/peers -server
 # floor: connections taken over from net/http and kept, nothing else),
-# plain and over TLS: what crypto/tls itself keeps per connection. It
+# plain and over TLS: what crypto/tls itself keeps per connection; and
+# over HTTP/2, where it writes the head and a comment, flushes and waits,
+# what any hub on net/http's HTTP/2 server pays per stream. It
 # prints the JSON lines of 'sse bench' and the ratios BENCHMARKS.md
 # quotes. Sizes: IDLE_CONNS, FANOUT_CONNS (0: idle only), DURATION.
 set -euo pipefail
@@ -96,6 +98,7 @@ run ssehub-tls "idle, tls http/1.1" https --mode idle -c "$IDLE_CONNS" --duratio
 run floor "idle, http/1.1" http --mode idle -c "$IDLE_CONNS" --duration "$IDLE_HOLD"
 run floor-tls "idle, tls http/1.1" https --mode idle -c "$IDLE_CONNS" --duration "$IDLE_HOLD"
 run ssehub-tls "idle, tls h2" https --http2 --mode idle -c "$IDLE_CONNS" --duration "$IDLE_HOLD"
+run floor-tls "idle, tls h2" https --http2 --mode idle -c "$IDLE_CONNS" --duration "$IDLE_HOLD"
 run mercure-tls "idle, tls h2" https --http2 --mode idle -c "$IDLE_CONNS" --duration "$IDLE_HOLD"
 run mercure-tls "idle, tls http/1.1" https --mode idle -c "$IDLE_CONNS" --duration "$IDLE_HOLD"
 run mercure-caddy-tls "idle, tls h2" https --http2 --mode idle -c "$IDLE_CONNS" --duration "$IDLE_HOLD"
@@ -114,13 +117,14 @@ jq -rs '
 	get("ssehub"; "idle, http/1.1") as $p | get("ssehub-tls"; "idle, tls http/1.1") as $t1 |
 	get("ssehub-tls"; "idle, tls h2") as $t2 | get("mercure-tls"; "idle, tls h2") as $m2 |
 	get("mercure-tls"; "idle, tls http/1.1") as $m1 |
+	get("floor-tls"; "idle, tls h2") as $fl2 |
 	get("mercure-caddy-tls"; "idle, tls h2") as $c2 | get("mercure-caddy-tls"; "idle, tls http/1.1") as $c1 |
 	get("floor"; "idle, http/1.1") as $fl | get("floor-tls"; "idle, tls http/1.1") as $flt |
 	get("ssehub"; "fanout, http/1.1") as $fp | get("ssehub-tls"; "fanout, tls http/1.1") as $f1 |
 	get("ssehub-tls"; "fanout, tls h2") as $f2 |
 	"idle KiB per subscriber: plain h1 \(kib($p)), tls h1 \(kib($t1)), tls h2 \(kib($t2)); mercure tls h2 \(kib($m2)), tls h1 \(kib($m1)); mercure in caddy tls h2 \(kib($c2)), tls h1 \(kib($c1))",
 	"idle KiB per connection, floor: plain h1 \(kib($fl)), tls h1 \(kib($flt)); what tls h1 adds: to the floor (crypto/tls) \(kib($flt) - kib($fl) | . * 10 | round / 10), to ssehub \(kib($t1) - kib($p) | . * 10 | round / 10)",
-	"ssehub tls h2 / mercure tls h2 per stream: \(ratio($t2; $m2))",
+	"ssehub tls h2 / mercure tls h2 per stream: \(ratio($t2; $m2)); net/http h2 floor \(kib($fl2)) KiB, ssehub / floor \(ratio($t2; $fl2)), floor / mercure in caddy \(ratio($fl2; $c2))",
 	"ssehub / mercure in caddy per subscriber: tls h2 \(ratio($t2; $c2)), tls h1 \(ratio($t1; $c1))",
 	if $fp == null then empty else "fan-out deliveries/s: plain h1 \($fp.deliveries_per_sec | round), tls h1 \($f1.deliveries_per_sec | round) (×\($f1.deliveries_per_sec / $fp.deliveries_per_sec * 100 | round / 100)), tls h2 \($f2.deliveries_per_sec | round) (×\($f2.deliveries_per_sec / $fp.deliveries_per_sec * 100 | round / 100)); lost \($fp.lost)/\($f1.lost)/\($f2.lost)" end
 ' "$RESULTS"

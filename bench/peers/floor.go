@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"net/http"
 	"runtime"
@@ -48,6 +49,10 @@ func newFloor(config) (*adapter, error) {
 
 func (f *floor) subscribe(w http.ResponseWriter, r *http.Request) {
 	topic := r.URL.Query().Get("topic")
+	if r.ProtoMajor != 1 {
+		idleStream(w, r)
+		return
+	}
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -119,4 +124,19 @@ func (f *floor) close(context.Context) error {
 	}
 	f.topics = map[string][]floorConn{}
 	return nil
+}
+
+// idleStream serves an HTTP/2 subscriber, whose connection net/http keeps:
+// the head and a comment, flushed, then the handler waits for the client
+// to leave. It is the floor of idle memory per stream under any server on
+// net/http's HTTP/2 (the stream, its handler goroutine, its write buffer),
+// not of fan-out: publishes do not reach these streams.
+func idleStream(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	io.WriteString(w, ":\n\n")
+	if http.NewResponseController(w).Flush() != nil {
+		return
+	}
+	<-r.Context().Done()
 }
