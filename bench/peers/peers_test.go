@@ -201,3 +201,32 @@ func testCertificate(t *testing.T) (certFile, keyFile string, roots *x509.CertPo
 	roots.AddCert(srv.Certificate())
 	return certFile, keyFile, roots
 }
+
+// TestFloorHTTP2 checks the floor's HTTP/2 stream, the yardstick of idle
+// memory per stream on net/http's HTTP/2 server: 200, an event stream
+// opening with a comment, held open until the client leaves.
+func TestFloorHTTP2(t *testing.T) {
+	a, err := newFloor(config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close(context.Background())
+	mux := http.NewServeMux()
+	mux.Handle(path, a.handler)
+	srv := httptest.NewUnstartedServer(mux)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+path+"?topic=t", nil)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" || line != ":\n" || err != nil {
+		t.Errorf("HTTP/%d %d %q, first line %q (%v); want HTTP/2 200 text/event-stream opening with a comment", resp.ProtoMajor, resp.StatusCode, resp.Header.Get("Content-Type"), line, err)
+	}
+}
