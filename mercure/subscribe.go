@@ -403,8 +403,9 @@ func (h *Handler) serveSubscription(w http.ResponseWriter, r *http.Request, sr s
 // so each garbage collection that finds it waiting halves the stack.
 // Waiting under subscribe and serveSubscription (1.5 KiB more) kept 8 KiB:
 // at 10,000 idle HTTP/2 streams, the hub's stacks were 8.4 KiB per stream
-// once connected, 6.7 KiB with this (runtime.MemStats.StackInuse, the
-// idle run of bench/tls.sh).
+// once connected, 6.7 KiB with this (runtime.MemStats.StackInuse of the
+// hub during bench/tls.sh's idle HTTP/2 scenario, sse bench --http2
+// --mode idle -c 10000).
 type liveSub struct {
 	h         *Handler
 	r         *http.Request
