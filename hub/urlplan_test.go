@@ -193,3 +193,29 @@ func TestURLPatternsShared(t *testing.T) {
 		t.Fatalf("after the last holder: %d entries, %d indexed; want none", n, indexed)
 	}
 }
+
+// FuzzURLPlan checks urlPlan against the library it shortcuts (WHATWG URL
+// Pattern, "test"): for any pattern it plans and any topic, the planned
+// match and the library's agree.
+func FuzzURLPlan(f *testing.F) {
+	for i, c := range planCases {
+		f.Add(c.pattern, planTopics[i%len(planTopics)])
+	}
+	f.Fuzz(func(t *testing.T, pattern, topic string) {
+		if len(pattern) > 1024 || len(topic) > 1024 {
+			return
+		}
+		m, err := compileURLPattern(pattern, DefaultBaseURL)
+		if err != nil {
+			return
+		}
+		um, ok := m.(urlPatternMatcher)
+		if !ok || um.plan == nil {
+			return
+		}
+		want := um.p.Test(topic, DefaultBaseURL)
+		if got := um.Match(topic); got != want {
+			t.Fatalf("%q vs %q: planned match %v, the library %v", pattern, topic, got, want)
+		}
+	})
+}
