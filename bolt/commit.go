@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -172,9 +173,9 @@ func (l *Log) commitQueued(lastTime int64) (int64, bool) {
 		ub.FillPercent = 0.95
 		stored = stored[:0]
 		for i, r := range batch {
-			// Within the window the ID's newest copy answers for it (this
-			// transaction's own puts included).
-			if seq, t, ok := l.duplicate(ub, ib, r.id, now); ok {
+			// Within the window the ID's newest copy answers a retry of it
+			// (this transaction's own puts included).
+			if seq, t, ok := l.duplicate(ub, ib, r, now); ok {
 				res[i] = appendResult{seq: seq, time: t}
 				continue
 			}
@@ -225,23 +226,34 @@ func (l *Log) commitQueued(lastTime int64) (int64, bool) {
 	return now, behind
 }
 
-// duplicate reports the Seq and time of the newest kept update with the
-// given ID when it was appended less than the duplicate window before now.
-func (l *Log) duplicate(ub, ib *bbolt.Bucket, id []byte, now int64) (uint64, int64, bool) {
+// duplicate reports the Seq and time of the newest kept update with r's
+// ID when it was appended less than the duplicate window before now and
+// holds r's content: r is a retry (see hub.Log's Append). The records are
+// compared whole but for the time, so the file's format is unchanged.
+// Only the newest copy is compared: a retry of an earlier copy of a reused
+// ID is stored again.
+func (l *Log) duplicate(ub, ib *bbolt.Bucket, r *appendReq, now int64) (uint64, int64, bool) {
 	if l.window <= 0 {
 		return 0, 0, false
 	}
-	_, last := indexSpan(ib.Get(id))
+	_, last := indexSpan(ib.Get(r.id))
 	if last == 0 {
 		return 0, 0, false
 	}
 	var k [8]byte
 	binary.BigEndian.PutUint64(k[:], last)
-	t, err := recordTime(ub.Get(k[:]))
-	if err != nil || now-t >= int64(l.window) {
+	rec := ub.Get(k[:])
+	t, err := recordTime(rec)
+	if err != nil || now-t >= int64(l.window) || !sameContent(rec, r.rec) {
 		return 0, 0, false
 	}
 	return last, t, true
+}
+
+// sameContent reports whether two encoded records hold the same update but
+// for their time.
+func sameContent(a, b []byte) bool {
+	return len(a) == len(b) && a[0] == b[0] && bytes.Equal(a[flagsOffset:], b[flagsOffset:])
 }
 
 // sweep applies retention in a transaction of its own, for when no appends

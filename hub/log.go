@@ -8,7 +8,7 @@ import (
 )
 
 // DefaultDuplicateWindow is how long after appending an update a log
-// answers a second append of its ID with the first (see Log.Append), when
+// answers a retry of it with the first (see Log.Append), when
 // its options leave the window zero. Two minutes covers a publisher's
 // retries after timeouts; it is also JetStream's default.
 const DefaultDuplicateWindow = 2 * time.Minute
@@ -44,13 +44,19 @@ type Log interface {
 	// Concurrent appends may share one commit.
 	//
 	// Append is idempotent within the log's duplicate window (by default
-	// DefaultDuplicateWindow): if the log keeps an update with u.ID that
-	// was appended less than the window ago, Append stores nothing and
-	// sets u.Seq and u.Time to that update's. So a publisher that retries
-	// after a timeout, with the same ID, is stored once, whichever node it
-	// retries on. A log may also answer so for an update that retention
-	// has removed within the window (JetStream does; u.Time is then the
-	// time of the call). An ID reused after the window is a new update.
+	// DefaultDuplicateWindow) for a retry: an append whose ID and content
+	// (everything RetryKey covers: Topics, Type, Data, Retry, Private; not
+	// Seq or Time) equal the update the log keeps with that ID, appended
+	// less than the window ago. Append then stores nothing and sets u.Seq
+	// and u.Time to that update's. So a publisher that retries after a
+	// timeout is stored once, whichever node it retries on. A log may also
+	// answer so for an update that retention has removed within the window
+	// (JetStream does; u.Time is then the time of the call). An update that
+	// reuses the ID with different content, or after the window, is a new
+	// update: stored and delivered, as Mercure 1.0 (Reconnection) requires
+	// of later updates carrying a reused ID. A log may compare a retry with
+	// the newest copy of its ID only (MemoryLog, bolt and redis do), so a
+	// retry of an earlier copy of an ID reused since is stored again.
 	Append(ctx context.Context, u *Update) error
 
 	// Find returns the Seq of the earliest update with the given ID, or an

@@ -108,7 +108,7 @@ func (m *MemoryLog) Append(ctx context.Context, u *Update) error {
 	}
 	now := time.Now()
 	m.expire(now)
-	if d := m.duplicate(u.ID, now); d != nil {
+	if d := m.duplicate(u, now); d != nil {
 		u.Seq, u.Time = d.Seq, d.Time
 		return nil
 	}
@@ -141,10 +141,12 @@ func (m *MemoryLog) Append(ctx context.Context, u *Update) error {
 	return nil
 }
 
-// duplicate returns the kept update with the given ID appended within the
-// duplicate window before now, or nil.
-func (m *MemoryLog) duplicate(id string, now time.Time) *Update {
-	sp, ok := m.ids[id]
+// duplicate returns the newest kept update with u's ID when it was
+// appended within the duplicate window before now and has u's content (a
+// retry, see Log.Append), or nil. Only the newest copy is compared: a
+// retry of an earlier copy of a reused ID is stored again.
+func (m *MemoryLog) duplicate(u *Update, now time.Time) *Update {
+	sp, ok := m.ids[u.ID]
 	if !ok || m.window <= 0 || m.head == len(m.ups) {
 		return nil
 	}
@@ -153,8 +155,8 @@ func (m *MemoryLog) duplicate(id string, now time.Time) *Update {
 	if i < m.head || i >= len(m.ups) || m.ups[i].Seq != sp.last {
 		return nil
 	}
-	if u := m.ups[i]; now.Sub(u.Time) < m.window {
-		return u
+	if d := m.ups[i]; now.Sub(d.Time) < m.window && sameContent(d, u) {
+		return d
 	}
 	return nil
 }

@@ -174,7 +174,8 @@ func idToken(id string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
-// msgID is the Nats-Msg-Id header value for an update ID. A header value
+// msgID is the Nats-Msg-Id header value for an update's retry key
+// (hub.RetryKey), which starts with its ID. A header value
 // cannot hold every byte an ID may hold, and the server trims spaces, so
 // the ID is sent as it is only when it is made of printable ASCII other
 // than a leading '~' or a leading or trailing space; otherwise it is '~'

@@ -3,12 +3,13 @@
 // updates in the same order, and the log survives the loss of a server.
 //
 // One stream holds the log. An update with ID x is published on the
-// subject "<Subject>.<h>", where h is a hash of x (see idToken), with x as
-// its Nats-Msg-Id: JetStream stores a message whose Nats-Msg-Id it saw
-// within the stream's duplicate window only once and acknowledges the
-// retry with the first copy's sequence, so a publisher's retry after a
-// timeout is stored once. The update's Seq is the stream sequence, the
-// same on every node.
+// subject "<Subject>.<h>", where h is a hash of x (see idToken), with its
+// hub.RetryKey (x and a digest of its content) as its Nats-Msg-Id:
+// JetStream stores a message whose Nats-Msg-Id it saw within the stream's
+// duplicate window only once and acknowledges the retry with the first
+// copy's sequence, so a publisher's retry after a timeout is stored once,
+// while a different update reusing x is stored. The update's Seq is the
+// stream sequence, the same on every node.
 //
 // Append returns after JetStream's publish acknowledgement, which the
 // stream leader sends once a quorum of the stream's replicas (two of
@@ -358,16 +359,16 @@ func streamInfo(ctx context.Context, js njs.JetStream, name string) (njs.Stream,
 	}
 }
 
-// Append publishes u on its ID's subject with its ID as Nats-Msg-Id and
-// sets u.Seq and u.Time once JetStream acknowledges it, which it does once
-// a quorum of the stream's replicas holds it.
+// Append publishes u on its ID's subject with hub.RetryKey(u) as
+// Nats-Msg-Id and sets u.Seq and u.Time once JetStream acknowledges it,
+// which it does once a quorum of the stream's replicas holds it.
 //
-// If a message with that Nats-Msg-Id was stored within the duplicate
-// window, JetStream stores nothing and answers with that message's Seq,
-// which u gets, with its Time (or, if retention has removed it since, the
-// time of this call). An error wrapping ErrUnavailable, or ctx's error,
-// means it cannot tell whether the update was stored; a retry with the
-// same ID within the window is then safe.
+// If a message with that Nats-Msg-Id (the same ID and content) was stored
+// within the duplicate window, JetStream stores nothing and answers with
+// that message's Seq, which u gets, with its Time (or, if retention has
+// removed it since, the time of this call). An error wrapping
+// ErrUnavailable, or ctx's error, means it cannot tell whether the update
+// was stored; a retry of the same update within the window is then safe.
 func (l *Log) Append(ctx context.Context, u *hub.Update) error {
 	if err := l.check(ctx); err != nil {
 		return err
@@ -376,6 +377,10 @@ func (l *Log) Append(ctx context.Context, u *hub.Update) error {
 	defer cancel()
 	t := l.now()
 	subject := l.subject + "." + idToken(u.ID)
+	var key string
+	if l.dedupe {
+		key = hub.RetryKey(u)
+	}
 	publish := func(reused bool, opts ...njs.PublishOpt) (*njs.PubAck, error) {
 		msg := &nats.Msg{
 			Subject: subject,
@@ -383,7 +388,7 @@ func (l *Log) Append(ctx context.Context, u *hub.Update) error {
 		}
 		opts = append(opts, njs.WithExpectStream(l.name))
 		if l.dedupe {
-			opts = append(opts, njs.WithMsgID(msgID(u.ID)))
+			opts = append(opts, njs.WithMsgID(msgID(key)))
 		}
 		return l.js.PublishMsg(ctx, msg, opts...)
 	}

@@ -145,9 +145,10 @@ func TestOpenConfigMismatch(t *testing.T) {
 	}
 }
 
-// TestDuplicateID checks that a second publish of an ID within the
-// duplicate window is answered with the first's Seq and Time and is not
-// stored: what makes a publisher's retry after a timeout safe.
+// TestDuplicateID checks that a second publish of an update (same ID and
+// content) within the duplicate window is answered with the first's Seq
+// and Time and is not stored: what makes a publisher's retry after a
+// timeout safe. RunDuplicates checks that other content is stored.
 func TestDuplicateID(t *testing.T) {
 	srv := jstest.Start(t)
 	l := openLog(t, srv.URL(), fresh(jetstream.Options{}))
@@ -156,7 +157,7 @@ func TestDuplicateID(t *testing.T) {
 	if err := l.Append(ctx, first); err != nil {
 		t.Fatal(err)
 	}
-	retry := &hub.Update{ID: "urn:x:1", Topics: []string{"t"}, Data: "retry"}
+	retry := &hub.Update{ID: "urn:x:1", Topics: []string{"t"}, Data: "first"}
 	if err := l.Append(ctx, retry); err != nil {
 		t.Fatal(err)
 	}

@@ -102,9 +102,12 @@ end
 // entry's field-value pairs starting with fieldID. It returns {seq, time
 // µs, rebased, duplicate} as strings.
 //
-// When the ID's newest kept copy was appended less than the window ago,
-// nothing is written and that copy's Seq and time are returned with
-// duplicate "1": a retried append is stored once, whichever node retries.
+// When the ID's newest kept copy was appended less than the window ago and
+// holds exactly the fields of this append, it is a retry: nothing is
+// written and that copy's Seq and time are returned with duplicate "1", so
+// a retried append is stored once, whichever node retries. A different
+// update reusing the ID is stored (hub.Log's Append). Only the newest copy
+// is compared: a retry of an earlier copy of a reused ID is stored again.
 //
 // ARGV 5 and 6 are floors. A Redis that restarts without persistence comes
 // back empty, and its counter would hand out Seqs the nodes have already
@@ -121,13 +124,15 @@ if ARGV[4] ~= '' and window > 0 then
     local _, l = span(v)
     local es = redis.call('XRANGE', KEYS[1], l .. '-0', l .. '-0')
     if #es > 0 then
+      -- A retry carries the same fields as the copy: the entry is 't' and
+      -- its time, then exactly the fields this append would add.
       local f = es[1][2]
-      for i = 1, #f, 2 do
-        if f[i] == 't' then
-          if t - tonumber(f[i+1]) < window then return {l, f[i+1], '0', '1'} end
-          break
-        end
+      local same = f[1] == 't' and #f == #ARGV - 7 + 2 and t - tonumber(f[2]) < window
+      for i = 3, #f do
+        if not same then break end
+        same = f[i] == ARGV[i + 5]
       end
+      if same then return {l, f[2], '0', '1'} end
     end
   end
 end

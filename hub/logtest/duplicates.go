@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -16,8 +17,9 @@ import (
 //
 // open must return a new, empty log that keeps exactly the newest maxLen
 // updates (maxLen 0: the implementation's default, at least 2,000), has no
-// age limit, and answers an append of an ID it appended less than window
-// ago as a duplicate; a negative window turns that off. The subtests use
+// age limit, and answers a retry (an append of an ID and content it
+// appended less than window ago) as a duplicate; a negative window turns
+// that off. The subtests use
 // windows of at least 200ms and sleep about a second in total.
 func RunDuplicates(t *testing.T, open func(t *testing.T, maxLen int, window time.Duration) hub.Log) {
 	t.Helper()
@@ -29,6 +31,7 @@ func RunDuplicates(t *testing.T, open func(t *testing.T, maxLen int, window time
 		})
 	}
 	run("Retry", 0, time.Minute, testRetry)
+	run("ReusedID", 0, time.Minute, testReusedID)
 	run("ConcurrentRetries", 0, time.Minute, testConcurrentRetries)
 	run("AfterWindow", 0, 200*time.Millisecond, testAfterWindow)
 	run("Off", 0, -1, testDuplicatesOff)
@@ -36,21 +39,19 @@ func RunDuplicates(t *testing.T, open func(t *testing.T, maxLen int, window time
 	run("FindReusedTrimmed", 2, -1, testFindReusedTrimmed)
 }
 
-// testRetry: a publisher retries after a timeout, with a changed body;
-// the retry is answered with the stored update, which alone is read and
-// followed.
+// testRetry: a publisher retries after a timeout, sending the same update
+// again; the retry is answered with the stored update, which alone is read
+// and followed.
 func testRetry(t *testing.T, l hub.Log, _ time.Duration) {
 	ctx, cancel := context.WithCancel(ctxFor(t))
 	defer cancel()
 	ch := follow(ctx, l, 0)
-	first := newUpdate("p")
-	first.Data = "first"
+	first := fullUpdate("p")
 	if err := l.Append(ctx, first); err != nil {
 		t.Fatalf("Append: %v", err)
 	}
 	other := appendN(t, l, "o", 1)[0]
-	retry := newUpdate("p")
-	retry.Data = "retry"
+	retry := fullUpdate("p")
 	if err := l.Append(ctx, retry); err != nil {
 		t.Fatalf("Append(retry): %v", err)
 	}
@@ -59,9 +60,6 @@ func testRetry(t *testing.T, l hub.Log, _ time.Duration) {
 	}
 	got := readAll(t, l, 0)
 	wantIDs(t, "Read(0)", got, []string{"p", "o0"})
-	if got[0].Data != "first" {
-		t.Fatalf("Read(0): p holds %q, want the first append's data", got[0].Data)
-	}
 	if seq, err := l.Last(ctx); err != nil || seq != other.Seq {
 		t.Fatalf("Last = %d, %v; want %d", seq, err, other.Seq)
 	}
@@ -70,6 +68,81 @@ func testRetry(t *testing.T, l hub.Log, _ time.Duration) {
 	if more[0].Seq <= other.Seq {
 		t.Fatalf("Seq %d after %d", more[0].Seq, other.Seq)
 	}
+}
+
+// fullUpdate returns an update with every field a publisher supplies set,
+// the same for the same id.
+func fullUpdate(id string) *hub.Update {
+	return &hub.Update{
+		ID:      id,
+		Topics:  []string{"https://example.com/t", "https://example.com/u"},
+		Type:    "changed",
+		Data:    "data " + id,
+		Retry:   3 * time.Second,
+		Private: true,
+	}
+}
+
+// testReusedID: within the window, an update that reuses a stored ID with
+// different content is not a retry but a new update: each is stored and
+// read and followed in order, Find resolves the ID to its earliest copy,
+// and a retry of the newest copy is still answered with it. Mercure 1.0
+// (v1.0.0-alpha.3), "Reconnection": a Last-Event-ID shared by several
+// updates resolves to the earliest, and the hub MUST send every update
+// published after it, "including any later update carrying the same,
+// reused ID"; issue 14: publishing a duplicate ID is accepted.
+func testReusedID(t *testing.T, l hub.Log, _ time.Duration) {
+	ctx, cancel := context.WithCancel(ctxFor(t))
+	defer cancel()
+	ch := follow(ctx, l, 0)
+	// Each differs from the first in one field a publisher supplies.
+	variants := []func(*hub.Update){
+		func(u *hub.Update) {},
+		func(u *hub.Update) { u.Data = "other data" },
+		func(u *hub.Update) { u.Topics = u.Topics[:1] },
+		func(u *hub.Update) { u.Topics = []string{u.Topics[1], u.Topics[0]} },
+		func(u *hub.Update) { u.Type = "" },
+		func(u *hub.Update) { u.Retry = 0 },
+		func(u *hub.Update) { u.Private = false },
+	}
+	var stored []*hub.Update
+	want := []string{}
+	for i, change := range variants {
+		u := fullUpdate("r")
+		change(u)
+		if err := l.Append(ctx, u); err != nil {
+			t.Fatalf("Append(variant %d): %v", i, err)
+		}
+		if n := len(stored); n > 0 && u.Seq <= stored[n-1].Seq {
+			t.Fatalf("variant %d of a reused ID: Seq %d, want a new update after %d", i, u.Seq, stored[n-1].Seq)
+		}
+		stored = append(stored, u)
+		want = append(want, "r")
+	}
+	got := readAll(t, l, 0)
+	wantIDs(t, "Read(0)", got, want)
+	for i, u := range got {
+		if u.Seq != stored[i].Seq || u.Data != stored[i].Data || u.Type != stored[i].Type ||
+			u.Retry != stored[i].Retry || u.Private != stored[i].Private || !slices.Equal(u.Topics, stored[i].Topics) {
+			t.Fatalf("Read(0)[%d] = %+v, want %+v", i, *u, *stored[i])
+		}
+	}
+	wantIDs(t, "Follow(0)", receive(t, ch, len(want)), want)
+	if seq, err := l.Find(ctx, "r"); err != nil || seq != stored[0].Seq {
+		t.Fatalf("Find(r) = %d, %v; want the earliest copy %d", seq, err, stored[0].Seq)
+	}
+	wantIDs(t, "Read after Find(r)", readAll(t, l, stored[0].Seq), want[1:])
+
+	newest := stored[len(stored)-1]
+	retry := fullUpdate("r")
+	variants[len(variants)-1](retry)
+	if err := l.Append(ctx, retry); err != nil {
+		t.Fatalf("Append(retry): %v", err)
+	}
+	if retry.Seq != newest.Seq {
+		t.Fatalf("retry of the newest copy: Seq %d, want its %d", retry.Seq, newest.Seq)
+	}
+	wantIDs(t, "Read(0) after the retry", readAll(t, l, 0), want)
 }
 
 // testConcurrentRetries: many appends of one ID at once, beside others,
