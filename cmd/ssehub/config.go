@@ -64,8 +64,8 @@ type Config struct {
 	CORSOrigins []string
 	HistorySize int
 	HistoryAge  time.Duration
-	// DuplicateWindow: a publish whose ID was stored less than this ago
-	// is answered with the stored update (0: off).
+	// DuplicateWindow: a publish whose ID and content equal an update
+	// stored less than this ago is answered with that update (0: off).
 	DuplicateWindow time.Duration
 	// PresenceTTL: with a shared store and Subscriptions, how long a dead
 	// node's subscriptions stay listed.
@@ -226,7 +226,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), out io.Wr
 	fs.StringVar(&cors, "cors-origins", "", "comma-separated `origins` whose pages may subscribe and publish with cookies; * lets any other origin in without credentials")
 	fs.IntVar(&c.HistorySize, "history-size", bolt.DefaultMaxLen, "most updates kept for replay")
 	fs.DurationVar(&c.HistoryAge, "history-age", 0, "drop updates older than this `duration` (0: no age limit)")
-	fs.DurationVar(&c.DuplicateWindow, "duplicate-window", hub.DefaultDuplicateWindow, "a publish whose id was stored less than this `duration` ago is answered with the stored update and not stored again, so a retried publish is stored once (0: off; with --nats, --history-age if that is shorter)")
+	fs.DurationVar(&c.DuplicateWindow, "duplicate-window", hub.DefaultDuplicateWindow, "a publish whose id and content equal an update stored less than this `duration` ago is answered with that update and not stored again, so a retried publish is stored once; a reused id with other content is stored (0: off; with --nats, --history-age if that is shorter)")
 	fs.DurationVar(&c.Heartbeat, "heartbeat", sse.DefaultHeartbeat, "idle `duration` after which subscribers get a keep-alive comment (0: none)")
 	fs.BoolVar(&c.Subscriptions, "subscriptions", false, "enable the active subscriptions API and events")
 	fs.DurationVar(&c.PresenceTTL, "presence-ttl", hub.DefaultPresenceTTL, "with --subscriptions and --redis or --nats: the subscriptions API lists every node's subscriptions, and a node silent for this `duration` has its subscriptions announced inactive")
