@@ -497,6 +497,13 @@ func TestBatchedWrites(t *testing.T) {
 	if n := counter.n.Load(); n != 2 {
 		t.Fatalf("6 events took %d writes, want 2 (one, then the 5 queued meanwhile)", n)
 	}
+	// Delivered counts a write once it has returned, which may be after
+	// the recorder saw its events: wait for the count, then check it is
+	// not more.
+	deadline := time.Now().Add(wait)
+	for h.Stats().Delivered < 6 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	if d := h.Stats().Delivered; d != 6 {
 		t.Fatalf("Delivered = %d, want 6", d)
 	}

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssehub/ssehub/cmd/ssehub/ssehubtest"
 	"github.com/ssehub/ssehub/sse"
 )
 
@@ -121,7 +120,7 @@ func publishMarker(t testing.TB, ctx context.Context, pick func() string, tok, t
 	c := &http.Client{Timeout: 5 * time.Second}
 	defer c.CloseIdleConnections()
 	data := payload(k, n)
-	deadline := time.Now().Add(ssehubtest.StartTimeout)
+	deadline := time.Now().Add(markerAck)
 	for {
 		id, err := publish(ctx, c, pick(), tok, url.Values{"topic": {topic}, "data": {data}})
 		if err == nil {
@@ -129,7 +128,7 @@ func publishMarker(t testing.TB, ctx context.Context, pick func() string, tok, t
 			return data
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("marker %s not acknowledged within %v: %v", data, ssehubtest.StartTimeout, err)
+			t.Fatalf("marker %s not acknowledged within %v: %v", data, markerAck, err)
 		}
 		// A fresh attempt gets fresh data: the failed one may be stored.
 		n += 1 << 20
