@@ -152,6 +152,20 @@ type resumer struct {
 	notify   chan struct{}
 }
 
+// runResumers starts n anonymous resumers of topic, the i-th connecting
+// through pick(i), that run until ctx ends; the test's cleanup waits for
+// them (after its deferred calls, which end ctx).
+func runResumers(t testing.TB, ctx context.Context, topic string, n int, pick func(i int) func() string) []*resumer {
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	subs := make([]*resumer, n)
+	for i := range subs {
+		subs[i] = newResumer(topic, "", pick(i))
+		wg.Go(func() { subs[i].run(ctx) })
+	}
+	return subs
+}
+
 func newResumer(topic, tok string, pick func() string) *resumer {
 	return &resumer{topic: topic, tok: tok, pick: pick, count: map[string]int{}, notify: make(chan struct{}, 1)}
 }

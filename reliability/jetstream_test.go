@@ -3,7 +3,6 @@ package reliability
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -78,14 +77,7 @@ func TestCrashJetStream(t *testing.T) {
 	l := &ledger{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var subsDone sync.WaitGroup
-	defer subsDone.Wait()
-	defer cancel()
-	subs := make([]*resumer, 6)
-	for i := range subs {
-		subs[i] = newResumer(topic, "", prefer(i%n))
-		subsDone.Go(func() { subs[i].run(ctx) })
-	}
+	subs := runResumers(t, ctx, topic, 6, func(i int) func() string { return prefer(i % n) })
 	stop, failures := startPublishers(ctx, topic, tok, func(k int) func() string { return prefer(k % n) }, l)
 	defer stop()
 

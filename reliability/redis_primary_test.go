@@ -3,7 +3,6 @@ package reliability
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,15 +36,8 @@ func TestCrashRedisPrimary(t *testing.T) {
 			l := &ledger{}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			var subsDone sync.WaitGroup
-			defer subsDone.Wait()
-			defer cancel()
 			pick := func(i int) func() string { return func() string { return nodes[i%2].url } }
-			subs := make([]*resumer, 4)
-			for i := range subs {
-				subs[i] = newResumer(topic, "", pick(i))
-				subsDone.Go(func() { subs[i].run(ctx) })
-			}
+			subs := runResumers(t, ctx, topic, 4, pick)
 			stop, failures := startPublishers(ctx, topic, tok, pick, l)
 			defer stop()
 			for round := range rounds {

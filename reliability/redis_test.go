@@ -3,7 +3,6 @@ package reliability
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -47,14 +46,7 @@ func TestCrashRedisNode(t *testing.T) {
 	l := &ledger{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var subsDone sync.WaitGroup
-	defer subsDone.Wait()
-	defer cancel()
-	subs := make([]*resumer, 6)
-	for i := range subs {
-		subs[i] = newResumer(topic, "", prefer(i%2))
-		subsDone.Go(func() { subs[i].run(ctx) })
-	}
+	subs := runResumers(t, ctx, topic, 6, func(i int) func() string { return prefer(i % 2) })
 
 	stop, failures := startPublishers(ctx, topic, tok, func(k int) func() string { return prefer(k % 2) }, l)
 	defer stop()
