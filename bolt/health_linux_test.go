@@ -3,6 +3,8 @@ package bolt
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -15,7 +17,25 @@ import (
 // last commit's failure until a commit succeeds, so a hub whose writes fail
 // (here the file may not grow, as on a full disk: RLIMIT_FSIZE makes the
 // kernel refuse with EFBIG) is not called healthy.
+//
+// The limit is the whole process's, so the test runs in a child process
+// of its own: set in this one, it also refused the test binary's own files
+// (go test's testlog.txt failed with "file too large" in CI).
 func TestHealthReportsFailedCommit(t *testing.T) {
+	if os.Getenv(fsizeChildEnv) == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHealthReportsFailedCommit$", "-test.v")
+		cmd.Env = append(os.Environ(), fsizeChildEnv+"=1")
+		out, err := cmd.CombinedOutput()
+		switch {
+		case err != nil:
+			t.Fatalf("child process: %v\n%s", err, out)
+		case strings.Contains(string(out), "--- SKIP"):
+			t.Skipf("child process skipped:\n%s", out)
+		case !strings.Contains(string(out), "--- PASS: TestHealthReportsFailedCommit"):
+			t.Fatalf("child process ran no test:\n%s", out)
+		}
+		return
+	}
 	l, _ := openTest(t, Options{})
 	ctx := context.Background()
 	appendN(t, l, 3, "id")
@@ -57,3 +77,7 @@ func TestHealthReportsFailedCommit(t *testing.T) {
 		t.Fatalf("Health after Close = %v", err)
 	}
 }
+
+// fsizeChildEnv marks the child process that [TestHealthReportsFailedCommit]
+// starts to lower its file size limit in.
+const fsizeChildEnv = "SSEHUB_BOLT_FSIZE_CHILD"
