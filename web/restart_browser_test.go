@@ -7,6 +7,10 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
+// demoMaxShown is the number of entries the demo page's feed keeps
+// (maxShown in static/demo.js).
+const demoMaxShown = 100
+
 // TestBrowserHubRestartNoGap stops the whole hub (server, hub, bolt log)
 // and starts it again on the same file and port. The page's EventSource
 // reconnects by itself, sends Last-Event-ID, and the hub replays what the
@@ -36,8 +40,12 @@ func TestBrowserHubRestartNoGap(t *testing.T) {
 	if err := contiguous(after); err != nil {
 		t.Errorf("after the restart: %v", err)
 	}
-	if after[0] > before[0] {
-		t.Errorf("page lost updates it showed: first seq %d, was %d", after[0], before[0])
+	// The feed shows its newest demoMaxShown entries: on a slow machine it
+	// may have dropped its oldest since (CI saw first seq 90, was 77, at
+	// load 20), never others. What it shows is contiguous, and the
+	// reconnection mark checked below lies among it, so it spans the restart.
+	if n := eval[int](t, ctx, `document.getElementById('updates').children.length`); after[0] > before[0] && n < demoMaxShown {
+		t.Errorf("page lost updates it showed: first seq %d, was %d, with %d entries shown", after[0], before[0], n)
 	}
 	if g := eval[string](t, ctx, `document.getElementById('gaps').dataset.gaps`); g != "0" {
 		t.Errorf("page marks %s gaps", g)
