@@ -133,7 +133,8 @@ type Options struct {
 // concurrent use, and any number of Logs, in any number of processes, may
 // share one stream.
 type Log struct {
-	nc      *nats.Conn
+	conn    *conn      // shared with the logs opened by Sibling
+	nc      *nats.Conn // conn.nc
 	js      njs.JetStream
 	stream  njs.Stream
 	name    string
@@ -160,16 +161,13 @@ var _ hub.Log = (*Log)(nil)
 // separated by commas; "tls://" for TLS), creates the stream if it does
 // not exist, and checks its configuration if it does: a difference is an
 // error wrapping ErrConfigMismatch, never a change. The caller must Close
-// the log.
+// the log. Further streams can share its connection: see Sibling.
 func Open(ctx context.Context, urls string, opts Options) (*Log, error) {
 	cfg, err := opts.streamConfig()
 	if err != nil {
 		return nil, err
 	}
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
+	logger := opts.logger()
 	nopts := append([]nats.Option{
 		nats.Name("ssehub"),
 		// Keep reconnecting for as long as the log is open: a NATS cluster
@@ -189,25 +187,36 @@ func Open(ctx context.Context, urls string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: connect %s: %w: %w", urls, ErrUnavailable, err)
 	}
-	js, err := njs.New(nc, njs.WithDefaultTimeout(requestTimeout))
+	c := &conn{nc: nc}
+	c.refs.Store(1)
+	return open(ctx, c, cfg, opts)
+}
+
+// open returns a log on c of the stream cfg describes, creating the stream
+// if it does not exist. The caller holds a reference to c for the log,
+// which open releases if it fails.
+func open(ctx context.Context, c *conn, cfg njs.StreamConfig, opts Options) (*Log, error) {
+	logger := opts.logger()
+	js, err := njs.New(c.nc, njs.WithDefaultTimeout(requestTimeout))
 	if err != nil {
-		nc.Close()
+		c.release()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	autoReplicas := cfg.Replicas == 0
 	if autoReplicas {
 		cfg.Replicas = 1
-		if len(nc.Servers()) >= 3 {
+		if len(c.nc.Servers()) >= 3 {
 			cfg.Replicas = 3
 		}
 	}
 	stream, err := ensureStream(ctx, js, cfg, autoReplicas)
 	if err != nil {
-		nc.Close()
+		c.release()
 		return nil, err
 	}
 	l := &Log{
-		nc:      nc,
+		conn:    c,
+		nc:      c.nc,
 		js:      js,
 		stream:  stream,
 		name:    cfg.Name,
@@ -218,6 +227,14 @@ func Open(ctx context.Context, urls string, opts Options) (*Log, error) {
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	return l, nil
+}
+
+// logger returns o.Logger, or slog.Default() when that is nil.
+func (o Options) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.Default()
+	}
+	return o.Logger
 }
 
 // Validate reports the first field of o that Open would reject, naming it,
@@ -527,8 +544,10 @@ func (l *Log) state(ctx context.Context) (njs.StreamState, error) {
 	return info.State, nil
 }
 
-// Close ends every Follow with hub.ErrClosed and closes the connection. It
-// leaves the stream. Closing a closed log returns hub.ErrClosed.
+// Close ends every Follow with hub.ErrClosed and closes the connection,
+// unless another log opened by Sibling still shares it: the last of those
+// to close closes it. It leaves the stream. Closing a closed log returns
+// hub.ErrClosed.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -538,7 +557,7 @@ func (l *Log) Close() error {
 	l.closed = true
 	l.mu.Unlock()
 	l.cancel()
-	l.nc.Close()
+	l.conn.release()
 	return nil
 }
 

@@ -98,8 +98,8 @@ type Options struct {
 // use, and any number of Logs, in any number of processes, may share one
 // stream.
 type Log struct {
-	url    string
-	client *goredis.Client
+	conn   *conn           // shared with the logs opened by Sibling
+	client *goredis.Client // conn.client
 	// The log's keys (see the package doc), and the three as the KEYS of
 	// every script, in this order.
 	stream, head, ids string
@@ -127,36 +127,54 @@ var _ hub.Log = (*Log)(nil)
 
 // Open connects to the Redis at url, "redis://[[user]:password@]host:port/db"
 // or "rediss://..." for TLS (see go-redis's ParseURL for the query options),
-// and checks that it answers. The caller must Close the log.
+// and checks that it answers. The caller must Close the log. Further logs
+// on the same Redis can share its connections: see Sibling.
 //
 // Retries of failed commands are disabled whatever the URL says: the
 // caller decides whether to retry an append that may have reached Redis
 // (within the duplicate window, that is safe).
 func Open(ctx context.Context, url string, opts Options) (*Log, error) {
-	if opts.MaxLen < 0 {
-		return nil, fmt.Errorf("redis: Options.MaxLen %d is negative", opts.MaxLen)
-	}
-	if opts.MaxAge < 0 {
-		return nil, fmt.Errorf("redis: Options.MaxAge %v is negative", opts.MaxAge)
-	}
-	if opts.MaxAge > 0 && opts.MaxAge < time.Microsecond {
-		return nil, fmt.Errorf("redis: Options.MaxAge %v is below one microsecond", opts.MaxAge)
-	}
-	if strings.ContainsAny(opts.Prefix, "{}") {
-		return nil, fmt.Errorf("redis: Options.Prefix %q contains '{' or '}'", opts.Prefix)
+	if err := opts.validate(); err != nil {
+		return nil, err
 	}
 	copts, err := clientOptions(url)
 	if err != nil {
 		return nil, err
 	}
+	c := &conn{url: url, client: goredis.NewClient(copts)}
+	c.refs.Store(1)
+	return open(ctx, c, opts)
+}
+
+// validate reports the first field of o that Open would reject.
+func (o Options) validate() error {
+	if o.MaxLen < 0 {
+		return fmt.Errorf("redis: Options.MaxLen %d is negative", o.MaxLen)
+	}
+	if o.MaxAge < 0 {
+		return fmt.Errorf("redis: Options.MaxAge %v is negative", o.MaxAge)
+	}
+	if o.MaxAge > 0 && o.MaxAge < time.Microsecond {
+		return fmt.Errorf("redis: Options.MaxAge %v is below one microsecond", o.MaxAge)
+	}
+	if strings.ContainsAny(o.Prefix, "{}") {
+		return fmt.Errorf("redis: Options.Prefix %q contains '{' or '}'", o.Prefix)
+	}
+	return nil
+}
+
+// open returns a log configured by opts on c, once Redis answers on it.
+// The caller holds a reference to c for the log, which open releases if
+// it fails.
+func open(ctx context.Context, c *conn, opts Options) (*Log, error) {
 	prefix := opts.Prefix
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
 	tag := "{" + prefix + "}:"
 	l := &Log{
-		url:      url,
-		client:   goredis.NewClient(copts),
+		conn:     c,
+		client:   c.client,
 		stream:   tag + "updates",
 		head:     tag + "head",
 		ids:      tag + "ids",
@@ -174,8 +192,8 @@ func Open(ctx context.Context, url string, opts Options) (*Log, error) {
 		l.logger = slog.Default()
 	}
 	if err := l.client.Ping(ctx).Err(); err != nil {
-		l.client.Close()
-		return nil, classifyRedisError("open "+copts.Addr, err)
+		c.release()
+		return nil, classifyRedisError("open "+l.client.Options().Addr, err)
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	go l.sweep(opts.MaxAge)
@@ -317,8 +335,9 @@ func (l *Log) Len(ctx context.Context) (int, error) {
 }
 
 // Close stops the retention sweep, ends every Follow with hub.ErrClosed
-// and closes the connections. It leaves the stream in Redis. Closing a
-// closed log returns hub.ErrClosed.
+// and closes the connections, unless another log opened by Sibling still
+// shares them: the last of those to close closes them. It leaves the
+// stream in Redis. Closing a closed log returns hub.ErrClosed.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -329,7 +348,7 @@ func (l *Log) Close() error {
 	l.mu.Unlock()
 	l.cancel()
 	<-l.swept
-	if err := l.client.Close(); err != nil {
+	if err := l.conn.release(); err != nil {
 		return fmt.Errorf("redis: close: %w", err)
 	}
 	return nil

@@ -87,7 +87,7 @@ func (l *Log) Follow(ctx context.Context, after uint64) iter.Seq2[*hub.Update, e
 
 		// A blocked XREAD does not watch its context, so each Follow has a
 		// connection of its own that is closed to end it.
-		copts, err := clientOptions(l.url)
+		copts, err := clientOptions(l.conn.url)
 		if err != nil {
 			yield(nil, err)
 			return

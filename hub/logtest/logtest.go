@@ -13,6 +13,9 @@
 // at least 2,000 updates and has no age limit. The suite closes the log at the
 // end of each subtest (it ignores the error of a second Close); open may
 // register further cleanup with t.Cleanup. Subtests run one after another.
+//
+// A store whose logs can share a connection with a sibling log of the
+// same store calls RunSiblings.
 package logtest
 
 import (

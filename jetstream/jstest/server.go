@@ -145,7 +145,7 @@ func (c *Cluster) waitMeta() error {
 				} `json:"replicas"`
 			} `json:"meta_cluster"`
 		}
-		resp, err := client.Get("http://127.0.0.1:" + strconv.Itoa(ask.httpPort) + "/jsz")
+		resp, err := client.Get(ask.MonitorURL() + "/jsz")
 		if err == nil {
 			err = json.NewDecoder(resp.Body).Decode(&jsz)
 			resp.Body.Close()
@@ -210,6 +210,12 @@ func (s *Server) Name() string { return s.name }
 // URL returns the server's client URL.
 func (s *Server) URL() string {
 	return "nats://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+}
+
+// MonitorURL returns the base URL of the server's monitoring endpoints,
+// such as /connz.
+func (s *Server) MonitorURL() string {
+	return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.httpPort))
 }
 
 // Running reports whether the server process is running.
@@ -284,7 +290,7 @@ func (s *Server) waitHealthy() error {
 	s.mu.Lock()
 	p := s.proc
 	s.mu.Unlock()
-	url := "http://127.0.0.1:" + strconv.Itoa(s.httpPort) + "/healthz"
+	url := s.MonitorURL() + "/healthz"
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(startTimeout)
 	var last string
