@@ -1,14 +1,16 @@
 package redis_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/redis"
@@ -243,25 +245,36 @@ func TestRetryAfterTimeout(t *testing.T) {
 		copies int
 	}{{0, 1}, {-1, 2}} {
 		l := openLog(t, srv, redis.Options{DuplicateWindow: tc.window})
-		stall := goredis.NewClient(&goredis.Options{Addr: srv.Addr(), ReadTimeout: 5 * time.Second})
-		busy := make(chan error, 1)
-		go func() {
-			busy <- stall.Eval(t.Context(), `
-local s = redis.call('TIME')
-local start = s[1] * 1000000 + s[2]
-repeat local n = redis.call('TIME') until n[1] * 1000000 + n[2] - start > 600000
-return 1`, nil).Err()
-		}()
-		time.Sleep(100 * time.Millisecond) // the script is running
+		// The script is written on a connection of its own before the
+		// append starts, so that Redis reads it first and the append
+		// waits behind it. (Sent from a goroutine after a 100 ms sleep,
+		// it reached Redis after the append 1 time in 30 under load.)
+		// A PING first: until Redis has accepted the connection, what it
+		// carries waits behind the append.
+		stall, err := net.Dial("tcp", srv.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		stall.SetDeadline(time.Now().Add(hangGuard))
+		replies := bufio.NewReader(stall)
+		if _, err := io.WriteString(stall, resp("PING")); err != nil {
+			t.Fatal(err)
+		}
+		if reply, err := replies.ReadString('\n'); reply != "+PONG\r\n" {
+			t.Fatalf("PING: %q, %v", reply, err)
+		}
+		if _, err := io.WriteString(stall, resp("EVAL", busyScript, "0")); err != nil {
+			t.Fatal(err)
+		}
 		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 		first := &hub.Update{ID: "retried", Topics: []string{"t"}, Data: "1"}
-		err := l.Append(ctx, first)
+		err = l.Append(ctx, first)
 		cancel()
 		if err == nil {
 			t.Fatalf("window %v: the append answered while Redis was busy", tc.window)
 		}
-		if err := <-busy; err != nil {
-			t.Fatalf("busy script: %v", err)
+		if reply, err := replies.ReadString('\n'); reply != ":1\r\n" {
+			t.Fatalf("busy script: %q, %v", reply, err)
 		}
 		stall.Close()
 		retry := &hub.Update{ID: "retried", Topics: []string{"t"}, Data: "1"}
@@ -284,4 +297,22 @@ return 1`, nil).Err()
 			t.Fatalf("retry answered with Seq %d, want the timed-out append's 1", retry.Seq)
 		}
 	}
+}
+
+// busyScript keeps Redis busy for 600 ms: no other client is served
+// meanwhile.
+const busyScript = `
+local s = redis.call('TIME')
+local start = s[1] * 1000000 + s[2]
+repeat local n = redis.call('TIME') until n[1] * 1000000 + n[2] - start > 600000
+return 1`
+
+// resp encodes a command in the Redis protocol.
+func resp(args ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	return b.String()
 }
