@@ -9,9 +9,15 @@
 // veth pair CAP_NET_ADMIN), with ip (Debian package iproute2) and nft
 // (nftables). Without them the test is skipped, unless the environment
 // variable SSEHUB_NETNS_TESTS is "1", in which case it fails: CI sets it
-// so that a missing tool cannot pass as green. Name the tests that use it
-// TestVanish...: where CI does not run as root, .ci/run runs those again
-// under sudo.
+// so that a missing tool cannot pass as green.
+//
+// Name the tests that use it TestVanish... (Start fails any other):
+// .ci/run runs those in a step of their own, under sudo where CI does not
+// run as root, and never beside the browser tests (internal/browsertest).
+// The veth pair adds a link and an address to the test's namespace, which
+// is the machine's, and Chromium takes that for a network change: it
+// drops every connection it has (net::ERR_NETWORK_CHANGED), so a fetch in
+// flight fails with "Failed to fetch".
 //
 // Nothing outlives the test, even one killed before its cleanup: the
 // namespace belongs to one locked thread of the test process and ends with
