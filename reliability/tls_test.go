@@ -217,6 +217,22 @@ func TestTLSHostileClients(t *testing.T) {
 				t.Fatalf("stream %d: the hub closed the connection", i)
 			}
 		}
+		// Every unread stream is a subscriber before the first update, so
+		// that all of them stall on it, ahead of the watchers: on a busy
+		// machine the hub might otherwise take some only later, a few per
+		// update.
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			n, err := h.metric(`ssehub_subscribers_by_protocol{protocol="HTTP/2"}`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n >= h2UnreadStreams+1 { // and the watcher
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%v HTTP/2 subscribers 30 s after opening %d streams, want %d", n, h2UnreadStreams, h2UnreadStreams+1)
+			}
+		}
 		big := strings.Repeat("x", 16<<10)
 		tok := token(t, []string{"*"}, nil)
 		for i := range 200 {

@@ -251,3 +251,48 @@ func TestServeStalledWriter(t *testing.T) {
 	cancel()
 	wg.Wait()
 }
+
+// TestServeManyStalledWriters checks that many streams whose writes block,
+// queued ahead of one whose client reads, hold it up for a few stalls, not
+// one stall each: the reading stream gets its event well within
+// stalled×stallAfter, the least a pool adding one worker per stall takes
+// to reach it.
+func TestServeManyStalledWriters(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	p := Pool{Workers: 1}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	const stalled = 1000
+	release, entered := make(chan struct{}), make(chan struct{}, stalled)
+	srcs := make([]*source, stalled+1)
+	reading := &writer{}
+	for i := range srcs {
+		srcs[i] = &source{}
+		w := reading
+		if i < stalled {
+			w = &writer{hold: release, entered: entered}
+		}
+		wg.Go(func() { p.Serve(ctx, new(Stream), srcs[i], w) })
+	}
+	defer wg.Wait()
+	defer cancel()
+	defer close(release)
+	for i := range srcs {
+		waitFor(t, "Attach", func() bool { srcs[i].mu.Lock(); defer srcs[i].mu.Unlock(); return srcs[i].ready != nil })
+	}
+	start := time.Now()
+	for _, s := range srcs {
+		s.add("event\n") // the stalled streams are queued first
+	}
+	for len(reading.all()) == 0 {
+		if d := time.Since(start); d > stalled*stallAfter {
+			t.Fatalf("the reading stream waited %v behind %d stalled ones, %d of them in a worker's Write", d, stalled, len(entered))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Logf("the reading stream got its event %v after it was published, behind %d stalled streams (%d in a Write by then)",
+		time.Since(start).Round(time.Millisecond), stalled, len(entered))
+	if got := reading.all(); len(got) != 1 || got[0] != "event\n" {
+		t.Errorf("the reading stream got %q, want its event", got)
+	}
+}
