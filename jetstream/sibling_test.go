@@ -2,8 +2,6 @@ package jetstream_test
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -33,24 +31,9 @@ func TestSiblings(t *testing.T) {
 			return l.(*jetstream.Log).Sibling(ctx, fresh(jetstream.Options{}))
 		},
 		Connections: func(t *testing.T) int {
-			resp, err := http.Get(srv.MonitorURL() + "/connz?limit=1024")
+			n, err := srv.Connections(name)
 			if err != nil {
 				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var connz struct {
-				Connections []struct {
-					Name string `json:"name"`
-				} `json:"connections"`
-			}
-			if err := json.NewDecoder(resp.Body).Decode(&connz); err != nil {
-				t.Fatalf("/connz: %v", err)
-			}
-			n := 0
-			for _, c := range connz.Connections {
-				if c.Name == name {
-					n++
-				}
 			}
 			return n
 		},

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -101,4 +102,48 @@ func streamLeader(t *testing.T, c *jstest.Cluster) string {
 		t.Fatalf("stream leader %q, %v", leader, err)
 	}
 	return leader
+}
+
+// TestBinaryNATSOneConnection runs a hub with --subscriptions on NATS: its
+// update log and its announcements stream share one connection, which
+// carries the subscription events, and the hub shuts down cleanly.
+func TestBinaryNATSOneConnection(t *testing.T) {
+	srv := jstest.Start(t)
+	addr := ssehubtest.FreeAddr(t)
+	p := ssehubtest.Start(t, nil, "--addr", addr, "--nats", srv.URL(), "--data", t.TempDir(),
+		"--jwt-key", testKey, "--anonymous", "--demo=false", "--subscriptions")
+	base := "http://" + addr
+	watch := subscribe(t, newClient(t), base, token(t, testKey, nil, []string{"*"}, time.Minute), "", "*")
+	topic := "https://example.com/one-connection"
+	subscribe(t, newClient(t), base, "", "", topic)
+	for {
+		ev := watch.next()
+		if strings.Contains(ev.Data, `"active":true`) && strings.Contains(ev.Data, topic) {
+			break
+		}
+	}
+	// nats.go's default name, which jetstream.Open sets.
+	if n, err := srv.Connections("ssehub"); err != nil || n != 1 {
+		t.Fatalf("the hub holds %d NATS connections (%v), want 1", n, err)
+	}
+	if code, _ := p.Stop(syscall.SIGTERM, 30*time.Second); code != 0 {
+		t.Fatalf("ssehub exited with %d:\n%s", code, p.Diag())
+	}
+	for _, msg := range []string{"closing the history", "closing the announcements", "closing the presence"} {
+		if n := p.Warnings(msg); n != 0 {
+			t.Errorf("ssehub logged %q %d times:\n%s", msg, n, p.Diag())
+		}
+	}
+	// The server notices the closed socket when it next reads it.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, err := srv.Connections("ssehub")
+		if err == nil && n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the hub exited, %d NATS connections (%v), want 0", n, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

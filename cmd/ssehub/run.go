@@ -118,7 +118,7 @@ func run(ctx context.Context, cfg Config, env runEnv) (err error) {
 			}
 		}()
 	}
-	ann, err := openAnnouncements(ctx, cfg, log)
+	ann, err := openAnnouncements(ctx, cfg, st, log)
 	if err != nil {
 		return err
 	}
@@ -483,39 +483,36 @@ const (
 
 // openAnnouncements opens the log that carries the subscription events of
 // a cluster between its nodes (see hub.Options.Announcements), beside the
-// shared store's: with --subscriptions and --redis or --nats. Otherwise it
-// returns nil, and events reach this node's subscribers only.
-func openAnnouncements(ctx context.Context, cfg Config, log *slog.Logger) (hub.Log, error) {
-	switch {
-	case !cfg.Subscriptions:
+// shared store st and on its connection: with --subscriptions and --redis
+// or --nats. Otherwise it returns nil, and events reach this node's
+// subscribers only. The connection is closed with the last of the two.
+func openAnnouncements(ctx context.Context, cfg Config, st store, log *slog.Logger) (hub.Log, error) {
+	if !cfg.Subscriptions {
 		return nil, nil
-	case cfg.Redis != "":
-		l, err := redis.Open(ctx, cfg.Redis, redis.Options{
+	}
+	switch l := st.(type) {
+	case *redis.Log:
+		a, err := l.Sibling(ctx, redis.Options{
 			Prefix: redis.DefaultPrefix + ":announcements",
 			MaxLen: announcementsMaxLen, MaxAge: announcementsMaxAge, Logger: log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("--redis: the announcements log: %w", err)
 		}
-		return l, nil
-	case cfg.NATS.URLs != "":
-		nopts, err := cfg.NATS.options()
-		if err != nil {
-			return nil, err
-		}
-		l, err := jetstream.Open(ctx, cfg.NATS.URLs, jetstream.Options{
+		return a, nil
+	case *jetstream.Log:
+		a, err := l.Sibling(ctx, jetstream.Options{
 			Stream:          cmp.Or(cfg.NATS.Stream, jetstream.DefaultStream) + "_ANNOUNCEMENTS",
 			Replicas:        cfg.NATS.Replicas,
 			MaxLen:          announcementsMaxLen,
 			MaxAge:          announcementsMaxAge,
 			DuplicateWindow: capWindow(cfg.duplicateWindow(), announcementsMaxAge),
-			NATS:            nopts,
 			Logger:          log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("--nats: the announcements stream: %w", err)
 		}
-		return l, nil
+		return a, nil
 	}
 	return nil, nil
 }

@@ -218,6 +218,31 @@ func (s *Server) MonitorURL() string {
 	return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.httpPort))
 }
 
+// Connections returns how many client connections named name the server
+// has open, as its /connz lists them.
+func (s *Server) Connections(name string) (int, error) {
+	resp, err := http.Get(s.MonitorURL() + "/connz?limit=100000")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var connz struct {
+		Connections []struct {
+			Name string `json:"name"`
+		} `json:"connections"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&connz); err != nil {
+		return 0, fmt.Errorf("jstest: /connz: %w", err)
+	}
+	n := 0
+	for _, c := range connz.Connections {
+		if c.Name == name {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // Running reports whether the server process is running.
 func (s *Server) Running() bool {
 	s.mu.Lock()
