@@ -4,14 +4,20 @@
 // Browser tests skip when no Chromium is found and under -short, unless
 // SSEHUB_BROWSER_TESTS=1 (set by .ci/run) makes a missing browser a
 // failure.
+//
+// They must not run beside tests that add or remove links or addresses on
+// the machine, as internal/netnstest's do: Chromium takes that for a
+// network change and drops every connection it has, loopback ones too.
 package browsertest
 
 import (
 	"context"
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -76,5 +82,42 @@ func New(t testing.TB, opts ...chromedp.ExecAllocatorOption) context.Context {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start Chromium %s: %v", path, err)
 	}
+	explainNetworkChanges(t, ctx)
 	return ctx
+}
+
+// explainNetworkChanges logs the requests of the tab at ctx that Chromium
+// fails with net::ERR_NETWORK_CHANGED, which the page sees only as
+// "Failed to fetch" or an EventSource error. Chromium drops every
+// connection when the machine's network changes, even for loopback: a
+// link or an address added or removed, as internal/netnstest's veth pair
+// does, is one (which is why CI never runs those tests beside these).
+func explainNetworkChanges(t testing.TB, ctx context.Context) {
+	t.Helper()
+	var mu sync.Mutex
+	ended := false
+	err := chromedp.Listen(ctx, func(ev any) {
+		e, ok := ev.(*network.EventLoadingFailed)
+		if !ok || e.ErrorText != "net::ERR_NETWORK_CHANGED" {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !ended { // logging after the test is over panics
+			t.Logf("browsertest: Chromium failed a request (%s) with %s: a link or an address of this machine was added or removed (as by internal/netnstest), and Chromium dropped every connection", e.Type, e.ErrorText)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cleanups run last in first out: this one before New's, which ends
+	// the browser.
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		ended = true
+	})
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatalf("enable Chromium's network events: %v", err)
+	}
 }
