@@ -33,7 +33,7 @@ func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Con
 // cookie must reach it from a page on another site (another loopback
 // origin, in the tests), as it does in a browser with default settings.
 func profile(t *testing.T) string {
-	dir := t.TempDir()
+	dir := browsertest.Profile(t)
 	prefs := `{"profile": {"cookie_controls_mode": 0, "block_third_party_cookies": false}}`
 	if err := os.MkdirAll(filepath.Join(dir, "Default"), 0o700); err != nil {
 		t.Fatal(err)

@@ -45,9 +45,10 @@ func Chromium(t testing.TB) string {
 	return ""
 }
 
-// New starts a headless Chromium with a fresh profile (a temporary
-// --user-data-dir) and returns the context of its first tab. opts come
-// after the defaults and so override them. Everything ends with the test.
+// New starts a headless Chromium with a fresh profile (Profile, unless
+// opts set another --user-data-dir) and returns the context of its first
+// tab. opts come after the defaults and so override them. Everything ends
+// with the test.
 func New(t testing.TB, opts ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path := Chromium(t)
@@ -69,7 +70,7 @@ func New(t testing.TB, opts ...chromedp.ExecAllocatorOption) context.Context {
 		chromedp.Flag("disable-background-timer-throttling", true),
 		chromedp.Flag("disable-renderer-backgrounding", true),
 		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(Profile(t)),
 		chromedp.WindowSize(1280, 900),
 	}, opts...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), all...)
