@@ -7,17 +7,18 @@
 //
 // It runs on Linux as root (a network namespace needs CAP_SYS_ADMIN, the
 // veth pair CAP_NET_ADMIN), with ip (Debian package iproute2) and nft
-// (nftables). Without them the test is skipped, unless the environment
-// variable SSEHUB_NETNS_TESTS is "1", in which case it fails: CI sets it
-// so that a missing tool cannot pass as green.
+// (nftables), and only when the environment variable SSEHUB_NETNS_TESTS is
+// "1": otherwise the test is skipped, and with it a missing privilege or
+// tool is a failure, so that CI cannot pass one as green.
 //
-// Name the tests that use it TestVanish... (Start fails any other):
-// .ci/run runs those in a step of their own, under sudo where CI does not
-// run as root, and never beside the browser tests (internal/browsertest).
-// The veth pair adds a link and an address to the test's namespace, which
-// is the machine's, and Chromium takes that for a network change: it
-// drops every connection it has (net::ERR_NETWORK_CHANGED), so a fetch in
-// flight fails with "Failed to fetch".
+// It is opt-in because the veth pair adds a link and an address to the
+// test's namespace, which is the machine's, and Chromium takes that for a
+// network change: it drops every connection it has
+// (net::ERR_NETWORK_CHANGED), so a browser test's fetch in flight fails
+// with "Failed to fetch". Name the tests that use it TestVanish... (Start
+// fails any other): .ci/run runs those in a step of their own, after
+// go test -race ./..., never beside the browser tests
+// (internal/browsertest).
 //
 // Nothing outlives the test, even one killed before its cleanup: the
 // namespace belongs to one locked thread of the test process and ends with

@@ -20,9 +20,10 @@ import (
 	"github.com/ssehub/ssehub/internal/testproc"
 )
 
-// envRequired makes a missing privilege or tool a failure instead of a
-// skip.
-const envRequired = "SSEHUB_NETNS_TESTS"
+// envRun runs the tests: without it they skip, for their veth pair is a
+// network change to the machine (see the package documentation). With
+// it, a missing privilege or tool is a failure.
+const envRun = "SSEHUB_NETNS_TESTS"
 
 // peerLink is the name of the peer's end of the veth pair, inside its own
 // namespace where no other name can clash with it.
@@ -74,13 +75,17 @@ func Start(tb testing.TB) *Peer {
 		// package documentation).
 		tb.Fatalf("netnstest: %s must be named TestVanish...: .ci/run runs those apart from the browser tests", tb.Name())
 	}
+	if os.Getenv(envRun) != "1" {
+		tb.Skipf("skipping: it changes this machine's network, which makes a browser drop its connections; "+
+			"%s=1 runs it, as root, apart from the browser tests (go test -run '^TestVanish')", envRun)
+	}
 	if os.Geteuid() != 0 {
-		unavailable(tb, "a network namespace needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN)")
+		tb.Fatalf("netnstest: a network namespace needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN), and %s=1", envRun)
 	}
 	p := &Peer{
 		tb:    tb,
-		ip:    testproc.Binary(tb, "ip", envRequired),
-		nft:   testproc.Binary(tb, "nft", envRequired),
+		ip:    testproc.Binary(tb, "ip", envRun),
+		nft:   testproc.Binary(tb, "nft", envRun),
 		calls: make(chan func()),
 		done:  make(chan struct{}),
 	}
@@ -91,9 +96,6 @@ func Start(tb testing.TB) *Peer {
 	select {
 	case tid = <-tids:
 	case err := <-errs:
-		if errors.Is(err, unix.EPERM) {
-			unavailable(tb, "creating a network namespace: "+err.Error())
-		}
 		tb.Fatalf("netnstest: creating a network namespace: %v", err)
 	}
 	tb.Cleanup(p.close)
@@ -125,15 +127,6 @@ func Start(tb testing.TB) *Peer {
 	p.mustPeer(nil, p.ip, "link", "set", peerLink, "up")
 	p.mustPeer(nil, p.ip, "link", "set", "lo", "up")
 	return p
-}
-
-// unavailable skips the test, or fails it when envRequired is set.
-func unavailable(tb testing.TB, why string) {
-	tb.Helper()
-	if os.Getenv(envRequired) == "1" {
-		tb.Fatalf("netnstest: %s, and %s=1", why, envRequired)
-	}
-	tb.Skipf("skipping: %s; set %s=1 to make this a failure", why, envRequired)
 }
 
 // serve enters a new network namespace on a thread of its own and runs
