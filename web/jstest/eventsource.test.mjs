@@ -404,6 +404,38 @@ test('no reconnection while the tab is hidden or the browser offline; one when i
   assert.equal(s.requests.length, m);
 });
 
+test('pagehide drops the stream with no error; a persisted pageshow resumes it from the last event ID', async (t) => {
+  const window = new EventTarget();
+  await withGlobals(t, { window });
+  const s = await serve(t, (req, res, n) => stream(res, n === 0 ? 'id: 1\ndata: a\n\nid: 2\ndata: b\n\n' : 'id: 3\ndata: c\n\n', false));
+  const es = new HubEventSource(s.url, { retry: 10 });
+  t.after(() => es.close());
+  const got = collect(es, 'open', 'message', 'error');
+  await until(() => got.length === 3, 'open and two messages');
+  window.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: true }));
+  await until(() => s.requests[0].closed, 'request aborted on pagehide');
+  assert.equal(es.readyState, HubEventSource.CONNECTING);
+  // In the cache: no reconnection, and a pageshow that is not a restore
+  // from it changes nothing.
+  window.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: false }));
+  await sleep(100);
+  assert.equal(s.requests.length, 1, 'no reconnection while in the cache');
+  window.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: true }));
+  await until(() => got.length === 5, 'opened again and resumed');
+  assert.equal(s.requests[1].headers['last-event-id'], '2');
+  assert.deepEqual(got.map((e) => e.type + (e.data ?? '')), ['open', 'messagea', 'messageb', 'open', 'messagec']);
+
+  // pauseOnPageHide: false keeps the stream.
+  const s2 = await serve(t, (req, res) => stream(res, 'data: x\n\n', false));
+  const es2 = new HubEventSource(s2.url, { pauseOnPageHide: false });
+  t.after(() => es2.close());
+  await until(() => es2.readyState === HubEventSource.OPEN, 'open');
+  window.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: true }));
+  await sleep(100);
+  assert.equal(s2.requests[0].closed, false);
+  assert.equal(es2.readyState, HubEventSource.OPEN);
+});
+
 test('idleTimeout reconnects a stream that went silent', async (t) => {
   const s = await serve(t, (req, res, n) => stream(res, `id: ${n}\ndata: x\n\n`, false));
   const es = new HubEventSource(s.url, { retry: 10, idleTimeout: 100 });

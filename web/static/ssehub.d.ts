@@ -134,6 +134,12 @@ export interface HubEventSourceInit {
   /** Wait until a hidden tab shows before reconnecting (true). */
   pauseWhenHidden?: boolean;
   /**
+   * Drop the connection when the page is hidden for the back/forward cache
+   * (pagehide) and make a new one, with Last-Event-ID, when it is restored
+   * from it (a persisted pageshow) (true).
+   */
+  pauseOnPageHide?: boolean;
+  /**
    * The bound on a line and on an event's data, in bytes (16 MiB). A stream
    * that exceeds it fails the connection (readyState CLOSED, an error event
    * of reason 'too-large' whose error is the EventTooLargeError): a

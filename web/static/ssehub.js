@@ -471,6 +471,9 @@ const defaults = {
  *   for this long, ms; 0 (the default) never
  * @property {number} [wakeJitter] the spread of reconnections when the network returns or the tab shows, ms (1000)
  * @property {boolean} [pauseWhenHidden] wait until a hidden tab shows before reconnecting (true)
+ * @property {boolean} [pauseOnPageHide] drop the connection when the page is hidden for the
+ *   back/forward cache (pagehide) and make a new one, from the last event ID, when it is restored
+ *   from it (pageshow) (true)
  * @property {number} [maxEventSize] the bound on a line and on an event's data, bytes (16 MiB): a
  *   stream that exceeds it fails the connection with an error event of reason 'too-large'
  * @property {typeof fetch} [fetch] the fetch function to use
@@ -516,7 +519,13 @@ export class HubErrorEvent extends Event {
  *     Retry-After honoured on 429 and 503, which (with 502 and 504) are
  *     retried rather than fatal;
  *   - no reconnection while the tab is hidden or the browser offline: one,
- *     spread by jitter, when it shows or the network returns.
+ *     spread by jitter, when it shows or the network returns;
+ *   - no connection while the page is in the back/forward cache: it is
+ *     dropped on pagehide, without an error event, and made again with
+ *     Last-Event-ID on a persisted pageshow, so the page misses nothing.
+ *     A cached page that kept it would still count as a subscriber at the
+ *     hub and hold one of the browser's six HTTP/1.1 connections to the
+ *     host, until the seventh request to it waits for ever.
  */
 export class HubEventSource extends EventTarget {
   static CONNECTING = 0;
@@ -538,7 +547,7 @@ export class HubEventSource extends EventTarget {
   #idleTimer = 0;
   #abort = null;
   #token = undefined;
-  #waiting = ''; // '', 'online' or 'visible': a reconnection waits for it
+  #waiting = ''; // '', 'online', 'visible' or 'pageshow': a reconnection waits for it
   #handlers = {};
   #storeKey = '';
   #unlisten = [];
@@ -549,7 +558,7 @@ export class HubEventSource extends EventTarget {
    */
   constructor(url, init = {}) {
     super();
-    this.#opts = { ...defaults, pauseWhenHidden: true, idleTimeout: 0, ...init };
+    this.#opts = { ...defaults, pauseWhenHidden: true, pauseOnPageHide: true, idleTimeout: 0, ...init };
     const o = this.#opts;
     const base = globalThis.location ? globalThis.location.href : undefined;
     const u = new URL(url, base);
@@ -641,6 +650,30 @@ export class HubEventSource extends EventTarget {
     };
     on(globalThis.window, 'online', resume('online'));
     on(globalThis.document, 'visibilitychange', resume('visible'));
+    if (!this.#opts.pauseOnPageHide) return;
+    on(globalThis.window, 'pagehide', () => this.#pause());
+    on(globalThis.window, 'pageshow', (e) => {
+      if (!e.persisted || this.#waiting !== 'pageshow' || this.#readyState === 2) return;
+      // Restored from the back/forward cache: one page, one user, so at
+      // once, from the last event ID.
+      this.#waiting = '';
+      this.#failures = 0;
+      this.#connect(true);
+    });
+  }
+
+  // #pause drops the request, or the pending reconnection, while the page
+  // is hidden and may go into the back/forward cache. The last event ID is
+  // that of the last event dispatched, so the next request resumes after it.
+  #pause() {
+    if (this.#readyState === 2) return;
+    clearTimeout(this.#timer);
+    clearTimeout(this.#idleTimer);
+    const ctl = this.#abort;
+    this.#abort = null;
+    this.#waiting = 'pageshow';
+    this.#readyState = 0;
+    ctl?.abort();
   }
 
   async #connect(first = false) {
@@ -678,7 +711,7 @@ export class HubEventSource extends EventTarget {
       }
       return this.#reestablish(new HubErrorEvent('network', 0, err));
     }
-    if (this.#readyState === 2) {
+    if (this.#readyState === 2 || ctl.signal.aborted) {
       discard(res);
       return;
     }
@@ -781,7 +814,8 @@ export class HubEventSource extends EventTarget {
     } finally {
       clearTimeout(this.#idleTimer);
     }
-    if (this.#readyState === 2) return;
+    // Closed, or dropped by #pause.
+    if (this.#readyState === 2 || this.#abort !== ctl) return;
     // An ended stream is no failure of its own: it resets the backoff
     // (the open did) and waits the reconnection time.
     this.#reestablish(why);
