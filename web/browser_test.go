@@ -147,6 +147,39 @@ func contiguous(s []int) error {
 
 func itoa(n int) string { return fmt.Sprint(n) }
 
+// recordMarks makes the demo page record in window.marks every mark
+// (reconnection, gap, restart) added to its feed from now on. The feed
+// keeps its newest demoMaxShown entries, marks among them: the demo feed's
+// 50 updates a second push a mark out in two seconds, less than a loaded
+// machine may take to look. So every mark is recorded as it is added.
+func recordMarks(t *testing.T, ctx context.Context) {
+	t.Helper()
+	eval[bool](t, ctx, `(() => {
+		window.marks = [];
+		new MutationObserver((records) => {
+			for (const r of records) for (const n of r.addedNodes) if (n.classList?.contains('mark')) window.marks.push(n.className);
+		}).observe(document.getElementById('updates'), { childList: true });
+		return true;
+	})()`)
+}
+
+// checkReconnected checks the marks recordMarks recorded: a reconnection,
+// and no gap and no restart.
+func checkReconnected(t *testing.T, ctx context.Context, what string) {
+	t.Helper()
+	marks := eval[[]string](t, ctx, `window.marks`)
+	reconnect := false
+	for _, m := range marks {
+		if strings.Contains(m, "gap") || strings.Contains(m, "restart") {
+			t.Errorf("%s: page marked %q in the feed", what, m)
+		}
+		reconnect = reconnect || strings.Contains(m, "reconnect")
+	}
+	if !reconnect {
+		t.Errorf("%s: page does not mark the reconnection in the feed (marks added: %q)", what, marks)
+	}
+}
+
 // recorder records the requests the browser of a tab sends that keep
 // selects.
 type recorder struct {

@@ -58,6 +58,17 @@ export function open(url) {
   return new EventSource(url, { withCredentials: true });
 }
 
+// whileShown keeps a page's streams out of the back/forward cache: close
+// runs on pagehide, reopen when a pageshow restores the page from that
+// cache. A cached page that kept its EventSources open would still count
+// as a subscriber at the hub and hold connections the browser has six of
+// per host over HTTP/1.1: enough cached pages, and the next navigation to
+// the host waits for ever. (HubEventSource does this by itself.)
+export function whileShown(close, reopen) {
+  addEventListener('pagehide', close);
+  addEventListener('pageshow', (e) => { if (e.persisted) reopen(); });
+}
+
 // fetchToken asks one of the page's token endpoints for a token.
 export async function fetchToken(url) {
   const r = await fetch(url, { method: 'POST', credentials: 'same-origin' });

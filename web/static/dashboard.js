@@ -1,6 +1,6 @@
 // The dashboard: the hub's figures streamed over SSE from the hub itself,
 // charts of the rates, and a view of one topic's recent updates.
-import { config, subscribeURL, matcher, open, showState, el, parseJSON } from './common.js';
+import { config, subscribeURL, matcher, open, showState, el, parseJSON, whileShown } from './common.js';
 import { HubEventSource } from '/ssehub.js';
 
 const cfg = config();
@@ -105,18 +105,23 @@ function draw(canvas, s, label) {
 // 0.x token still comes as /dashboard?authorization=TOKEN, which the page
 // hands on in the stream's query string.
 const statsToken = new URLSearchParams(location.hash.slice(1)).get('token');
-const stats = statsToken ? new HubEventSource(cfg.statsURL, { token: statsToken }) : new EventSource(cfg.statsURL);
-const statsState = () => {
-  // CLOSED: the hub refused the stream (401 or 403) and no reconnection
-  // follows.
-  $('stats-closed').hidden = showState($('stats-state'), stats) !== 'closed';
-};
-stats.addEventListener('open', statsState);
-stats.addEventListener('error', statsState);
-stats.addEventListener('stats', (e) => {
-  const f = parseJSON(e.data);
-  if (f) showFigures(f);
-});
+let stats = null;
+
+function followStats() {
+  const es = statsToken ? new HubEventSource(cfg.statsURL, { token: statsToken }) : new EventSource(cfg.statsURL);
+  stats = es;
+  const statsState = () => {
+    // CLOSED: the hub refused the stream (401 or 403) and no reconnection
+    // follows.
+    $('stats-closed').hidden = showState($('stats-state'), es) !== 'closed';
+  };
+  es.addEventListener('open', statsState);
+  es.addEventListener('error', statsState);
+  es.addEventListener('stats', (e) => {
+    const f = parseJSON(e.data);
+    if (f) showFigures(f);
+  });
+}
 window.addEventListener('resize', drawAll);
 
 // ---- Topic view ----
@@ -124,22 +129,29 @@ window.addEventListener('resize', drawAll);
 // A replay from "earliest" can be the whole history the hub keeps, many
 // thousands of events in one burst: the view keeps only the last few in
 // an array and redraws the list at most once a frame.
-const topicView = { es: null, count: 0, keep: 20, items: [], drawing: false };
+const topicView = { es: null, sub: null, lastID: '', count: 0, keep: 20, items: [], drawing: false };
 
 // showTopic follows one matcher of a kind ("match", "match_urlpattern" or
 // 0.x's "topic"), from the oldest update the hub keeps.
 function showTopic(kind, value, keep, token) {
   topicView.es?.close();
-  Object.assign(topicView, { count: 0, keep, items: [] });
+  Object.assign(topicView, { count: 0, keep, items: [], lastID: '' });
   drawTopic();
   // EventSource cannot send a token; HubEventSource can, in an
   // Authorization header, and behaves the same otherwise (the cookie goes
   // along too). It asks for the history with a Last-Event-ID header,
   // EventSource with last_event_id= (0.x: lastEventID=).
   const sub = matcher(kind, value);
-  const es = token
-    ? new HubEventSource(cfg.hub, { ...sub, lastEventId: 'earliest', withCredentials: true, token })
-    : open(subscribeURL(cfg.hub, sub, 'earliest'));
+  if (token) {
+    followTopic(new HubEventSource(cfg.hub, { ...sub, lastEventId: 'earliest', withCredentials: true, token }));
+  } else {
+    topicView.sub = sub;
+    followTopic(open(subscribeURL(cfg.hub, sub, 'earliest')));
+  }
+}
+
+// followTopic shows the updates es brings in the topic view.
+function followTopic(es) {
   topicView.es = es;
   const state = () => showState($('topic-state'), es);
   state();
@@ -147,6 +159,7 @@ function showTopic(kind, value, keep, token) {
   es.addEventListener('error', state);
   const take = (e) => {
     if (es !== topicView.es) return;
+    topicView.lastID = e.lastEventId;
     topicView.count++;
     topicView.items.push({ id: e.lastEventId, type: e.type, data: e.data });
     if (topicView.items.length > 2 * topicView.keep) topicView.items.splice(0, topicView.items.length - topicView.keep);
@@ -182,4 +195,28 @@ $('topic-form').addEventListener('submit', (ev) => {
   if (value) showTopic($('topic-kind').value, value, keep, $('topic-token').value.trim());
 });
 
+// ---- Back/forward cache ----
+
+// The page's EventSources close when it is hidden and reopen when it comes
+// back from the back/forward cache: the topic view after its last update
+// (it misses none), the figures afresh (they are the hub's state now, not
+// a history). Those the hub had closed stay closed. A HubEventSource (with
+// a token) does this by itself.
+const reopens = [];
+whileShown(() => {
+  reopens.length = 0;
+  if (stats instanceof EventSource && stats.readyState !== EventSource.CLOSED) {
+    stats.close();
+    reopens.push(followStats);
+  }
+  const es = topicView.es;
+  if (es instanceof EventSource && es.readyState !== EventSource.CLOSED) {
+    es.close();
+    reopens.push(() => followTopic(open(subscribeURL(cfg.hub, topicView.sub, topicView.lastID || 'earliest'))));
+  }
+}, () => {
+  for (const f of reopens.splice(0)) f();
+});
+
+followStats();
 showTopic('match', cfg.topic, 20);

@@ -1,6 +1,6 @@
 // The demo page: follows the demo feed, and lets a developer subscribe to
 // any topic and publish to it.
-import { config, subscribeURL, matcher, open, showState, el, trim, formatTime, parseJSON, fetchToken } from './common.js';
+import { config, subscribeURL, matcher, open, showState, el, trim, formatTime, parseJSON, fetchToken, whileShown } from './common.js';
 import { HubEventSource } from '/ssehub.js';
 
 const cfg = config();
@@ -119,14 +119,16 @@ $('reopen').addEventListener('click', () => {
 
 // ---- Subscribe to any topic ----
 
-const sub = { es: null, types: new Set(['message', 'note']) };
+const sub = { es: null, kind: '', value: '', lastID: '', types: new Set(['message', 'note']) };
 
 // subscribe follows one matcher of a kind: "match", "match_urlpattern"
-// (Mercure 1.0) or "topic" (0.x).
-function subscribe(kind, value) {
+// (Mercure 1.0) or "topic" (0.x), after lastID when given (the events
+// shown stay then).
+function subscribe(kind, value, lastID) {
   sub.es?.close();
-  $('sub-events').replaceChildren();
-  const es = open(subscribeURL(cfg.hub, matcher(kind, value)));
+  if (lastID === undefined) $('sub-events').replaceChildren();
+  Object.assign(sub, { kind, value, lastID: lastID ?? '' });
+  const es = open(subscribeURL(cfg.hub, matcher(kind, value), lastID || undefined));
   sub.es = es;
   const state = () => showState($('sub-state'), es);
   state();
@@ -145,6 +147,7 @@ function listenFor(type) {
 }
 
 function showEvent(e) {
+  sub.lastID = e.lastEventId;
   const li = el('li', 'event');
   li.dataset.id = e.lastEventId;
   li.dataset.type = e.type;
@@ -164,6 +167,7 @@ $('sub-form').addEventListener('submit', (ev) => {
 });
 $('unsub').addEventListener('click', () => {
   sub.es?.close();
+  sub.es = null;
   showState($('sub-state'), null);
   $('unsub').disabled = true;
 });
@@ -218,7 +222,7 @@ $('pub-form')?.addEventListener('submit', (ev) => {
 // Beside it, a plain EventSource on the same topic: it cannot send the
 // token, so the hub gives it no private update (unless an access token
 // cookie for the hub is set in this browser).
-const priv = { es: null, plain: null, received: 0, plainReceived: 0 };
+const priv = { es: null, plain: null, plainLastID: '', received: 0, plainReceived: 0 };
 
 function privateToken() {
   if (cfg.subscribeTokenURL) return fetchToken(cfg.subscribeTokenURL);
@@ -262,9 +266,10 @@ function followPrivate() {
   });
 }
 
-function followPlain() {
-  priv.plain = open(subscribeURL(cfg.hub, { match: cfg.privateTopic }));
-  priv.plain.addEventListener('message', () => {
+function followPlain(lastID) {
+  priv.plain = open(subscribeURL(cfg.hub, { match: cfg.privateTopic }, lastID));
+  priv.plain.addEventListener('message', (e) => {
+    priv.plainLastID = e.lastEventId;
     priv.plainReceived++;
     $('priv-plain').textContent = priv.plainReceived;
   });
@@ -293,6 +298,27 @@ $('priv-publish')?.addEventListener('click', async () => {
     out.classList.add('bad');
     out.textContent = String(err.message || err);
   }
+});
+
+// ---- Back/forward cache ----
+
+// The page's EventSources close when it is hidden and reopen after their
+// last event when it comes back from the back/forward cache: the feed
+// marks the reconnection, and misses nothing. Those the hub had closed
+// stay closed. The private panel's HubEventSource does this by itself.
+const reopens = [];
+whileShown(() => {
+  reopens.length = 0;
+  const closing = (es, reopen) => {
+    if (!es || es.readyState === EventSource.CLOSED) return;
+    es.close();
+    reopens.push(reopen);
+  };
+  closing(feed.es, () => follow(feed.lastID || cfg.lastEventID || undefined));
+  closing(priv.plain, () => followPlain(priv.plainLastID || undefined));
+  closing(sub.es, () => subscribe(sub.kind, sub.value, sub.lastID));
+}, () => {
+  for (const f of reopens.splice(0)) f();
 });
 
 // ---- Start ----
