@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -27,7 +26,6 @@ import (
 
 	"github.com/ssehub/ssehub/cmd/ssehub/ssehubtest"
 	"github.com/ssehub/ssehub/mercure"
-	"github.com/ssehub/ssehub/sse"
 )
 
 // testCert makes a self-signed certificate for 127.0.0.1 and localhost,
@@ -446,50 +444,6 @@ func TestHTTPSWithoutTLSFlagsIsPlain(t *testing.T) {
 	if resp, err := (&http.Client{Transport: tr}).Do(req); err == nil {
 		resp.Body.Close()
 		t.Fatalf("cleartext HTTP/2 without --h2c answered %s", resp.Proto)
-	}
-}
-
-// TestTLSSlowReaderKeepsStream subscribes over HTTP/1.1 on TLS (a taken-over
-// connection) and stops reading while more is published than the socket
-// buffers hold, then reads again: every event arrives. A write that gives
-// up part way through a TLS record leaves the connection unusable
-// (crypto/tls: "After a Write has timed out, the TLS state is corrupt"),
-// so the stream must never write TLS with a short deadline.
-func TestTLSSlowReaderKeepsStream(t *testing.T) {
-	dir := t.TempDir()
-	r := startRun(t, "--data", dir, "--tls-self-signed", "--jwt-key", testKey, "--anonymous")
-	addr := strings.TrimPrefix(r.base, "https://")
-	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", mercure.Path+"?topic=slow", addr)
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != 200 || !resp.Close {
-		t.Fatalf("subscribe: %v %v; want 200 on a taken-over connection", resp, err)
-	}
-	const events = 60
-	big := strings.Repeat("y", 64<<10)
-	tok := token(t, testKey, []string{"*"}, nil, time.Minute)
-	pub := tlsClient(t, "h2", selfSignedLeaf(t, dir))
-	for i := range events {
-		mustPublish(t, pub, r.base, tok, url.Values{"topic": {"slow"}, "data": {fmt.Sprint(i, big)}})
-	}
-	time.Sleep(200 * time.Millisecond) // the hub meets a full socket
-	conn.SetReadDeadline(time.Now().Add(waitLong))
-	got := 0
-	for ev, err := range sse.Events(resp.Body) {
-		if err != nil {
-			t.Fatalf("after %d of %d events: %v", got, events, err)
-		}
-		if !strings.HasPrefix(ev.Data, fmt.Sprint(got)) {
-			t.Fatalf("event %d: %.10q", got, ev.Data)
-		}
-		if got++; got == events {
-			break
-		}
 	}
 }
 
