@@ -162,6 +162,11 @@ var _ hub.Log = (*Log)(nil)
 // not exist, and checks its configuration if it does: a difference is an
 // error wrapping ErrConfigMismatch, never a change. The caller must Close
 // the log. Further streams can share its connection: see Sibling.
+//
+// While no server accepts the connection or JetStream cannot serve yet (a
+// cluster still electing its meta leader), Open waits, with backoff,
+// logging each wait, until ctx ends: give ctx a deadline to bound the
+// wait. A refused configuration or credentials fail at once.
 func Open(ctx context.Context, urls string, opts Options) (*Log, error) {
 	cfg, err := opts.streamConfig()
 	if err != nil {
@@ -183,9 +188,19 @@ func Open(ctx context.Context, urls string, opts Options) (*Log, error) {
 			logger.Info("jetstream: reconnected", "server", c.ConnectedUrlRedacted())
 		}),
 	}, opts.NATS...)
-	nc, err := nats.Connect(urls, nopts...)
+	var nc *nats.Conn
+	err = waitFor(ctx, logger, "connect "+urls, func() error {
+		nc, err = nats.Connect(urls, nopts...)
+		if err != nil && !errors.Is(err, nats.ErrNoServers) {
+			return fmt.Errorf("jetstream: connect %s: %w", urls, err)
+		}
+		if err != nil {
+			return fmt.Errorf("jetstream: connect %s: %w: %w", urls, ErrUnavailable, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("jetstream: connect %s: %w: %w", urls, ErrUnavailable, err)
+		return nil, err
 	}
 	c := &conn{nc: nc}
 	c.refs.Store(1)
@@ -209,7 +224,16 @@ func open(ctx context.Context, c *conn, cfg njs.StreamConfig, opts Options) (*Lo
 			cfg.Replicas = 3
 		}
 	}
-	stream, err := ensureStream(ctx, js, cfg, autoReplicas)
+	var stream njs.Stream
+	err = waitFor(ctx, logger, "stream "+cfg.Name, func() error {
+		// Each attempt is bounded on its own: a request that nothing
+		// answers, while the cluster elects its meta leader, must not use up
+		// the whole of ctx.
+		actx, cancel := context.WithTimeout(ctx, requestTimeout)
+		defer cancel()
+		stream, err = ensureStream(actx, js, cfg, autoReplicas)
+		return err
+	})
 	if err != nil {
 		c.release()
 		return nil, err

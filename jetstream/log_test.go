@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -98,10 +99,112 @@ func TestOpenBadOptions(t *testing.T) {
 	}
 }
 
+// TestOpenUnreachable checks that Open waits for a server until ctx ends,
+// then fails naming both.
 func TestOpenUnreachable(t *testing.T) {
-	_, err := jetstream.Open(t.Context(), "nats://127.0.0.1:1", jetstream.Options{})
-	if !errors.Is(err, jetstream.ErrUnavailable) {
-		t.Fatalf("Open of a closed port = %v, want ErrUnavailable", err)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	_, err := jetstream.Open(ctx, "nats://127.0.0.1:1", jetstream.Options{})
+	if !errors.Is(err, jetstream.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) ||
+		!strings.Contains(err.Error(), "no servers available") {
+		t.Fatalf("Open of a closed port = %v, want ErrUnavailable, the deadline and the cause", err)
+	}
+}
+
+// waits counts the waits Open logs.
+type waits struct{ n atomic.Int64 }
+
+func (w *waits) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func (w *waits) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), "waiting") {
+		w.n.Add(1)
+	}
+	return len(p), nil
+}
+
+// TestOpenWaitsForJetStream starts hubs and their NATS cluster together,
+// as docker compose does: Open begins before any server accepts
+// connections (Connect), or once one server accepts them but lacks the
+// quorum to elect a meta leader (Quorum), and succeeds once the other two
+// join.
+func TestOpenWaitsForJetStream(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		listening bool // the first server accepts connections when Open begins
+	}{{"Connect", false}, {"Quorum", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := jstest.NewCluster(t, 3)
+			if tc.listening {
+				if err := c.Servers[0].Launch(); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.Servers[0].Listening(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var w waits
+			opts := fresh(jetstream.Options{Replicas: 3, Logger: w.logger()})
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				if !tc.listening {
+					time.Sleep(500 * time.Millisecond)
+					if err := c.Servers[0].Launch(); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+				time.Sleep(3 * time.Second)
+				for _, s := range c.Servers[1:] {
+					if err := s.Launch(); err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+			defer func() { <-done }()
+			l := openLog(t, c.Servers[0].URL(), opts)
+			if w.n.Load() == 0 {
+				t.Error("Open logged no wait")
+			}
+			if err := l.Append(t.Context(), &hub.Update{ID: "a", Topics: []string{"t"}}); err != nil {
+				t.Fatalf("Append: %v", err)
+			}
+			s, err := l.Sibling(t.Context(), fresh(jetstream.Options{Replicas: 3}))
+			if err != nil {
+				t.Fatalf("Sibling: %v", err)
+			}
+			s.Close()
+		})
+	}
+}
+
+// TestOpenNoQuorum checks that Open on a cluster that cannot elect a meta
+// leader gives up when ctx ends, naming the deadline and what it waited
+// for.
+func TestOpenNoQuorum(t *testing.T) {
+	c := jstest.NewCluster(t, 3)
+	if err := c.Servers[0].Launch(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Servers[0].Listening(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	var w waits
+	l, err := jetstream.Open(ctx, c.Servers[0].URL(), fresh(jetstream.Options{Replicas: 3, Logger: w.logger()}))
+	if err == nil {
+		l.Close()
+		t.Fatal("Open without a quorum succeeded")
+	}
+	if !errors.Is(err, jetstream.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "gave up") {
+		t.Fatalf("Open without a quorum = %v, want ErrUnavailable and the deadline", err)
+	}
+	if w.n.Load() == 0 {
+		t.Error("Open logged no wait")
 	}
 }
 
@@ -129,6 +232,8 @@ func TestOpenConfigMismatch(t *testing.T) {
 	} {
 		o := opts
 		tc.change(&o)
+		var w waits
+		o.Logger = w.logger()
 		l2, err := jetstream.Open(t.Context(), srv.URL(), o)
 		if err == nil {
 			l2.Close()
@@ -137,6 +242,9 @@ func TestOpenConfigMismatch(t *testing.T) {
 		var ce *jetstream.ConfigError
 		if !errors.As(err, &ce) || !errors.Is(err, jetstream.ErrConfigMismatch) || ce.Setting != tc.setting {
 			t.Fatalf("Open with %s changed = %v; want a *ConfigError naming %s", tc.setting, err, tc.setting)
+		}
+		if w.n.Load() != 0 {
+			t.Errorf("Open with %s changed waited before failing", tc.setting)
 		}
 	}
 	// Nothing was changed: the update is still there.

@@ -39,6 +39,8 @@ func (c *conn) release() {
 // it, in whichever order they are closed; closing one ends its own
 // Follows and Reads, never the other's.
 //
+// Like Open, Sibling waits until ctx ends while JetStream cannot serve yet.
+//
 // Sibling of a closed log returns hub.ErrClosed.
 func (l *Log) Sibling(ctx context.Context, opts Options) (*Log, error) {
 	if len(opts.NATS) > 0 {

@@ -35,6 +35,11 @@ const (
 	// accepts tokens up to 16 KiB) and little else.
 	maxHeaderBytes = 64 << 10
 	healthTimeout  = 2 * time.Second
+	// natsStartTimeout bounds how long the hub waits at start for NATS to
+	// accept it and JetStream to serve its streams: hubs started together
+	// with their NATS cluster (docker compose, Kubernetes) wait for it to
+	// form instead of exiting, but not forever.
+	natsStartTimeout = time.Minute
 )
 
 // minHMACKey is the shortest HMAC key accepted without a warning.
@@ -411,7 +416,9 @@ func openStore(ctx context.Context, cfg Config, noGroupCommit bool, log *slog.Lo
 		if err != nil {
 			return nil, "", err
 		}
-		l, err := jetstream.Open(ctx, cfg.NATS.URLs, jetstream.Options{
+		sctx, cancel := context.WithTimeout(ctx, natsStartTimeout)
+		defer cancel()
+		l, err := jetstream.Open(sctx, cfg.NATS.URLs, jetstream.Options{
 			Stream:   cfg.NATS.Stream,
 			Replicas: cfg.NATS.Replicas,
 			MaxLen:   cfg.HistorySize,
@@ -501,7 +508,9 @@ func openAnnouncements(ctx context.Context, cfg Config, st store, log *slog.Logg
 		}
 		return a, nil
 	case *jetstream.Log:
-		a, err := l.Sibling(ctx, jetstream.Options{
+		sctx, cancel := context.WithTimeout(ctx, natsStartTimeout)
+		defer cancel()
+		a, err := l.Sibling(sctx, jetstream.Options{
 			Stream:          cmp.Or(cfg.NATS.Stream, jetstream.DefaultStream) + "_ANNOUNCEMENTS",
 			Replicas:        cfg.NATS.Replicas,
 			MaxLen:          announcementsMaxLen,

@@ -71,28 +71,11 @@ func Start(tb testing.TB) *Server {
 func StartCluster(tb testing.TB, n int) *Cluster {
 	tb.Helper()
 	bin := testproc.Binary(tb, "nats-server", "SSEHUB_NATS_TESTS")
-	c := &Cluster{}
+	var c *Cluster
 	// Another process may take a probed free port before the server binds
 	// it; a few attempts with new ports make that race harmless.
 	for attempt := 0; ; attempt++ {
-		c.Servers = c.Servers[:0]
-		var routes []string
-		for i := range n {
-			s := &Server{tb: tb, bin: bin, dir: tb.TempDir(), name: "n" + strconv.Itoa(i+1)}
-			ports, err := testproc.FreePorts(3)
-			if err != nil {
-				tb.Fatalf("jstest: %v", err)
-			}
-			s.port, s.routePort, s.httpPort = ports[0], ports[1], ports[2]
-			if n > 1 {
-				s.cluster = "ssehub"
-				routes = append(routes, "nats://127.0.0.1:"+strconv.Itoa(s.routePort))
-			}
-			c.Servers = append(c.Servers, s)
-		}
-		for _, s := range c.Servers {
-			s.routes = routes
-		}
+		c = plan(tb, bin, n)
 		err := c.start()
 		if err == nil {
 			break
@@ -108,6 +91,65 @@ func StartCluster(tb testing.TB, n int) *Cluster {
 		}
 	})
 	return c
+}
+
+// NewCluster is StartCluster without the start: it picks the ports and
+// directories of n servers and registers their stop, and the test starts
+// each with Launch (not waiting) or Resume (waiting), as hubs meet a
+// cluster whose servers start one after another.
+func NewCluster(tb testing.TB, n int) *Cluster {
+	tb.Helper()
+	bin := testproc.Binary(tb, "nats-server", "SSEHUB_NATS_TESTS")
+	c := plan(tb, bin, n)
+	tb.Cleanup(func() {
+		if err := c.stopAll(); err != nil {
+			tb.Errorf("jstest: %v", err)
+		}
+	})
+	return c
+}
+
+// plan picks the loopback ports and store directories of n servers (n 1
+// means a lone server without routes).
+func plan(tb testing.TB, bin string, n int) *Cluster {
+	c := &Cluster{}
+	var routes []string
+	for i := range n {
+		s := &Server{tb: tb, bin: bin, dir: tb.TempDir(), name: "n" + strconv.Itoa(i+1)}
+		ports, err := testproc.FreePorts(3)
+		if err != nil {
+			tb.Fatalf("jstest: %v", err)
+		}
+		s.port, s.routePort, s.httpPort = ports[0], ports[1], ports[2]
+		if n > 1 {
+			s.cluster = "ssehub"
+			routes = append(routes, "nats://127.0.0.1:"+strconv.Itoa(s.routePort))
+		}
+		c.Servers = append(c.Servers, s)
+	}
+	for _, s := range c.Servers {
+		s.routes = routes
+	}
+	return c
+}
+
+// Launch starts a stopped server without waiting for it to be healthy.
+func (s *Server) Launch() error { return s.spawn() }
+
+// Listening waits until the server accepts client connections, which a
+// clustered server does before JetStream can serve.
+func (s *Server) Listening() error {
+	deadline := time.Now().Add(startTimeout)
+	for {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)), time.Second)
+		if err == nil {
+			return c.Close()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nats-server %s on port %d not listening within %v: %w", s.name, s.port, startTimeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (c *Cluster) start() error {
