@@ -84,10 +84,8 @@ const (
 	// context has no deadline.
 	requestTimeout = 5 * time.Second
 	// infoTimeout bounds one stream information request at Open, which is
-	// asked again while a new stream elects its leader; infoAttempts
-	// bounds how often when the caller's context has no deadline.
-	infoTimeout  = 2 * time.Second
-	infoAttempts = 15
+	// asked again while a new stream elects its leader.
+	infoTimeout = 2 * time.Second
 	// catchUp bounds how long Read waits for the replica answering its
 	// direct gets to reach the sequence the leader reported.
 	catchUp = 5 * time.Second
@@ -381,23 +379,16 @@ func ensureStream(ctx context.Context, js njs.JetStream, cfg njs.StreamConfig, a
 	return s, nil
 }
 
-// streamInfo asks for the stream's information, again while a request
-// goes unanswered: just after a stream is created, by this node or
-// another starting beside it, its replicas may not have elected a leader
-// yet, and a request that reaches none is not answered at all rather than
-// refused (seen as TestOpenConcurrently waiting out its 30 s). Without a
-// deadline on ctx it gives up after infoAttempts requests.
+// streamInfo asks for the stream's information, bounded by infoTimeout:
+// just after a stream is created, by this node or another starting beside
+// it, its replicas may not have elected a leader yet, and a request that
+// reaches none is not answered at all rather than refused (seen as
+// TestOpenConcurrently waiting out its 30 s). The timeout is
+// ErrUnavailable, on which Open asks again (see waitFor).
 func streamInfo(ctx context.Context, js njs.JetStream, name string) (njs.Stream, error) {
-	_, bounded := ctx.Deadline()
-	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, infoTimeout)
-		s, err := js.Stream(actx, name)
-		cancel()
-		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) ||
-			(!bounded && attempt >= infoAttempts) {
-			return s, err
-		}
-	}
+	ctx, cancel := context.WithTimeout(ctx, infoTimeout)
+	defer cancel()
+	return js.Stream(ctx, name)
 }
 
 // Append publishes u on its ID's subject with hub.RetryKey(u) as
