@@ -353,6 +353,12 @@ func ensureStream(ctx context.Context, js njs.JetStream, cfg njs.StreamConfig, a
 	if err != nil {
 		return nil, classify("stream "+cfg.Name, err)
 	}
+	// A replicated stream just created has no leader until its replicas
+	// elect one, and an append before that goes unanswered: Open asks
+	// again rather than hand out a log that cannot append yet.
+	if info := s.CachedInfo(); info.Cluster != nil && info.Config.Replicas > 1 && info.Cluster.Leader == "" {
+		return nil, fmt.Errorf("jetstream: stream %s: %w: no leader elected yet", cfg.Name, ErrUnavailable)
+	}
 	have := s.CachedInfo().Config
 	if autoReplicas {
 		cfg.Replicas = have.Replicas
