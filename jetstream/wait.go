@@ -32,17 +32,19 @@ func waitFor(ctx context.Context, logger *slog.Logger, what string, try func() e
 		if err == nil || !temporary(err) {
 			return err
 		}
-		if ctx.Err() != nil {
+		giveUp := func() error {
 			return fmt.Errorf("jetstream: %s: gave up after %d attempts in %v (%w): %w",
 				what, attempt, time.Since(start).Round(time.Millisecond), context.Cause(ctx), err)
+		}
+		if ctx.Err() != nil {
+			return giveUp()
 		}
 		logger.Warn("jetstream: not available yet, waiting", "for", what, "attempt", attempt, "retry_in", wait, "err", err)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("jetstream: %s: gave up after %d attempts in %v (%w): %w",
-				what, attempt, time.Since(start).Round(time.Millisecond), context.Cause(ctx), err)
+			return giveUp()
 		case <-t.C:
 		}
 		wait = min(2*wait, maxWait)
