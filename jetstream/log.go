@@ -189,13 +189,13 @@ func Open(ctx context.Context, urls string, opts Options) (*Log, error) {
 	var nc *nats.Conn
 	err = waitFor(ctx, logger, "connect "+urls, func() error {
 		nc, err = nats.Connect(urls, nopts...)
-		if err != nil && !errors.Is(err, nats.ErrNoServers) {
-			return fmt.Errorf("jetstream: connect %s: %w", urls, err)
-		}
-		if err != nil {
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, nats.ErrNoServers):
 			return fmt.Errorf("jetstream: connect %s: %w: %w", urls, ErrUnavailable, err)
 		}
-		return nil
+		return fmt.Errorf("jetstream: connect %s: %w", urls, err)
 	})
 	if err != nil {
 		return nil, err
