@@ -171,7 +171,13 @@ func (e *env) open(r *http.Request) (*stream, *http.Response, string) {
 			if err != nil {
 				return
 			}
-			s.events <- ev
+			// A test that stopped reading (it failed) must not keep its
+			// cleanup waiting: cancel ends the send.
+			select {
+			case s.events <- ev:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
 	e.t.Cleanup(func() {
