@@ -62,9 +62,16 @@ func TestBinaryClusterPresence(t *testing.T) {
 				}
 				return topics
 			}
+			// A subscription is recorded in the store in the background
+			// (its stream does not wait for it), so both hubs list both
+			// within a while, not at once.
 			for _, base := range []string{baseA, baseB} {
-				if got := listed(base); !contains(got, topic) || !contains(got, "*") {
-					t.Fatalf("subscriptions listed by %s: %q, want A's %s and B's *", base, got, topic)
+				deadline := time.Now().Add(10 * time.Second)
+				for got := listed(base); !contains(got, topic) || !contains(got, "*"); got = listed(base) {
+					if time.Now().After(deadline) {
+						t.Fatalf("subscriptions listed by %s: %q, want A's %s and B's *", base, got, topic)
+					}
+					time.Sleep(20 * time.Millisecond)
 				}
 			}
 
