@@ -173,7 +173,9 @@ func serveFleetConn(conn net.Conn, k, n int, framing string, start <-chan struct
 	for seq := 2; seq <= fleetEvents; seq++ {
 		b := frame(event(seq))
 		if seq == fleetEvents {
-			b += frame("data: not ours\n\n")
+			// Before the last event, not after: the fleet may stop
+			// reading once it has every event it expects.
+			b = frame("data: not ours\n\n") + b
 		}
 		if k%3 == 1 {
 			// Padded and in one write: more than a read of the epoll
